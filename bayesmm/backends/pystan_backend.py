@@ -1,0 +1,173 @@
+"""The pystan 3 (httpstan) backend: Stan and stanc from PyPI, no CmdStan needed.
+
+httpstan keeps compiled models in a cache folder of its own; we point it into bayesmm's cache
+folder so that one setting (``BAYESMM_CACHE_DIR``) governs both. pystan drives httpstan with
+``asyncio.run``, which fails inside a running event loop (Jupyter): there we run it in a worker
+thread, which has no loop of its own.
+
+Examples
+--------
+>>> PystanBackend().name
+'pystan'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError
+from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
+from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
+
+
+def run_outside_event_loop(function, *args, **kwargs):
+    """Call ``function`` directly, or in a worker thread when an event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
+def _httpstan_cache_directory() -> Path:
+    import httpstan
+
+    return cache_root() / f"httpstan-{httpstan.__version__}"
+
+
+def _use_bayesmm_cache() -> None:
+    """Point httpstan's model cache into bayesmm's cache folder."""
+    import httpstan.cache
+
+    httpstan.cache.cache_directory = _httpstan_cache_directory
+
+
+def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
+    """(chains, draws, prod(dims)) in Stan's column-major order -> (chains, draws, *dims)."""
+    chains, draws = columns.shape[:2]
+    if not dims:
+        return columns[:, :, 0]
+    reshaped = columns.reshape(chains, draws, *reversed(dims))
+    order = (0, 1, *range(len(dims) + 1, 1, -1))
+    return reshaped.transpose(order)
+
+
+class PystanBackend:
+    """Compile and sample with pystan 3 / httpstan."""
+
+    name = "pystan"
+
+    def stan_version(self) -> str:
+        """Stan version bundled with httpstan (e.g. ``"2.35.0"``)."""
+        import httpstan
+
+        return _STAN_VERSIONS.get(httpstan.__version__, f"httpstan-{httpstan.__version__}")
+
+    def _key(self, code: str) -> str:
+        return cache_key(code, self.name, self.stan_version())
+
+    def is_cached(self, code: str) -> bool:
+        """Whether ``code`` was compiled before (and its module is still on disk)."""
+        import httpstan.models
+
+        _use_bayesmm_cache()
+        if compiled_entry(self._key(code)) is None:
+            return False
+        model_dir = _httpstan_cache_directory() / "models"
+        model_id = httpstan.models.calculate_model_name(code).split("/")[1]
+        return any(p.suffix == ".so" for p in (model_dir / model_id).glob("*"))
+
+    def sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        """Compile (through the cache) and run NUTS; see :class:`SamplerSettings`."""
+        return run_outside_event_loop(self._sample, code, data, settings)
+
+    def _sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        try:
+            import stan
+        except ImportError as err:  # pragma: no cover - pystan is a dependency
+            raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
+        _use_bayesmm_cache()
+        key = self._key(code)
+        was_cached = self.is_cached(code)
+        quiet = contextlib.ExitStack()
+        if not settings.show_progress:
+            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        seed = settings.seed if settings.seed is not None else int(np.random.randint(1, 2**31 - 1))
+        with quiet:
+            start = time.perf_counter()
+            with compile_lock(key):
+                try:
+                    model = stan.build(code, data=data, random_seed=seed)
+                except (ValueError, RuntimeError) as err:
+                    raise BackendError(f"Stan could not build the model: {err}") from None
+                compile_seconds = time.perf_counter() - start
+                if not was_cached:
+                    record_compiled(
+                        key,
+                        {"backend": self.name, "stan": self.stan_version(),
+                         "compile_seconds": compile_seconds, "model": model.model_name},
+                    )
+            kwargs: dict[str, Any] = {
+                "num_chains": settings.chains,
+                "num_warmup": settings.iter_warmup,
+                "num_samples": settings.iter_sampling,
+                "delta": settings.adapt_delta,
+                "max_depth": settings.max_treedepth,
+            }
+            init = settings.init
+            if isinstance(init, (int, float)) and not isinstance(init, bool):
+                kwargs["init_radius"] = float(init)
+            elif isinstance(init, dict):
+                kwargs["init"] = [dict(init) for _ in range(settings.chains)]
+            elif init is not None:
+                kwargs["init"] = [dict(i) for i in init]
+            start = time.perf_counter()
+            try:
+                fit = model.sample(**kwargs)
+            except (ValueError, RuntimeError) as err:
+                raise BackendError(f"Stan failed while sampling: {err}") from None
+            sample_seconds = time.perf_counter() - start
+        return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
+
+    def _collect(self, fit, settings, was_cached, compile_seconds, sample_seconds) -> SamplerOutput:
+        frame = fit.to_frame()
+        chains, draws = settings.chains, settings.iter_sampling
+        values = frame.to_numpy().reshape(draws, chains, frame.shape[1]).transpose(1, 0, 2)
+        column = {name: i for i, name in enumerate(frame.columns)}
+        sample_stats = {
+            ours: values[:, :, column[stan_name]]
+            for ours, stan_name in SAMPLER_COLUMNS.items()
+            if stan_name in column
+        }
+        for flag in ("diverging",):
+            if flag in sample_stats:
+                sample_stats[flag] = sample_stats[flag].astype(bool)
+        offset = len(fit.sample_and_sampler_param_names)
+        result: dict[str, np.ndarray] = {}
+        for name, dims in zip(fit.param_names, fit.dims):
+            size = int(np.prod(dims)) if dims else 1
+            result[name] = unflatten(values[:, :, offset : offset + size], list(dims))
+            offset += size
+        return SamplerOutput(
+            draws=result,
+            sample_stats=sample_stats,
+            backend=self.name,
+            stan_version=self.stan_version(),
+            compiled_from_cache=was_cached,
+            compile_seconds=compile_seconds,
+            sample_seconds=sample_seconds,
+        )
+
+
+#: httpstan release -> the Stan it bundles (httpstan's release notes).
+_STAN_VERSIONS = {"4.13.0": "2.35.0", "4.12.0": "2.33.0", "4.11.0": "2.32.2"}

@@ -1,0 +1,106 @@
+"""Exceptions and warnings raised by bayesmm.
+
+Every error a user can provoke with bad input is one of these classes, and its message names
+the culprit (column, term, value) and says what to do about it.
+
+Examples
+--------
+>>> import bayesmm as bmm
+>>> try:
+...     bmm.stancode("y ~ x", {"y": [1.0, 2.0]})
+... except bmm.BayesmmError as err:
+...     print(type(err).__name__)
+DataError
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BayesmmError(Exception):
+    """Base class of every error bayesmm raises on purpose."""
+
+
+class FormulaError(BayesmmError, ValueError):
+    """A formula that cannot be parsed or does not make sense."""
+
+
+class DataError(BayesmmError, ValueError):
+    """A problem with the data frame: unknown column, no rows, a single-level group ..."""
+
+
+class ResponseError(DataError):
+    """A response that the chosen family cannot model."""
+
+
+class FamilyError(BayesmmError, ValueError):
+    """An unknown family, or a link the family does not allow."""
+
+
+class BackendError(BayesmmError, RuntimeError):
+    """The Stan backend is missing or failed to compile or sample."""
+
+
+class BayesmmWarning(UserWarning):
+    """Base class of bayesmm's warnings."""
+
+
+class MissingDataWarning(BayesmmWarning):
+    """Rows with missing values in the used columns were dropped."""
+
+
+class SamplingWarning(BayesmmWarning):
+    """A sampler diagnostic (divergences, R-hat, ESS, tree depth) needs attention."""
+
+
+def caret_message(text: str, position: int, problem: str, hint: str = "") -> str:
+    """Format a message that points at ``position`` in ``text`` with a caret.
+
+    Parameters
+    ----------
+    text : str
+        The formula (or other one-line input) to show.
+    position : int
+        Zero-based character offset of the problem.
+    problem : str
+        What is wrong.
+    hint : str, optional
+        What to do about it.
+
+    Returns
+    -------
+    str
+        ``problem``, the text, a caret line and the hint.
+
+    Examples
+    --------
+    >>> print(caret_message("y ~ (x | g", 4, "unbalanced parenthesis"))
+    unbalanced parenthesis:
+      y ~ (x | g
+          ^
+    """
+    position = max(0, min(position, len(text)))
+    lines = [f"{problem}:", f"  {text}", "  " + " " * position + "^"]
+    if hint:
+        lines.append(hint)
+    return "\n".join(lines)
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return a ``did you mean ...?`` phrase for ``name`` among ``choices`` (or '').
+
+    Examples
+    --------
+    >>> suggest("Dayz", ["Days", "Reaction"])
+    " Did you mean 'Days'?"
+    """
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"

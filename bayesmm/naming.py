@@ -1,0 +1,122 @@
+"""From Stan's names to the user's: built once from the ModelSpec, never by parsing strings.
+
+:func:`posterior_variables` turns the backend's draws (``b``, ``sd_1``, ``r_1``, ``Cor_1``,
+...) into named posterior variables (``b`` over effect names, ``sd_Subject``, ``r_Subject``
+over levels x effects, ``cor_Subject`` over effect pairs); :func:`summary_labels` gives the
+brms-style labels of every scalar (``b_Days``, ``sd_Subject__Intercept``,
+``cor_Subject__Intercept__Days``, ``sigma``).
+
+Examples
+--------
+>>> group_dims("Subject")
+('Subject_level', 'Subject_effect')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import ModelSpec
+
+
+def group_dims(group: str) -> tuple[str, str]:
+    """Dimension names of a group's level and effect axes."""
+    return f"{group}_level", f"{group}_effect"
+
+
+@dataclass(frozen=True)
+class NamedPosterior:
+    """Posterior variables with their dims and coords, ready for ArviZ.
+
+    Attributes
+    ----------
+    variables : dict
+        Name -> array (chains, draws, *shape).
+    dims : dict
+        Name -> list of dimension names.
+    coords : dict
+        Dimension name -> list of labels.
+    """
+
+    variables: dict[str, np.ndarray]
+    dims: dict[str, list[str]]
+    coords: dict[str, list[str]]
+
+
+def correlation_pairs(effect_names: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of a block's correlations, in brms's order (by column)."""
+    return [(i, j) for j in range(len(effect_names)) for i in range(j)]
+
+
+def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedPosterior:
+    """Name the backend's draws after the user's columns, levels and effects."""
+    variables: dict[str, np.ndarray] = {}
+    dims: dict[str, list[str]] = {}
+    coords: dict[str, list[str]] = {}
+    parts = []
+    if spec.has_intercept:
+        parts.append(np.asarray(draws["b_Intercept"])[..., None])
+    if spec.slope_names:
+        parts.append(np.asarray(draws["b"]))
+    if parts:
+        variables["b"] = np.concatenate(parts, axis=-1)
+        dims["b"] = ["effect"]
+        coords["effect"] = list(spec.fixed_names)
+    for aux in spec.family.aux:
+        variables[aux.name] = np.asarray(draws[aux.name])
+    for group in spec.group_labels():
+        level_dim, effect_dim = group_dims(group)
+        blocks = spec.blocks_of(group)
+        effects = [name for _, block in blocks for name in block.effect_names]
+        coords[level_dim] = list(blocks[0][1].group_levels)
+        coords[effect_dim] = effects
+        variables[f"sd_{group}"] = np.concatenate(
+            [np.asarray(draws[f"sd_{i}"]) for i, _ in blocks], axis=-1
+        )
+        dims[f"sd_{group}"] = [effect_dim]
+        variables[f"r_{group}"] = np.concatenate(
+            [np.asarray(draws[f"r_{i}"]) for i, _ in blocks], axis=-1
+        )
+        dims[f"r_{group}"] = [level_dim, effect_dim]
+        cor_values, cor_names = [], []
+        for i, block in blocks:
+            if not block.correlated:
+                continue
+            matrix = np.asarray(draws[f"Cor_{i}"])
+            for a, c in correlation_pairs(block.effect_names):
+                cor_values.append(matrix[..., a, c])
+                cor_names.append(f"{block.effect_names[a]}__{block.effect_names[c]}")
+        if cor_values:
+            cor_dim = f"{group}_cor"
+            variables[f"cor_{group}"] = np.stack(cor_values, axis=-1)
+            dims[f"cor_{group}"] = [cor_dim]
+            coords[cor_dim] = cor_names
+    return NamedPosterior(variables, dims, coords)
+
+
+def summary_labels(named: NamedPosterior) -> dict[str, np.ndarray]:
+    """Flatten named variables into brms labels -> (chains, draws) arrays, in summary order.
+
+    Order: ``b_*``, then per group ``sd_*`` and ``cor_*``, then family parameters.
+    """
+    out: dict[str, np.ndarray] = {}
+    if "b" in named.variables:
+        for k, name in enumerate(named.coords["effect"]):
+            out[f"b_{name}"] = named.variables["b"][..., k]
+    family_parameters = []
+    for var, values in named.variables.items():
+        if var.startswith("sd_"):
+            effects = named.coords[named.dims[var][0]]
+            for k, name in enumerate(effects):
+                out[f"{var}__{name}"] = values[..., k]
+        elif var.startswith("cor_"):
+            pairs = named.coords[named.dims[var][0]]
+            for k, name in enumerate(pairs):
+                out[f"{var}__{name}"] = values[..., k]
+        elif var != "b" and not var.startswith("r_"):
+            family_parameters.append(var)
+    for var in family_parameters:
+        out[var] = named.variables[var]
+    return out
