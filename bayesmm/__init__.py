@@ -9,7 +9,7 @@ Examples
 
 from . import families
 from ._version import __version__
-from .api import fit, model_spec, standata, stancode
+from .api import fit, model_spec, stancode, standata
 from .errors import (
     BackendError,
     BayesmmError,

@@ -41,9 +41,7 @@ def model_spec(
     return build_model_spec(formula, data, family, priors)
 
 
-def stancode(
-    formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None
-) -> str:
+def stancode(formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None) -> str:
     """The Stan program (with comments naming every term) that :func:`fit` would run.
 
     Examples
@@ -103,7 +101,7 @@ def fit(
     iter_warmup: int = 1000,
     iter_sampling: int = 1000,
     seed: int | None = None,
-    adapt_delta: float = 0.8,
+    adapt_delta: float = 0.95,
     max_treedepth: int = 10,
     init: Any = None,
     parallel_chains: int | None = None,

@@ -114,7 +114,9 @@ def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
         if len(set(rows)) == 1:
             comment = f"{who}: {', '.join(target.coefs)} ~ {rows[0]}"
         else:
-            comment = f"{who}: " + "; ".join(f"{c} ~ {r}" for c, r in zip(target.coefs, rows))
+            comment = f"{who}: " + "; ".join(
+                f"{c} ~ {r}" for c, r in zip(target.coefs, rows, strict=True)
+            )
     else:
         comment = f"{who} ~ {prior_text(target.distribution, target.values[0])}"
     if target.prior_class in ("sd",) or target.parameter in {a.name for a in spec.family.aux}:
@@ -129,7 +131,9 @@ def prior_data(spec: ModelSpec) -> dict[str, Any]:
         vector = bool(_prior_size(target, spec))
         for j, name in enumerate(target.arg_names):
             column = target.values[:, j]
-            data[f"prior_{target.parameter}_{name}"] = column.tolist() if vector else float(column[0])
+            data[f"prior_{target.parameter}_{name}"] = (
+                column.tolist() if vector else float(column[0])
+            )
     return data
 
 
@@ -151,9 +155,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         rng = family.rng.format(mu="mu", trials="trials")
     glm_likelihood = ""
     if use_glm:
-        glm_likelihood = family.glm[link].format(
-            y="Y", X="Xc", alpha="eta", b="b", trials="trials"
-        )
+        glm_likelihood = family.glm[link].format(y="Y", X="Xc", alpha="eta", b="b", trials="trials")
     return {
         "use_glm": use_glm,
         "glm_likelihood": glm_likelihood,

@@ -58,7 +58,8 @@ def check_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     for name in used:
         if name not in columns:
             raise DataError(
-                f"Column '{name}' in formula '{parsed.text}' is not in the data.{suggest(name, columns)}"
+                f"Column '{name}' in formula '{parsed.text}' is not in the data."
+                f"{suggest(name, columns)}"
                 f" Available columns: {', '.join(columns[:20])}"
                 + (" ..." if len(columns) > 20 else ".")
             )

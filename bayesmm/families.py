@@ -279,7 +279,8 @@ def get_family(family: str | Family, link: str | None = None) -> Family:
     link = entry.links[0] if link is None else link
     if link not in entry.links:
         raise FamilyError(
-            f"Link '{link}' is not available for family '{entry.name}'.{suggest(link, entry.links)} "
+            f"Link '{link}' is not available for family '{entry.name}'."
+            f"{suggest(link, entry.links)} "
             f"Valid links: {', '.join(entry.links)}."
         )
     return replace(entry, link=link)

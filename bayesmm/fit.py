@@ -158,9 +158,7 @@ class Fit:
     # ------------------------------------------------------------------ tables
     def _named(self) -> NamedPosterior:
         posterior = self.idata.posterior
-        variables = {
-            name: np.asarray(posterior[name].values) for name in posterior.data_vars
-        }
+        variables = {name: np.asarray(posterior[name].values) for name in posterior.data_vars}
         dims = {name: list(posterior[name].dims[2:]) for name in posterior.data_vars}
         coords = {
             dim: [str(v) for v in posterior.coords[dim].values]
@@ -257,7 +255,9 @@ class Fit:
         table = self.summary()
         return {
             "divergences": int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0,
-            "treedepth_hits": int((np.asarray(stats["tree_depth"]) >= self.settings.max_treedepth).sum())
+            "treedepth_hits": int(
+                (np.asarray(stats["tree_depth"]) >= self.settings.max_treedepth).sum()
+            )
             if "tree_depth" in stats
             else 0,
             "max_rhat": float(table["Rhat"].max()),
@@ -344,8 +344,8 @@ class Fit:
 
                 def rename(r, ps=prefix_sd, pc=prefix_cor):
                     if r.startswith(ps):
-                        return f"sd({r[len(ps):]})"
-                    return f"cor({r[len(pc):].replace('__', ',')})"
+                        return f"sd({r[len(ps) :]})"
+                    return f"cor({r[len(pc) :].replace('__', ',')})"
 
                 lines += [block(rows, rename), ""]
         b_rows = [r for r in table.index if r.startswith("b_")]
@@ -360,7 +360,9 @@ class Fit:
             "Draws were sampled using NUTS. Bulk_ESS and Tail_ESS are effective sample sizes;",
             "Rhat is the potential scale reduction factor (1 at convergence).",
         ]
-        return "\n".join(line for i, line in enumerate(lines) if not (line == "" and i and lines[i - 1] == ""))
+        return "\n".join(
+            line for i, line in enumerate(lines) if not (line == "" and i and lines[i - 1] == "")
+        )
 
     def __repr__(self) -> str:
         return (

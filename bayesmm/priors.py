@@ -111,7 +111,9 @@ def default_priors(
     priors: list[PriorTarget] = []
     if has_intercept:
         location = float(np.median(y)) if scaled else 0.0
-        priors.append(_target("Intercept", "Intercept", "", (), "student_t", [3, location, scale_y]))
+        priors.append(
+            _target("Intercept", "Intercept", "", (), "student_t", [3, location, scale_y])
+        )
     slope_columns = fixed_design[:, 1:] if has_intercept else fixed_design
     slope_names = fixed_names[1:] if has_intercept else fixed_names
     if slope_names:

@@ -52,7 +52,7 @@ class SamplerSettings:
     iter_warmup: int = 1000
     iter_sampling: int = 1000
     seed: int | None = None
-    adapt_delta: float = 0.8
+    adapt_delta: float = 0.95
     max_treedepth: int = 10
     init: Any = None
     parallel_chains: int | None = None

@@ -81,8 +81,14 @@ class CmdStanPyBackend:
                 raise BackendError(f"CmdStan could not compile the model: {err}") from None
             compile_seconds = time.perf_counter() - start
             if not was_cached:
-                record_compiled(key, {"backend": self.name, "stan": self.stan_version(),
-                                      "compile_seconds": compile_seconds})
+                record_compiled(
+                    key,
+                    {
+                        "backend": self.name,
+                        "stan": self.stan_version(),
+                        "compile_seconds": compile_seconds,
+                    },
+                )
         init = settings.init
         if isinstance(init, dict):
             init = [dict(init) for _ in range(settings.chains)]

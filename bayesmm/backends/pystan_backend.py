@@ -17,6 +17,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import io
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,22 @@ def run_outside_event_loop(function, *args, **kwargs):
         return function(*args, **kwargs)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(function, *args, **kwargs).result()
+
+
+@contextlib.contextmanager
+def captured_file_descriptor(fd: int):
+    """Send a file descriptor (e.g. 2, where the C++ compiler writes) to a temporary file.
+
+    Yields a function returning what was captured so far, so a failed build can report it.
+    """
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _httpstan_cache_directory() -> Path:
@@ -102,20 +120,32 @@ class PystanBackend:
         if not settings.show_progress:
             quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
             quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-        seed = settings.seed if settings.seed is not None else int(np.random.randint(1, 2**31 - 1))
+        seed = (
+            settings.seed
+            if settings.seed is not None
+            else int(np.random.default_rng().integers(1, 2**31 - 1))
+        )
         with quiet:
             start = time.perf_counter()
-            with compile_lock(key):
+            with compile_lock(key), captured_file_descriptor(2) as compiler_output:
+                if settings.show_progress and not was_cached:
+                    print("bayesmm: compiling the Stan model (about a minute, once per structure)")
                 try:
                     model = stan.build(code, data=data, random_seed=seed)
                 except (ValueError, RuntimeError) as err:
-                    raise BackendError(f"Stan could not build the model: {err}") from None
+                    raise BackendError(
+                        f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
+                    ) from None
                 compile_seconds = time.perf_counter() - start
                 if not was_cached:
                     record_compiled(
                         key,
-                        {"backend": self.name, "stan": self.stan_version(),
-                         "compile_seconds": compile_seconds, "model": model.model_name},
+                        {
+                            "backend": self.name,
+                            "stan": self.stan_version(),
+                            "compile_seconds": compile_seconds,
+                            "model": model.model_name,
+                        },
                     )
             kwargs: dict[str, Any] = {
                 "num_chains": settings.chains,
@@ -154,7 +184,7 @@ class PystanBackend:
                 sample_stats[flag] = sample_stats[flag].astype(bool)
         offset = len(fit.sample_and_sampler_param_names)
         result: dict[str, np.ndarray] = {}
-        for name, dims in zip(fit.param_names, fit.dims):
+        for name, dims in zip(fit.param_names, fit.dims, strict=True):
             size = int(np.prod(dims)) if dims else 1
             result[name] = unflatten(values[:, :, offset : offset + size], list(dims))
             offset += size

@@ -1,0 +1,78 @@
+"""Shared fixtures. Fits are session-scoped so each compiled structure is built once per run
+(and reused across runs through bayesmm's model cache)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_DATA = ROOT / "examples" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+#: Short runs for tests that only need a valid posterior.
+QUICK = {"chains": 2, "iter_warmup": 300, "iter_sampling": 300, "show_progress": False}
+
+
+def lme4_reference() -> dict:
+    """lme4/glmmTMB estimates shipped beside the checkout (../shared/data)."""
+    path = SHARED_DATA / "lme4_reference.json"
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared data folder is not beside this checkout)")
+    return json.loads(path.read_text())["models"]
+
+
+@pytest.fixture(scope="session")
+def sleepstudy() -> pd.DataFrame:
+    return pd.read_csv(EXAMPLE_DATA / "sleepstudy.csv")
+
+
+@pytest.fixture(scope="session")
+def cbpp() -> pd.DataFrame:
+    return pd.read_csv(EXAMPLE_DATA / "cbpp.csv")
+
+
+@pytest.fixture(scope="session")
+def sleepstudy_fit(sleepstudy):
+    """Reaction ~ Days + (Days | Subject), 4 chains x 1000 draws (the README's model)."""
+    return bmm.fit(
+        "Reaction ~ Days + (Days | Subject)",
+        sleepstudy,
+        chains=4,
+        iter_warmup=1000,
+        iter_sampling=1000,
+        seed=1,
+        show_progress=False,
+        warn=False,
+    )
+
+
+def simulate_glmm(family: str, seed: int, n_groups: int = 40, per_group: int = 15):
+    """Simulated (1 + x | g) GLMM with known parameters; returns (data, truth)."""
+    rng = np.random.default_rng(seed)
+    truth = {"b_Intercept": 0.3, "b_x": 0.7, "sd_g__Intercept": 0.6, "sd_g__x": 0.4, "cor": 0.3}
+    cov = np.array(
+        [
+            [truth["sd_g__Intercept"] ** 2, truth["cor"] * 0.6 * 0.4],
+            [truth["cor"] * 0.6 * 0.4, truth["sd_g__x"] ** 2],
+        ]
+    )
+    effects = rng.multivariate_normal([0.0, 0.0], cov, size=n_groups)
+    g = np.repeat(np.arange(n_groups), per_group)
+    x = rng.normal(size=g.size)
+    eta = truth["b_Intercept"] + effects[g, 0] + (truth["b_x"] + effects[g, 1]) * x
+    frame = pd.DataFrame({"x": x, "g": [f"G{k:02d}" for k in g]})
+    if family == "poisson":
+        frame["y"] = rng.poisson(np.exp(eta))
+    elif family == "binomial":
+        frame["n"] = rng.integers(5, 15, size=g.size)
+        frame["y"] = rng.binomial(frame["n"], 1 / (1 + np.exp(-eta)))
+    else:
+        raise ValueError(family)
+    return frame, truth
