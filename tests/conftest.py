@@ -14,18 +14,17 @@ import bayesmm as bmm
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DATA = ROOT / "examples" / "data"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 #: Short runs for tests that only need a valid posterior.
 QUICK = {"chains": 2, "iter_warmup": 300, "iter_sampling": 300, "show_progress": False}
 
 
+TEST_DATA = ROOT / "tests" / "data"
+
+
 def lme4_reference() -> dict:
-    """lme4/glmmTMB estimates shipped beside the checkout (../shared/data)."""
-    path = SHARED_DATA / "lme4_reference.json"
-    if not path.exists():
-        pytest.skip(f"{path} not found (the shared data folder is not beside this checkout)")
-    return json.loads(path.read_text())["models"]
+    """lme4 1.1-31 / glmmTMB 1.1.5 estimates (a copy of shared/data/lme4_reference.json)."""
+    return json.loads((TEST_DATA / "lme4_reference.json").read_text())["models"]
 
 
 @pytest.fixture(scope="session")
