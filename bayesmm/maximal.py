@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .design import as_data_frame, is_categorical, level_order
@@ -52,8 +53,10 @@ class MaximalModel:
         varying ones with all their interactions as one correlated term over ``group``.
     variants : pandas.DataFrame
         One row per variant (numeric / categorical, with / without interactions): the random
-        term, its number of varying effects n (intercept included), the covariance parameters
-        n (n + 1) / 2 of a correlated term (``|``) and n of an independent one (``||``).
+        term, its number of varying effects n (intercept included; the columns bayesmm would
+        build), their rank (fewer than n when some effects are aliased in these data, e.g.
+        cells of an interaction that never occur), the covariance parameters n (n + 1) / 2 of a
+        correlated term (``|``) and n of an independent one (``||``).
         A variant that cannot be built (a non-numeric predictor treated as numeric) is left out.
     """
 
@@ -108,12 +111,14 @@ def within_group_variation(frame: pd.DataFrame, predictor: str, group: str) -> i
     return int((counts > 1).sum())
 
 
-def _count_effects(frame: pd.DataFrame, response: str, effects: str, group: str) -> int:
-    """Evaluate ``(effects | group)`` on ``frame`` with bayesmm's design and count columns."""
+def _count_effects(frame: pd.DataFrame, response: str, effects: str, group: str) -> tuple[int, int]:
+    """Evaluate ``(effects | group)`` on ``frame`` with bayesmm's design: (columns, rank)."""
     from .api import model_spec
 
     spec = model_spec(f"{response} ~ 1 + ({effects} | {group})", frame)
-    return len(spec.blocks[0].effect_names)
+    design = spec.blocks[0].design
+    distinct_rows = np.unique(design, axis=0)  # same rank, far fewer rows in designed data
+    return design.shape[1], int(np.linalg.matrix_rank(distinct_rows))
 
 
 def _as_numeric(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame | None:
@@ -247,12 +252,13 @@ def maximal_model(
         if converted is None:
             continue
         effects = joiner.join(chosen)
-        n_effects = _count_effects(converted, response, effects, group)
+        n_effects, rank = _count_effects(converted, response, effects, group)
         rows.append(
             {
                 "variant": label,
                 "random term": f"({effects} | {group})",
                 "effects": n_effects,
+                "rank": rank,
                 "covariance parameters": covariance_parameter_count(n_effects),
                 "independent (||)": covariance_parameter_count(n_effects, correlated=False),
             }
@@ -263,6 +269,7 @@ def maximal_model(
             "variant",
             "random term",
             "effects",
+            "rank",
             "covariance parameters",
             "independent (||)",
         ],

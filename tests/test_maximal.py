@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,6 +35,7 @@ def test_lecture_counts(factorial):
         assert table.loc[variant, "effects"] == n_effects, variant
         assert table.loc[variant, "covariance parameters"] == p, variant
         assert table.loc[variant, "independent (||)"] == n_effects, variant
+        assert table.loc[variant, "rank"] == n_effects, variant  # a full factorial: no aliasing
         assert p == n_effects * (n_effects + 1) // 2
     assert result.varying == ("a", "b", "c", "d")
     assert result.not_varying == ()
@@ -85,3 +87,18 @@ def test_bad_columns_are_named(factorial):
 def test_parameter_count_formula():
     assert [covariance_parameter_count(n) for n in (1, 2, 3, 4, 5)] == [1, 3, 6, 10, 15]
     assert covariance_parameter_count(12, correlated=False) == 12
+
+
+def test_aliased_effects_show_in_rank():
+    """A phase nested in days: Days x phase has 20 columns but only 10 distinct cells."""
+    frame = pd.DataFrame(
+        {
+            "s": [f"s{k}" for k in range(4) for _ in range(10)],
+            "day": list(range(10)) * 4,
+        }
+    )
+    frame["phase"] = ["early" if d < 5 else "late" for d in frame["day"]]
+    frame["y"] = np.arange(len(frame), dtype=float)
+    table = bmm.maximal_model(frame, "y", ["day", "phase"], "s").variants
+    row = table.loc["categorical, all interactions"]
+    assert (row["effects"], row["rank"]) == (20, 10)
