@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .design import as_data_frame
+from .design import as_data_frame, build_model_spec
 from .errors import BayesmmError, DataError, suggest
 from .naming import correlation_pairs, summary_labels
 from .spec import ModelSpec, RandomBlock
@@ -220,8 +220,6 @@ def group_order(spec: ModelSpec) -> np.ndarray:
 
 
 def _spec_from_inputs(formula: str | None, data: Any, fit: Fit | None) -> ModelSpec:
-    from .api import model_spec
-
     if formula is None and data is None:
         if fit is None:
             raise BayesmmError("Give a formula and data, or a fit.")
@@ -232,9 +230,9 @@ def _spec_from_inputs(formula: str | None, data: Any, fit: Fit | None) -> ModelS
     text = formula.strip()
     if text.startswith("~"):
         frame = as_data_frame(data).copy()
-        frame[PLACEHOLDER_RESPONSE] = 0.0
-        return model_spec(f"{PLACEHOLDER_RESPONSE} {text}", frame, family)
-    return model_spec(formula, data, family)
+        frame[PLACEHOLDER_RESPONSE] = 0  # valid for every family without binomial trials
+        return build_model_spec(f"{PLACEHOLDER_RESPONSE} {text}", frame, family)
+    return build_model_spec(formula, data, family)
 
 
 def covariance_matrices(

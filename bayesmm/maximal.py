@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .design import as_data_frame, is_categorical, level_order
+from .design import as_data_frame, build_model_spec, is_categorical, level_order
 from .errors import DataError, suggest
 
 
@@ -113,9 +113,7 @@ def within_group_variation(frame: pd.DataFrame, predictor: str, group: str) -> i
 
 def _count_effects(frame: pd.DataFrame, response: str, effects: str, group: str) -> tuple[int, int]:
     """Evaluate ``(effects | group)`` on ``frame`` with bayesmm's design: (columns, rank)."""
-    from .api import model_spec
-
-    spec = model_spec(f"{response} ~ 1 + ({effects} | {group})", frame)
+    spec = build_model_spec(f"{response} ~ 1 + ({effects} | {group})", frame)
     design = spec.blocks[0].design
     distinct_rows = np.unique(design, axis=0)  # same rank, far fewer rows in designed data
     return design.shape[1], int(np.linalg.matrix_rank(distinct_rows))
