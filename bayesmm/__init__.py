@@ -10,6 +10,8 @@ Examples
 from . import families
 from ._version import __version__
 from .api import fit, model_spec, stancode, standata
+from .covariance import CovarianceMatrices, covariance_matrices
+from .covariance_plot import plot_covariance
 from .errors import (
     BackendError,
     BayesmmError,
@@ -18,10 +20,14 @@ from .errors import (
     FamilyError,
     FormulaError,
     MissingDataWarning,
+    MissingDependencyError,
     ResponseError,
     SamplingWarning,
+    UnsupportedModelError,
 )
 from .fit import Fit
+from .lecture_data import covariance_example, factorial_example
+from .maximal import MaximalModel, maximal_model
 from .spec import ModelSpec
 
 __all__ = [
@@ -33,6 +39,13 @@ __all__ = [
     "standata",
     "Fit",
     "ModelSpec",
+    "covariance_matrices",
+    "CovarianceMatrices",
+    "plot_covariance",
+    "covariance_example",
+    "factorial_example",
+    "maximal_model",
+    "MaximalModel",
     "BayesmmError",
     "FormulaError",
     "DataError",
@@ -42,4 +55,6 @@ __all__ = [
     "BayesmmWarning",
     "MissingDataWarning",
     "SamplingWarning",
+    "UnsupportedModelError",
+    "MissingDependencyError",
 ]

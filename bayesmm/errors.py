@@ -43,6 +43,14 @@ class BackendError(BayesmmError, RuntimeError):
     """The Stan backend is missing or failed to compile or sample."""
 
 
+class UnsupportedModelError(BayesmmError, ValueError):
+    """A valid model that a particular feature cannot handle (the message says what can)."""
+
+
+class MissingDependencyError(BayesmmError, ImportError):
+    """An optional package a feature needs is not installed (the message says how to)."""
+
+
 class BayesmmWarning(UserWarning):
     """Base class of bayesmm's warnings."""
 

@@ -248,6 +248,20 @@ class Fit:
             out[group] = self._group_table(group, values)
         return out
 
+    def compare_frequentist(self, method: str = "REML") -> pd.DataFrame:
+        """REML (or ML) estimates beside the posterior summaries (Gaussian LMMs, one factor).
+
+        See :func:`bayesmm.frequentist.compare_frequentist`; needs statsmodels
+        (``pip install "bayesmm[frequentist]"``).
+
+        Examples
+        --------
+        >>> fit.compare_frequentist("REML").loc["sd_Subject__Days"]  # doctest: +SKIP
+        """
+        from .frequentist import compare_frequentist
+
+        return compare_frequentist(self, method)
+
     # ------------------------------------------------------------------ diagnostics
     def sampler_diagnostics(self) -> dict[str, float]:
         """Divergences, max-treedepth hits, max R-hat and min bulk/tail ESS over the summary."""
