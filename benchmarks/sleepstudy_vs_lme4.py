@@ -26,12 +26,14 @@ def main() -> None:
     total = time.perf_counter() - start
     reference = json.loads((ROOT / "tests" / "data" / "lme4_reference.json").read_text())
     ref = reference["models"]["sleepstudy_corr_REML"]
-    lme4 = {"b_Intercept": (ref["fixed_effects"][0]["estimate"], ref["fixed_effects"][0]["se"]),
-            "b_Days": (ref["fixed_effects"][1]["estimate"], ref["fixed_effects"][1]["se"]),
-            "sd_Subject__Intercept": (ref["random_sds"][0]["sd"], None),
-            "sd_Subject__Days": (ref["random_sds"][1]["sd"], None),
-            "cor_Subject__Intercept__Days": (ref["random_cors"][0]["cor"], None),
-            "sigma": (ref["residual_sd"], None)}
+    lme4 = {
+        "b_Intercept": (ref["fixed_effects"][0]["estimate"], ref["fixed_effects"][0]["se"]),
+        "b_Days": (ref["fixed_effects"][1]["estimate"], ref["fixed_effects"][1]["se"]),
+        "sd_Subject__Intercept": (ref["random_sds"][0]["sd"], None),
+        "sd_Subject__Days": (ref["random_sds"][1]["sd"], None),
+        "cor_Subject__Intercept__Days": (ref["random_cors"][0]["cor"], None),
+        "sigma": (ref["residual_sd"], None),
+    }
     table = fit.summary()[["Estimate", "Est.Error", "Q2.5", "Q97.5", "Rhat", "Bulk_ESS"]]
     table.insert(0, "lme4 REML", [lme4[k][0] for k in table.index])
     table.insert(1, "lme4 SE", [lme4[k][1] for k in table.index])
