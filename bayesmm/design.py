@@ -89,15 +89,28 @@ def drop_missing(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, in
 
 
 def level_order(values: pd.Series) -> list[Any]:
-    """Levels of a categorical column: a Categorical's own order, else sorted (as R does)."""
+    """Levels of a categorical column: a Categorical's own order, else sorted (as R does).
+
+    Strings that all read as numbers (ids such as ``"9"``, ``"10"``) sort by their value, so
+    they keep the order they would have as a numeric column.
+
+    Examples
+    --------
+    >>> level_order(pd.Series(["10", "9", "308"]))
+    ['9', '10', '308']
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().unique())
         return [c for c in values.cat.categories if c in present]
-    unique = pd.unique(values.dropna())
+    unique = pd.unique(values.dropna()).tolist()
+    if unique and all(isinstance(v, str) for v in unique):
+        numbers = pd.to_numeric(pd.Series(unique, dtype=object), errors="coerce")
+        if numbers.notna().all():
+            return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
     try:
-        return sorted(unique.tolist())
+        return sorted(unique)
     except TypeError:
-        return sorted(unique.tolist(), key=str)
+        return sorted(unique, key=str)
 
 
 def is_categorical(values: pd.Series) -> bool:
@@ -217,6 +230,8 @@ def build_response(
         )
     levels: tuple[str, ...] = ()
     if family.name == "bernoulli":
+        if label.strip() in frame.columns:  # keep a Categorical's level order
+            values = frame[label.strip()]
         values, levels = _bernoulli_response(values, label)
     family.validate(values, label, trials)
     if family.response_type == "int":
