@@ -400,7 +400,7 @@ def parse_formula(text: str) -> ParsedFormula:
                             "or '*'",
                         )
                     )
-                for lhs_sep, lhs_start, lhs_piece in _split_top_level(inner[:cut], "+-"):
+                for _, lhs_start, lhs_piece in _split_top_level(inner[:cut], "+-"):
                     if lhs_piece.strip() or (lhs_start == 0 and effects.startswith("-")):
                         continue
                     raise FormulaError(
