@@ -179,7 +179,14 @@ def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
 def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
     """Evaluate a response expression (a column, or arithmetic such as ``size - incidence``)."""
     names = referenced_names(expression)
-    namespace: dict[str, Any] = {"np": np, "numpy": np, "log": np.log, "exp": np.exp}
+    namespace: dict[str, Any] = {
+        "np": np,
+        "numpy": np,
+        "log": np.log,
+        "exp": np.exp,
+        "sqrt": np.sqrt,
+        "I": lambda value: value,
+    }
     code = expression
     for i, name in enumerate(sorted(names, key=len, reverse=True)):
         placeholder = f"__column_{i}"

@@ -138,12 +138,16 @@ def referenced_names(expression: str) -> list[str]:
     >>> referenced_names("np.log(x) + scale(total.fruits) + a:b")
     ['x', 'total.fruits', 'a', 'b']
     """
+    # string literals ("yes" in y == "yes", levels in C(a, levels=["b", "a"])) are not names
+    expression = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), expression)
     names: list[str] = []
     for match in IDENTIFIER.finditer(expression):
         name = match.group(0).strip("`")
         rest = expression[match.end() :].lstrip()
         if rest.startswith("(") or name in NON_COLUMN_NAMES or name.startswith(("np.", "numpy.")):
             continue
+        if rest.startswith("=") and not rest.startswith("=="):
+            continue  # a keyword argument such as levels=
         if match.start() > 0 and expression[match.start() - 1] in "0123456789":
             continue  # part of a number like 1e5
         if name not in names:

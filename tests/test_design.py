@@ -249,6 +249,18 @@ def test_bernoulli_responses(tiny):
     assert cat.response_levels == ("yes", "no")
 
 
+def test_response_expressions(tiny):
+    answer = tiny.assign(answer=["yes", "no", "yes", "no", "no", "yes"])
+    s = spec("answer == 'yes' ~ x", answer, "bernoulli")
+    assert s.response.tolist() == [1, 0, 1, 0, 0, 1]
+    assert spec("I(y * 2) ~ x", tiny).response.tolist() == [2.0, 4.0, 8.0, 6.0, 10.0, 14.0]
+    logged = spec("np.log(x) ~ 1", tiny).response
+    np.testing.assert_allclose(logged, [k * math.log(2) for k in (-1, 0, 1, 2, 3, 4)])
+    np.testing.assert_allclose(spec("log(x) ~ 1", tiny).response, logged)
+    failures = spec("cbind(total.fruits, n - total.fruits) ~ 1", tiny, "binomial")
+    assert failures.trials.tolist() == [6] * 6
+
+
 def test_rows_with_missing_values_are_dropped_with_a_count(tiny):
     data = tiny.copy()
     data.loc[1, "x"] = np.nan

@@ -110,6 +110,8 @@ def test_variables_lists_every_column_once_in_order():
         ("center(x) + log(y) + sqrt(z)", ["x", "y", "z"]),
         ("x + 1e5 * z", ["x", "z"]),
         ("`odd name` + x", ["odd name", "x"]),
+        ("answer == 'yes'", ["answer"]),  # a string literal is not a column
+        ('C(a, Treatment("b")) + C(f, levels=lv)', ["a", "f", "lv"]),  # keyword names are not
         ("1", []),
     ],
 )
