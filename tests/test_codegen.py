@@ -304,3 +304,25 @@ def test_stancode_and_standata_are_what_fit_would_run(sleepstudy):
     assert set(data) == set(program.data)
     for key, value in program.data.items():
         np.testing.assert_array_equal(np.asarray(data[key]), np.asarray(value), err_msg=key)
+
+
+@pytest.mark.sampling
+def test_compiled_model_accepts_the_data_of_another_data_set(sleepstudy):
+    """The compiled sleepstudy binary takes the data dict of a renamed, smaller data set and
+    reports the parameter shapes the spec implies; a wrong group index is refused. Uses a
+    model already in the cache (no compile): skipped when that structure is not cached yet."""
+    stan = pytest.importorskip("stan")
+    from bayesmm.backends.pystan_backend import PystanBackend, _use_bayesmm_cache
+
+    renamed = sleepstudy.rename(columns={"Reaction": "rt", "Days": "day", "Subject": "person"})
+    program = build_program(build_model_spec("rt ~ day + (day | person)", renamed[:126]))
+    if not PystanBackend().is_cached(program.compiled_code):
+        pytest.skip("the sleepstudy structure is not compiled yet (tests/test_sampling.py does)")
+    _use_bayesmm_cache()
+    model = stan.build(program.compiled_code, data=program.data, random_seed=1)
+    shapes = dict(zip(model.param_names, model.dims, strict=True))
+    assert shapes["r_1"] == [13, 2]  # 10 rows per subject: 126 rows reach 13 subjects
+    assert shapes["b"] == [1] and shapes["log_lik"] == [126]
+    broken = dict(program.data, group_1=program.data["group_1"] + 1)
+    with pytest.raises(RuntimeError, match="group_1"):
+        stan.build(program.compiled_code, data=broken, random_seed=1)
