@@ -415,6 +415,15 @@ def parse_formula(text: str) -> ParsedFormula:
                             "Remove the extra '+'/'-'.",
                         )
                     )
+                if "/" in group and "*" in group:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            group_at,
+                            f"Grouping factor '{group}' mixes '/' and '*'",
+                            "Write the terms out, e.g. (1 | f) + (1 | f:g) + ...",
+                        )
+                    )
                 normalised = _normalise_effects(effects)
                 for expanded in expand_group(group):
                     random_terms.append(RandomTerm(normalised, expanded, double < 0))
