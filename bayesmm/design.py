@@ -117,7 +117,7 @@ def is_categorical(values: pd.Series) -> bool:
     """Whether a column is treated as categorical (strings, bools, Categorical)."""
     return (
         isinstance(values.dtype, pd.CategoricalDtype)
-        or values.dtype == bool
+        or pd.api.types.is_bool_dtype(values.dtype)
         or pd.api.types.is_object_dtype(values.dtype)
         or pd.api.types.is_string_dtype(values.dtype)
     )
@@ -129,8 +129,10 @@ def _ordered_categoricals(frame: pd.DataFrame, columns: list[str]) -> pd.DataFra
     for col in columns:
         if col in out.columns and is_categorical(out[col]):
             levels = level_order(out[col])
-            values = out[col].astype(str) if out[col].dtype == bool else out[col]
-            if out[col].dtype == bool:
+            values = (
+                out[col].astype(str) if pd.api.types.is_bool_dtype(out[col].dtype) else out[col]
+            )
+            if pd.api.types.is_bool_dtype(out[col].dtype):
                 levels = [str(v) for v in levels]
             out[col] = pd.Categorical(values, categories=levels, ordered=True)
     return out
@@ -203,7 +205,7 @@ def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
 
 def _bernoulli_response(values: np.ndarray, label: str) -> tuple[np.ndarray, tuple[str, ...]]:
     series = pd.Series(values)
-    if series.dtype == bool:
+    if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(int).to_numpy(), ()
     if is_categorical(series):
         levels = level_order(series)

@@ -64,6 +64,14 @@ def test_reference_level_is_the_first_category_of_a_categorical(tiny):
     assert spec("y ~ c", reordered).fixed_names == ("Intercept", "cz")
 
 
+@pytest.mark.parametrize("dtype", [bool, "boolean"])
+def test_logical_predictor_is_a_two_level_factor(tiny, dtype):
+    flags = pd.Series([True, False, True, True, False, False], dtype=dtype)
+    s = spec("y ~ flag", tiny.assign(flag=flags))
+    assert s.fixed_names == ("Intercept", "flagTrue")  # R: flagTRUE
+    np.testing.assert_array_equal(s.fixed_design[:, 1], [1, 0, 1, 1, 0, 0])
+
+
 def test_no_intercept_gives_every_level_a_column(tiny):
     s = spec("y ~ 0 + a", tiny)
     assert s.fixed_names == ("ahi", "alo", "amid")
@@ -238,6 +246,8 @@ def test_bernoulli_responses(tiny):
     flags = spec("b ~ x", tiny.assign(b=[False, True, True, False, True, False]), "bernoulli")
     assert flags.response.tolist() == [0, 1, 1, 0, 1, 0]
     assert flags.response_levels == ("False", "True")
+    nullable = pd.array([False, True, True, False, True, False], dtype="boolean")
+    assert spec("b ~ x", tiny.assign(b=nullable), "bernoulli").response_levels == ("False", "True")
     # two strings: the second level in sorted order is modelled
     words = spec("b ~ x", tiny.assign(b=["no", "yes", "yes", "no", "yes", "no"]), "bernoulli")
     assert words.response.tolist() == [0, 1, 1, 0, 1, 0]
