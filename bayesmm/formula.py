@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from .errors import FormulaError, caret_message
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
-_NAME = r"(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*)"
 #: A grouping factor: column names joined by ':', '/' or '*'.
-GROUP_EXPRESSION = re.compile(rf"{_NAME}(?:\s*[:/*]\s*{_NAME})*")
+GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
 #: Names that may appear in formulas as functions or modules rather than columns.
 NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
 
@@ -138,7 +137,7 @@ def referenced_names(expression: str) -> list[str]:
     >>> referenced_names("np.log(x) + scale(total.fruits) + a:b")
     ['x', 'total.fruits', 'a', 'b']
     """
-    # string literals ("yes" in y == "yes", levels in C(a, levels=["b", "a"])) are not names
+    # string literals ("yes" in y == "yes", "b" in C(a, Treatment("b"))) are not names
     expression = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), expression)
     names: list[str] = []
     for match in IDENTIFIER.finditer(expression):
