@@ -89,22 +89,35 @@ def drop_missing(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, in
 
 
 def level_order(values: pd.Series) -> list[Any]:
-    """Levels of a categorical column: a Categorical's own order, else sorted (as R does)."""
+    """Levels of a categorical column: a Categorical's own order, else sorted (as R does).
+
+    Strings that all read as numbers (ids such as ``"9"``, ``"10"``) sort by their value, so
+    they keep the order they would have as a numeric column.
+
+    Examples
+    --------
+    >>> level_order(pd.Series(["10", "9", "308"]))
+    ['9', '10', '308']
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().unique())
         return [c for c in values.cat.categories if c in present]
-    unique = pd.unique(values.dropna())
+    unique = pd.unique(values.dropna()).tolist()
+    if unique and all(isinstance(v, str) for v in unique):
+        numbers = pd.to_numeric(pd.Series(unique, dtype=object), errors="coerce")
+        if numbers.notna().all():
+            return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
     try:
-        return sorted(unique.tolist())
+        return sorted(unique)
     except TypeError:
-        return sorted(unique.tolist(), key=str)
+        return sorted(unique, key=str)
 
 
 def is_categorical(values: pd.Series) -> bool:
     """Whether a column is treated as categorical (strings, bools, Categorical)."""
     return (
         isinstance(values.dtype, pd.CategoricalDtype)
-        or values.dtype == bool
+        or pd.api.types.is_bool_dtype(values.dtype)
         or pd.api.types.is_object_dtype(values.dtype)
         or pd.api.types.is_string_dtype(values.dtype)
     )
@@ -116,8 +129,10 @@ def _ordered_categoricals(frame: pd.DataFrame, columns: list[str]) -> pd.DataFra
     for col in columns:
         if col in out.columns and is_categorical(out[col]):
             levels = level_order(out[col])
-            values = out[col].astype(str) if out[col].dtype == bool else out[col]
-            if out[col].dtype == bool:
+            values = (
+                out[col].astype(str) if pd.api.types.is_bool_dtype(out[col].dtype) else out[col]
+            )
+            if pd.api.types.is_bool_dtype(out[col].dtype):
                 levels = [str(v) for v in levels]
             out[col] = pd.Categorical(values, categories=levels, ordered=True)
     return out
@@ -166,7 +181,14 @@ def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
 def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
     """Evaluate a response expression (a column, or arithmetic such as ``size - incidence``)."""
     names = referenced_names(expression)
-    namespace: dict[str, Any] = {"np": np, "numpy": np, "log": np.log, "exp": np.exp}
+    namespace: dict[str, Any] = {
+        "np": np,
+        "numpy": np,
+        "log": np.log,
+        "exp": np.exp,
+        "sqrt": np.sqrt,
+        "I": lambda value: value,
+    }
     code = expression
     for i, name in enumerate(sorted(names, key=len, reverse=True)):
         placeholder = f"__column_{i}"
@@ -183,7 +205,7 @@ def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
 
 def _bernoulli_response(values: np.ndarray, label: str) -> tuple[np.ndarray, tuple[str, ...]]:
     series = pd.Series(values)
-    if series.dtype == bool:
+    if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(int).to_numpy(), ()
     if is_categorical(series):
         levels = level_order(series)
@@ -217,6 +239,8 @@ def build_response(
         )
     levels: tuple[str, ...] = ()
     if family.name == "bernoulli":
+        if label.strip() in frame.columns:  # keep a Categorical's level order
+            values = frame[label.strip()]
         values, levels = _bernoulli_response(values, label)
     family.validate(values, label, trials)
     if family.response_type == "int":

@@ -121,7 +121,7 @@ def _require_numeric(y: np.ndarray, label: str, family: str) -> None:
     if not np.issubdtype(np.asarray(y).dtype, np.number) or np.asarray(y).dtype == bool:
         kind = np.asarray(y).dtype
         raise ResponseError(
-            f"Response '{label}' has non-numeric values (dtype {kind}) but family '{family}' "
+            f"Response '{label}' has non-numeric values (dtype {kind}) but {family} "
             "needs numbers. Convert the column with pd.to_numeric, or pick a family for its "
             "type (bernoulli for a two-level category)."
         )
@@ -129,7 +129,7 @@ def _require_numeric(y: np.ndarray, label: str, family: str) -> None:
 
 def validate_real(y: np.ndarray, label: str, trials: np.ndarray | None = None) -> None:
     """Gaussian-type responses: any finite number."""
-    _require_numeric(y, label, "gaussian")
+    _require_numeric(y, label, "family 'gaussian'")
     bad = ~np.isfinite(np.asarray(y, dtype=float))
     if bad.any():
         raise ResponseError(f"Response '{label}' has non-finite values: {_first_bad(y, bad)}.")
@@ -137,7 +137,7 @@ def validate_real(y: np.ndarray, label: str, trials: np.ndarray | None = None) -
 
 def validate_counts(y: np.ndarray, label: str, trials: np.ndarray | None = None) -> None:
     """Counts: non-negative integers."""
-    _require_numeric(y, label, "count")
+    _require_numeric(y, label, "a count family")
     values = np.asarray(y, dtype=float)
     bad = (values < 0) | (values != np.round(values)) | ~np.isfinite(values)
     if bad.any():
@@ -170,10 +170,14 @@ def validate_binomial(y: np.ndarray, label: str, trials: np.ndarray | None = Non
     validate_counts(trials, f"trials of {label}", None)
     bad = np.asarray(y) > np.asarray(trials)
     if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
+        rows = np.flatnonzero(bad)[:3]
+        examples = ", ".join(
+            f"{np.asarray(y)[i].item()} successes of {np.asarray(trials)[i].item()} trials"
+            for i in rows
+        )
         raise ResponseError(
             f"Response '{label}' has more successes than trials in {int(bad.sum())} row(s) "
-            f"(first rows {rows}). Check the trials column or the cbind() order "
+            f"({examples}). Check the trials column or the cbind() order "
             "(cbind(successes, failures))."
         )
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from .errors import FormulaError, caret_message
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
+#: A grouping factor: column names joined by ':', '/' or '*'.
+GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
 #: Names that may appear in formulas as functions or modules rather than columns.
 NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
 
@@ -135,12 +137,16 @@ def referenced_names(expression: str) -> list[str]:
     >>> referenced_names("np.log(x) + scale(total.fruits) + a:b")
     ['x', 'total.fruits', 'a', 'b']
     """
+    # string literals ("yes" in y == "yes", "b" in C(a, Treatment("b"))) are not names
+    expression = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), expression)
     names: list[str] = []
     for match in IDENTIFIER.finditer(expression):
         name = match.group(0).strip("`")
         rest = expression[match.end() :].lstrip()
         if rest.startswith("(") or name in NON_COLUMN_NAMES or name.startswith(("np.", "numpy.")):
             continue
+        if rest.startswith("=") and not rest.startswith("=="):
+            continue  # a keyword argument such as levels=
         if match.start() > 0 and expression[match.start() - 1] in "0123456789":
             continue  # part of a number like 1e5
         if name not in names:
@@ -243,6 +249,8 @@ def expand_group(group: str) -> list[str]:
 def _normalise_effects(effects: str) -> str:
     """Make the intercept of a bar's left side explicit: ``Days`` -> ``1 + Days``."""
     pieces = [(sep, piece.strip()) for sep, _, piece in _split_top_level(effects, "+-")]
+    if pieces and not pieces[0][1] and effects.lstrip().startswith("-"):
+        pieces = pieces[1:]  # a leading '-1' splits into an empty first piece
     intercept = True
     terms: list[str] = []
     for sep, piece in pieces:
@@ -268,10 +276,13 @@ def _parse_response(lhs: str, text: str, offset: int) -> Response:
         right = lhs_stripped[bar + 1 :].strip()
         match = re.fullmatch(r"trials\s*\((.+)\)", right)
         if not match or not successes:
+            bar_at = offset + lhs.index("|")
+            # point at what follows the bar (e.g. a misspelt 'trial(n)'), or at the bar itself
+            after = len(lhs) - len(lhs[bar_at - offset + 1 :].lstrip())
             raise FormulaError(
                 caret_message(
                     text,
-                    offset + lhs.index("|"),
+                    offset + after if successes and right else bar_at,
                     "A '|' in the response must read 'successes | trials(n)'",
                     "For binomial data write e.g. incidence | trials(size).",
                 )
@@ -363,6 +374,8 @@ def parse_formula(text: str) -> ParsedFormula:
                 cut, width = (double, 2) if double >= 0 else (single, 1)
                 effects, group = inner[:cut].strip(), inner[cut + width :].strip()
                 inner_offset = position + 1
+                after_bar = inner[cut + width :]
+                group_at = inner_offset + cut + width + len(after_bar) - len(after_bar.lstrip())
                 if not effects:
                     raise FormulaError(
                         caret_message(
@@ -376,24 +389,54 @@ def parse_formula(text: str) -> ParsedFormula:
                     raise FormulaError(
                         caret_message(
                             text,
-                            inner_offset + cut + width,
+                            group_at,
                             "Missing or malformed grouping factor after the bar",
                             "Write (effects | group), e.g. (1 | Subject).",
                         )
                     )
-                if not re.fullmatch(r"[A-Za-z_`][A-Za-z0-9_.`:/*\s]*", group):
+                if not GROUP_EXPRESSION.fullmatch(group):
                     raise FormulaError(
                         caret_message(
                             text,
-                            inner_offset + cut + width,
+                            group_at,
                             f"Grouping factor '{group}' must be column names joined by ':', '/' "
                             "or '*'",
+                        )
+                    )
+                for _, lhs_start, lhs_piece in _split_top_level(inner[:cut], "+-"):
+                    if lhs_piece.strip() or (lhs_start == 0 and effects.startswith("-")):
+                        continue
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            inner_offset + lhs_start + len(lhs_piece) - len(lhs_piece.lstrip()),
+                            "Empty term on the left of the bar",
+                            "Remove the extra '+'/'-'.",
+                        )
+                    )
+                if "/" in group and "*" in group:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            group_at,
+                            f"Grouping factor '{group}' mixes '/' and '*'",
+                            "Write the terms out, e.g. (1 | f) + (1 | f:g) + ...",
                         )
                     )
                 normalised = _normalise_effects(effects)
                 for expanded in expand_group(group):
                     random_terms.append(RandomTerm(normalised, expanded, double < 0))
                 continue
+        bar = _find_top_level(stripped, "|")
+        if bar >= 0:
+            raise FormulaError(
+                caret_message(
+                    text,
+                    position + bar,
+                    "A random-effect term must be in parentheses",
+                    f"Write ({stripped}) instead of {stripped}.",
+                )
+            )
         if stripped == "1" and sep != "-":
             intercept = True
         elif stripped == "0" or (stripped == "1" and sep == "-"):

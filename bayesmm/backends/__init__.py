@@ -11,7 +11,7 @@ Examples
 
 from __future__ import annotations
 
-from ..errors import BackendError
+from ..errors import BackendError, suggest
 from .base import SamplerOutput, SamplerSettings
 from .cmdstanpy_backend import CmdStanPyBackend
 from .pystan_backend import PystanBackend
@@ -27,7 +27,10 @@ def get_backend(name: str = "auto"):
         return CmdStanPyBackend()
     if name == "pystan":
         return PystanBackend()
-    raise BackendError(f"Unknown backend '{name}'. Choose one of: {', '.join(BACKEND_NAMES)}.")
+    raise BackendError(
+        f"Unknown backend '{name}'.{suggest(str(name), BACKEND_NAMES)} "
+        f"Choose one of: {', '.join(BACKEND_NAMES)}."
+    )
 
 
 __all__ = ["SamplerOutput", "SamplerSettings", "get_backend", "CmdStanPyBackend", "PystanBackend"]
