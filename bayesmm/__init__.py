@@ -9,7 +9,7 @@ Examples
 
 from . import families
 from ._version import __version__
-from .api import fit, model_spec, stancode, standata
+from .api import fit, get_prior, model_spec, stancode, standata
 from .errors import (
     BackendError,
     BayesmmError,
@@ -18,16 +18,22 @@ from .errors import (
     FamilyError,
     FormulaError,
     MissingDataWarning,
+    PriorError,
     ResponseError,
     SamplingWarning,
 )
 from .fit import Fit
 from .spec import ModelSpec
+from .user_priors import Prior, prior
 
 __all__ = [
     "__version__",
     "families",
     "fit",
+    "get_prior",
+    "prior",
+    "Prior",
+    "PriorError",
     "model_spec",
     "stancode",
     "standata",
