@@ -285,29 +285,40 @@ def _interval(lower: float, upper: float) -> str:
 
 
 def support_note(distribution: str, args: Sequence[float], prior_class: str, family: Family) -> str:
-    """How a prior is taken on a bounded parameter: ``"half-normal (sd > 0)"``, a truncation,
-    or ``""`` when the distribution already lives where the parameter does.
+    """How a prior is taken on a bounded parameter: ``"half-normal (sd > 0)"``, a truncation
+    (``"gamma truncated to (1, inf)"``), or ``""`` when the distribution lives exactly where the
+    parameter does.
 
     Examples
     --------
     >>> from bayesmm.families import get_family
     >>> support_note("normal", [0, 5], "sd", get_family("gaussian"))
     'half-normal (sd > 0)'
+    >>> support_note("exponential", [1], "sd", get_family("gaussian"))
+    ''
     """
-    if SUPPORT.get(distribution) != "real" or prior_class == "cor":
+    support = SUPPORT.get(distribution)
+    if prior_class == "cor" or support not in ("real", "positive", "unit", "interval"):
         return ""
     lower, upper = parameter_bounds(prior_class, family)
-    if lower == -math.inf and upper == math.inf:
+    low, high = {
+        "real": (-math.inf, math.inf),
+        "positive": (0.0, math.inf),
+        "unit": (0.0, 1.0),
+        "interval": (args[0], args[-1]),
+    }[support]
+    if lower <= low and upper >= high:
         return ""
-    location = args[DISTRIBUTIONS[distribution].index("location")]
-    if lower == 0 and upper == math.inf and location == 0:
+    names = DISTRIBUTIONS[distribution]
+    location = args[names.index("location")] if "location" in names else None
+    if support == "real" and lower == 0 and upper == math.inf and location == 0:
         return f"half-{distribution} ({prior_class} > 0)"
-    return f"{distribution} truncated to {_interval(lower, upper)}"
+    return f"{distribution} truncated to {_interval(max(lower, low), min(upper, high))}"
 
 
 def check_support(user: Prior, family: Family) -> None:
     """Raise :class:`PriorError` when ``user``'s distribution cannot describe its class."""
-    support = SUPPORT[user.distribution]
+    support = SUPPORT.get(user.distribution, "")
     text = f"'{user}' ({user.describe_slot()})"
     if user.class_ == "cor":
         if support != "cholesky_corr":
@@ -336,8 +347,8 @@ def check_support(user: Prior, family: Family) -> None:
         )
     if support == "interval" and not (user.args[0] <= lower and user.args[1] >= upper):
         raise PriorError(
-            f"{text}: a uniform prior must cover the whole range of the parameter, but {where}. "
-            f"Use a proper prior instead: one of "
+            f"{text}: a uniform prior must cover the whole range of the parameter (the sampler "
+            f"would meet impossible values), but {where}. Widen it, or use one of "
             f"{', '.join(REAL_LINE if lower == -math.inf else REAL_LINE + POSITIVE_LINE)}."
         )
 

@@ -39,7 +39,8 @@ def slots(table: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 
 def row(table: pd.DataFrame, prior_class: str, coef: str = "", group: str = "") -> pd.Series:
-    hit = table[(table["class"] == prior_class) & (table["coef"] == coef) & (table["group"] == group)]
+    same = (table["class"] == prior_class) & (table["coef"] == coef) & (table["group"] == group)
+    hit = table[same]
     assert len(hit) == 1, (prior_class, coef, group)
     return hit.iloc[0]
 
@@ -182,16 +183,47 @@ def test_user_numbers_on_default_distributions_keep_the_default_program(sleepstu
     assert "b: Days ~ normal(5, 0.05)" in tight.code
 
 
+def test_split_priors_across_blocks_without_intercept_are_valid_stan():
+    """No intercept (b covers every column), two blocks over one group, a poisson likelihood:
+    the per-distribution statements index the right parameter of the right block."""
+    data, _ = simulate_glmm("poisson", seed=5)
+    data["z"] = np.linspace(-1, 1, len(data))
+    formula = "y ~ 0 + x + z + (1 + x | g) + (0 + z | g)"
+    priors = [
+        bmm.prior("cauchy(0, 1)", coef="z"),
+        bmm.prior("gamma(2, 1)", class_="sd", group="g", coef="x"),
+        bmm.prior("lognormal(0, 1)", class_="sd", coef="z"),
+        bmm.prior("lkj(3)", class_="cor", group="g"),
+    ]
+    program = build_program(bmm.model_spec(formula, data, family="poisson", priors=priors))
+    check_stan_code(program.code)
+    assert program.data["prior_b_cauchy_index"].tolist() == [2]
+    assert program.data["prior_b_normal_index"].tolist() == [1]
+    assert program.data["prior_sd_1_gamma_index"].tolist() == [2]
+    assert program.data["prior_sd_1_student_t_index"].tolist() == [1]
+    assert program.data["prior_sd_2_location"] == [0.0]
+    assert "target += lognormal_lpdf(sd_2 | prior_sd_2_lognormal_location" not in program.code
+    assert "target += lognormal_lpdf(sd_2 | prior_sd_2_location" in program.code
+    table = bmm.get_prior(formula, data, family="poisson", priors=priors)
+    assert slots(table)[:4] == [("b", "", ""), ("b", "x", ""), ("b", "z", ""), ("sd", "", "")]
+    assert row(table, "sd", "z", "g")["prior"] == "lognormal(0, 1)"
+    assert row(table, "sd", "", "g")["prior"] == "student_t(3, 0, 2.5)"
+
+
 # ------------------------------------------------------------------------------ validation
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nromal(0, 1)", "Unknown distribution 'nromal' in the prior 'nromal(0, 1)'. Did you mean "
-         "'normal'?"),  # fmt: skip
-        ("normal(0)", "'normal' takes 2 arguments (location, scale), but the prior 'normal(0)' "
-         "gives 1."),  # fmt: skip
+        (
+            "nromal(0, 1)",
+            "Unknown distribution 'nromal' in the prior 'nromal(0, 1)'. Did you mean 'normal'?",
+        ),
+        (
+            "normal(0)",
+            "'normal' takes 2 arguments (location, scale), but the prior 'normal(0)' gives 1.",
+        ),
         ("exponential(1, 2)", "'exponential' takes 1 argument (rate)"),
         ("normal(0, -1)", "The scale in the prior 'normal(0, -1)' must be positive, got -1."),
         ("gamma(0, 1)", "The shape in the prior 'gamma(0, 1)' must be positive, got 0."),
@@ -260,8 +292,8 @@ def test_unreadable_or_impossible_priors_are_refused(text, message):
         ),
         (
             bmm.prior("uniform(0, 100)", class_="sd"),
-            "a uniform prior must cover the whole range of the parameter, but class 'sd' takes "
-            "values in (0, inf)",
+            "a uniform prior must cover the whole range of the parameter (the sampler would meet "
+            "impossible values), but class 'sd' takes values in (0, inf)",
         ),
         (
             bmm.prior("normal(0, 1)", class_="cor"),
