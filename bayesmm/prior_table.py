@@ -111,8 +111,14 @@ def _row(
             text, note = "", _DIFFERS_NOTE
     if prior_class == "Intercept":
         note = "; ".join(n for n in (_INTERCEPT_NOTE, note) if n)
-    return {"prior": text, "class": prior_class, "coef": coef, "group": group, "source": source,
-            "note": note}  # fmt: skip
+    return {
+        "prior": text,
+        "class": prior_class,
+        "coef": coef,
+        "group": group,
+        "source": source,
+        "note": note,
+    }
 
 
 def _element_row(spec: ModelSpec, element: ResolvedElement) -> dict[str, str]:
