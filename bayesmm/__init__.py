@@ -9,7 +9,7 @@ Examples
 
 from . import families
 from ._version import __version__
-from .api import fit, model_spec, stancode, standata
+from .api import fit, get_prior, model_spec, stancode, standata
 from .covariance import CovarianceMatrices, covariance_matrices
 from .covariance_plot import plot_covariance
 from .errors import (
@@ -21,6 +21,7 @@ from .errors import (
     FormulaError,
     MissingDataWarning,
     MissingDependencyError,
+    PriorError,
     ResponseError,
     SamplingWarning,
     UnsupportedModelError,
@@ -29,11 +30,16 @@ from .fit import Fit
 from .lecture_data import covariance_example, factorial_example
 from .maximal import MaximalModel, maximal_model
 from .spec import ModelSpec
+from .user_priors import Prior, prior
 
 __all__ = [
     "__version__",
     "families",
     "fit",
+    "get_prior",
+    "prior",
+    "Prior",
+    "PriorError",
     "model_spec",
     "stancode",
     "standata",

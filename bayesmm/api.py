@@ -1,4 +1,4 @@
-"""The user-facing entry points: :func:`fit`, :func:`stancode`, :func:`standata`.
+"""The user-facing entry points: :func:`fit`, :func:`stancode`, :func:`standata`, :func:`get_prior`.
 
 Examples
 --------
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from .backends import get_backend
 from .backends.base import SamplerSettings
 from .codegen import build_program
@@ -19,6 +21,7 @@ from .design import build_model_spec
 from .errors import BayesmmError
 from .families import Family
 from .fit import Fit
+from .prior_table import prior_table
 from .spec import ModelSpec
 
 #: Pointwise log-likelihood and replicated data are kept by default while
@@ -39,6 +42,40 @@ def model_spec(
     ('a', 'b')
     """
     return build_model_spec(formula, data, family, priors)
+
+
+def get_prior(
+    formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None
+) -> pd.DataFrame:
+    """The priors of a model, one row per slot, before anything runs (brms's ``get_prior``).
+
+    Parameters
+    ----------
+    formula : str
+        lme4/brms formula.
+    data : pandas.DataFrame or dict
+        The data (the defaults are scaled to it).
+    family : str or Family
+        The family; its own parameters (``sigma``, ...) get rows too.
+    priors : list of Prior, optional
+        User priors from :func:`bayesmm.prior`, to see the table they give.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``prior`` (a Stan-style string you can pass to :func:`bayesmm.prior`),
+        ``class`` (``Intercept``, ``b``, ``sd``, ``cor``, family parameters), ``coef``,
+        ``group``, ``source`` (``default`` or ``user``) and ``note`` (how a prior is taken on a
+        bounded parameter: ``half-normal (sd > 0)``).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> table = bmm.get_prior("y ~ (1 | g)", {"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> table["class"].unique().tolist()
+    ['Intercept', 'sd', 'sigma']
+    """
+    return prior_table(model_spec(formula, data, family, priors))
 
 
 def stancode(formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None) -> str:
@@ -124,8 +161,11 @@ def fit(
     family : str or Family
         ``"gaussian"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"`` or a
         ``bayesmm.families`` object with a link.
-    priors : optional
-        Reserved for user priors (the defaults are data-scaled; see the README).
+    priors : list of Prior, optional
+        User priors from :func:`bayesmm.prior`, e.g.
+        ``[bmm.prior("normal(0, 10)", class_="b", coef="Days")]``; a prior given for a coef or
+        group overrides the class-wide one, and the data-scaled defaults fill the rest
+        (:func:`get_prior` shows the table).
     backend : {"auto", "cmdstanpy", "pystan"}
         ``auto`` uses cmdstanpy when CmdStan is installed, else pystan.
     chains, iter_warmup, iter_sampling : int
@@ -143,7 +183,8 @@ def fit(
     show_progress : bool
         Show compile and sampling progress.
     sample_prior : {"no", "only"}
-        ``"only"`` switches the likelihood off and samples from the prior.
+        ``"only"`` switches the likelihood off and samples from the prior: the summary, idata
+        and replicated data then describe the prior (a prior predictive check).
     log_lik, y_rep : bool, optional
         Keep the pointwise log-likelihood / replicated data; by default kept when
         N x draws is at most 2e7 numbers.

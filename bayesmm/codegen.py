@@ -26,6 +26,7 @@ import numpy as np
 from ._version import __version__
 from .priors import POSITIVE_ARGUMENTS
 from .spec import ModelSpec, PriorTarget
+from .user_priors import support_note
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,17 @@ def _format_number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _prior_base(target: PriorTarget) -> str:
+    """Stem of a target's data names: ``prior_b``, or ``prior_b_normal`` for one distribution's
+    share of a parameter whose elements have priors of different distributions."""
+    if target.positions:
+        return f"prior_{target.parameter}_{target.distribution}"
+    return f"prior_{target.parameter}"
+
+
 def _prior_size(target: PriorTarget, spec: ModelSpec) -> str:
+    if target.positions:
+        return f"n_{_prior_base(target)}"
     if target.parameter == "b":
         return "K - 1" if spec.has_intercept else "K"
     if target.parameter.startswith("sd_"):
@@ -99,15 +110,21 @@ def prior_text(distribution: str, row: np.ndarray) -> str:
 
 def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
     size = _prior_size(target, spec)
+    base = _prior_base(target)
     declarations = []
     args = []
+    subject = target.parameter
+    if target.positions:
+        declarations.append(f"int<lower=1> {size};  // {', '.join(target.coefs)}")
+        declarations.append(f"array[{size}] int<lower=1> {base}_index;")
+        subject = f"{target.parameter}[{base}_index]"
     for name in target.arg_names:
-        variable = f"prior_{target.parameter}_{name}"
+        variable = f"{base}_{name}"
         bound = "<lower=0>" if name in POSITIVE_ARGUMENTS else ""
         kind = f"vector{bound}[{size}]" if size else f"real{bound}"
         declarations.append(f"{kind} {variable};")
         args.append(variable)
-    statement = f"{target.distribution}_lpdf({target.parameter} | {', '.join(args)})"
+    statement = f"{target.distribution}_lpdf({subject} | {', '.join(args)})"
     who = target.prior_class + (f" of {target.group}" if target.group else "")
     if target.coefs:
         rows = [prior_text(target.distribution, row) for row in target.values]
@@ -119,8 +136,9 @@ def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
             )
     else:
         comment = f"{who} ~ {prior_text(target.distribution, target.values[0])}"
-    if target.prior_class in ("sd",) or target.parameter in {a.name for a in spec.family.aux}:
-        comment += " (half, as the parameter is positive)"
+    note = support_note(target.distribution, target.values[0], target.prior_class, spec.family)
+    if note:
+        comment += f" ({note})"
     return {"declarations": declarations, "statement": statement, "comment": comment}
 
 
@@ -129,11 +147,13 @@ def prior_data(spec: ModelSpec) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for target in spec.priors:
         vector = bool(_prior_size(target, spec))
+        base = _prior_base(target)
+        if target.positions:
+            data[f"n_{base}"] = len(target.positions)
+            data[f"{base}_index"] = np.asarray(target.positions, dtype=np.int64) + 1
         for j, name in enumerate(target.arg_names):
             column = target.values[:, j]
-            data[f"prior_{target.parameter}_{name}"] = (
-                column.tolist() if vector else float(column[0])
-            )
+            data[f"{base}_{name}"] = column.tolist() if vector else float(column[0])
     return data
 
 

@@ -31,6 +31,7 @@ from .families import Family, get_family
 from .formula import ParsedFormula, RandomTerm, parse_formula, referenced_names
 from .priors import default_priors
 from .spec import ModelSpec, RandomBlock
+from .user_priors import apply_user_priors, as_prior_list
 
 
 def as_data_frame(data: Any) -> pd.DataFrame:
@@ -303,8 +304,9 @@ def build_model_spec(
         The data.
     family : str or Family
         ``"gaussian"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"`` or a family object.
-    priors : optional
-        Reserved for user priors; default priors are always built.
+    priors : list of Prior, optional
+        User priors from :func:`bayesmm.prior`; they override the data-scaled defaults in
+        their slots (see :mod:`bayesmm.user_priors`).
 
     Returns
     -------
@@ -338,6 +340,8 @@ def build_model_spec(
             )
         names.update(block.effect_names)
     priors_used = default_priors(family, response, fixed_names, fixed_design, blocks)
+    user_priors = as_prior_list(priors)
+    priors_used = apply_user_priors(priors_used, user_priors, family)
     return ModelSpec(
         formula=parsed,
         family=family,
@@ -351,4 +355,5 @@ def build_model_spec(
         priors=priors_used,
         n_dropped=n_dropped,
         new_data_evaluator=evaluator,
+        user_priors=user_priors,
     )

@@ -39,6 +39,10 @@ class FamilyError(BayesmmError, ValueError):
     """An unknown family, or a link the family does not allow."""
 
 
+class PriorError(BayesmmError, ValueError):
+    """A prior that cannot be read or does not fit the model (see :func:`bayesmm.prior`)."""
+
+
 class BackendError(BayesmmError, RuntimeError):
     """The Stan backend is missing or failed to compile or sample."""
 

@@ -24,6 +24,7 @@ from .backends.base import SamplerOutput, SamplerSettings
 from .codegen import StanProgram
 from .errors import SamplingWarning
 from .naming import NamedPosterior, group_dims, posterior_variables, summary_labels
+from .prior_table import prior_lines, prior_table
 from .spec import ModelSpec
 
 STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
@@ -262,6 +263,15 @@ class Fit:
 
         return compare_frequentist(self, method)
 
+    def prior_summary(self) -> pd.DataFrame:
+        """The priors this fit used, as :func:`bayesmm.get_prior` lists them.
+
+        Examples
+        --------
+        >>> fit.prior_summary().query("source == 'user'")  # doctest: +SKIP
+        """
+        return prior_table(self.spec)
+
     # ------------------------------------------------------------------ diagnostics
     def sampler_diagnostics(self) -> dict[str, float]:
         """Divergences, max-treedepth hits, max R-hat and min bulk/tail ESS over the summary."""
@@ -369,6 +379,7 @@ class Fit:
         aux_rows = [a.name for a in fam.aux]
         if aux_rows:
             lines += ["", "Further Distributional Parameters:", block(aux_rows, lambda r: r)]
+        lines += ["", *prior_lines(spec)]
         lines += [
             "",
             "Draws were sampled using NUTS. Bulk_ESS and Tail_ESS are effective sample sizes;",

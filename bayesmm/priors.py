@@ -36,10 +36,44 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "exponential": ("rate",),
     "gamma": ("shape", "rate"),
     "lkj_corr_cholesky": ("eta",),
+    "double_exponential": ("location", "scale"),
+    "logistic": ("location", "scale"),
+    "lognormal": ("location", "scale"),
+    "inv_gamma": ("shape", "scale"),
+    "weibull": ("shape", "scale"),
+    "beta": ("alpha", "beta"),
+    "uniform": ("lower", "upper"),
 }
 
 #: Arguments that must be positive (declared ``<lower=0>`` in Stan's data block).
-POSITIVE_ARGUMENTS = frozenset({"df", "scale", "rate", "shape", "eta"})
+POSITIVE_ARGUMENTS = frozenset({"df", "scale", "rate", "shape", "eta", "alpha", "beta"})
+
+#: Where each distribution puts its mass: ``"real"`` (the whole line), ``"positive"``
+#: (0, inf), ``"unit"`` (0, 1), ``"interval"`` (between its own two arguments) or
+#: ``"cholesky_corr"`` (Cholesky factors of correlation matrices).
+SUPPORT: dict[str, str] = {
+    "normal": "real",
+    "student_t": "real",
+    "cauchy": "real",
+    "double_exponential": "real",
+    "logistic": "real",
+    "exponential": "positive",
+    "gamma": "positive",
+    "lognormal": "positive",
+    "inv_gamma": "positive",
+    "weibull": "positive",
+    "beta": "unit",
+    "uniform": "interval",
+    "lkj_corr_cholesky": "cholesky_corr",
+}
+
+#: Other names users write for a distribution (brms's ``lkj``, R's ``laplace``...).
+ALIASES: dict[str, str] = {
+    "lkj": "lkj_corr_cholesky",
+    "lkj_corr": "lkj_corr_cholesky",
+    "laplace": "double_exponential",
+    "student": "student_t",
+}
 
 
 def response_scale(response: np.ndarray) -> float:

@@ -92,6 +92,10 @@ class PriorTarget:
         Array (n_elements, n_args) of hyperparameters (n_elements = 1 for scalars).
     source : tuple of str
         ``"default"`` or ``"user"`` per element.
+    positions : tuple of int
+        0-based positions of ``coefs`` in the parameter when the parameter's elements have
+        priors of different distributions (one target per distribution); empty when this
+        target covers the whole parameter.
     """
 
     parameter: str
@@ -102,6 +106,7 @@ class PriorTarget:
     arg_names: tuple[str, ...]
     values: np.ndarray
     source: tuple[str, ...]
+    positions: tuple[int, ...] = ()
 
     @property
     def is_vector(self) -> bool:
@@ -139,6 +144,8 @@ class ModelSpec:
         Rows dropped for missing values.
     new_data_evaluator : Any
         formulae's design object for the fixed part (evaluates new data identically).
+    user_priors : tuple of bayesmm.user_priors.Prior
+        The priors the user set (already folded into ``priors``; kept for the prior table).
     """
 
     formula: ParsedFormula
@@ -153,6 +160,7 @@ class ModelSpec:
     priors: tuple[PriorTarget, ...]
     n_dropped: int = 0
     new_data_evaluator: Any = None
+    user_priors: tuple[Any, ...] = ()
 
     @property
     def n_obs(self) -> int:
