@@ -215,3 +215,26 @@ def test_cmdstanpy_fits_sleepstudy(sleepstudy):
     for fixed in ref["fixed_effects"]:
         label = "b_Intercept" if fixed["term"] == "(Intercept)" else f"b_{fixed['term']}"
         assert abs(table.loc[label, "Estimate"] - fixed["estimate"]) < fixed["se"], label
+
+
+def test_progress_lines_cut_in_two_do_not_fail_sampling():
+    """httpstan parses progress from 8 KB socket pieces; a piece may end inside a line."""
+    import re
+
+    import httpstan.views
+
+    from bayesmm.backends.pystan_backend import TolerantProgressPattern, _configure_httpstan
+
+    _configure_httpstan()
+    pattern = httpstan.views.iteration_info_re
+    assert isinstance(pattern, TolerantProgressPattern)
+    whole = b'{"topic":"logger","values":["info:Iteration:  300 / 2000 [ 15%]  (Warmup)"]}'
+    assert pattern.findall(whole).pop() == b"Iteration:  300 / 2000 [ 15%]  (Warmup)"
+    cut = b'{"topic":"logger","values":["info:Iteration:  40'
+    progress = pattern.findall(cut).pop()  # httpstan's own call: would raise IndexError
+    assert progress == b"Iteration:  300 / 2000 [ 15%]  (Warmup)"
+    # pystan then reads "i / n" from the progress line: it must still parse
+    pystan_pattern = re.compile(r"Iteration:\s+(\d+)\s+/\s+(\d+)")
+    assert pystan_pattern.findall(progress.decode()).pop(0) == ("300", "2000")
+    _configure_httpstan()  # configuring twice does not wrap twice
+    assert httpstan.views.iteration_info_re is pattern

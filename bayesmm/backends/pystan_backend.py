@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import io
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -62,11 +63,47 @@ def _httpstan_cache_directory() -> Path:
     return cache_root() / f"httpstan-{httpstan.__version__}"
 
 
-def _use_bayesmm_cache() -> None:
-    """Point httpstan's model cache into bayesmm's cache folder."""
+class TolerantProgressPattern:
+    """httpstan's sampling-progress regex, made safe for progress lines cut in two.
+
+    httpstan 4.13 reads Stan's log from a socket in 8 KB pieces and parses the last
+    ``Iteration: i / n [p%] (phase)`` line of each piece with ``findall(...).pop()``; when a
+    piece ends inside such a line, the list is empty and the whole sampling run fails with
+    ``IndexError: pop from empty list`` (seen in about one run in four here). This stand-in
+    answers such a piece with the last complete progress line instead, which only delays the
+    progress display.
+
+    Examples
+    --------
+    >>> import re
+    >>> pattern = TolerantProgressPattern(re.compile(rb"Iteration: \\d+"))
+    >>> pattern.findall(b"info:Iteration: 7")
+    [b'Iteration: 7']
+    >>> pattern.findall(b"info:Iterat")
+    [b'Iteration: 7']
+    """
+
+    def __init__(self, pattern: re.Pattern, first: bytes = b"Iteration: 0 / 1 [  0%]  (Warmup)"):
+        self.pattern = pattern
+        self.last = first
+
+    def findall(self, message: bytes) -> list[bytes]:
+        """The pattern's matches, or the last complete match when there is none."""
+        found = self.pattern.findall(message)
+        if found:
+            self.last = found[-1]
+            return found
+        return [self.last]
+
+
+def _configure_httpstan() -> None:
+    """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe."""
     import httpstan.cache
+    import httpstan.views
 
     httpstan.cache.cache_directory = _httpstan_cache_directory
+    if not isinstance(httpstan.views.iteration_info_re, TolerantProgressPattern):
+        httpstan.views.iteration_info_re = TolerantProgressPattern(httpstan.views.iteration_info_re)
 
 
 def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
@@ -97,7 +134,7 @@ class PystanBackend:
         """Whether ``code`` was compiled before (and its module is still on disk)."""
         import httpstan.models
 
-        _use_bayesmm_cache()
+        _configure_httpstan()
         if compiled_entry(self._key(code)) is None:
             return False
         model_dir = _httpstan_cache_directory() / "models"
@@ -113,7 +150,7 @@ class PystanBackend:
             import stan
         except ImportError as err:  # pragma: no cover - pystan is a dependency
             raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
-        _use_bayesmm_cache()
+        _configure_httpstan()
         key = self._key(code)
         was_cached = self.is_cached(code)
         quiet = contextlib.ExitStack()
