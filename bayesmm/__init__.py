@@ -9,7 +9,7 @@ Examples
 
 from . import families
 from ._version import __version__
-from .api import fit, model_spec, stancode, standata
+from .api import compare, fit, load, model_spec, stancode, standata
 from .errors import (
     BackendError,
     BayesmmError,
@@ -18,6 +18,7 @@ from .errors import (
     FamilyError,
     FormulaError,
     MissingDataWarning,
+    ModelCheckWarning,
     ResponseError,
     SamplingWarning,
 )
@@ -31,6 +32,8 @@ __all__ = [
     "model_spec",
     "stancode",
     "standata",
+    "load",
+    "compare",
     "Fit",
     "ModelSpec",
     "BayesmmError",
@@ -42,4 +45,5 @@ __all__ = [
     "BayesmmWarning",
     "MissingDataWarning",
     "SamplingWarning",
+    "ModelCheckWarning",
 ]

@@ -257,10 +257,10 @@ def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> Ran
             f"({levels[0] if levels else 'none'}): its variance cannot be estimated. Drop the "
             "term or model the factor as a fixed effect."
         )
-    design, names, _ = model_matrix(term.effects, frame, formula_text)
+    design, names, evaluator = model_matrix(term.effects, frame, formula_text)
     if not names:
         raise FormulaError(f"The term {term.text} in '{formula_text}' has no effects.")
-    return RandomBlock(term, names, levels, index, design)
+    return RandomBlock(term, names, levels, index, design, evaluator)
 
 
 def build_model_spec(
