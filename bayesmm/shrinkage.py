@@ -35,6 +35,10 @@ from .spec import ModelSpec
 #: (complete separation, or all responses at a bound): |logit| = 15 is p = 3e-7.
 DIVERGENT_LINK_SCALE = 15.0
 
+#: A discrete model whose negative log-likelihood falls below this predicts every response
+#: with certainty: the maximum lies at infinity (complete separation).
+PERFECT_FIT_NLL = 0.01
+
 SHRINKAGE_COLUMNS = [
     "n",
     "no_pooling",
@@ -103,7 +107,8 @@ def fit_link_model(
     estimate = np.asarray(result.x, dtype=float)
     if not np.all(np.isfinite(estimate)) or not np.isfinite(result.fun):
         return nan, "the likelihood could not be maximised"
-    if family.link != "identity" and np.max(np.abs(estimate)) > DIVERGENT_LINK_SCALE:
+    perfect = family.response_type == "int" and result.fun < PERFECT_FIT_NLL
+    if perfect or (family.link != "identity" and np.max(np.abs(estimate)) > DIVERGENT_LINK_SCALE):
         return nan, "the estimate diverges (complete separation or responses at a bound)"
     return estimate, ""
 
