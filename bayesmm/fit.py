@@ -558,8 +558,10 @@ class Fit:
 
         return diagnostics(self)
 
-    def residuals(self, seed: int | None = None) -> np.ndarray:
-        """Simulation-based (DHARMa-style) scaled residuals in [0, 1], one per fitted row.
+    def residuals(self, seed: int | None = None, conditional: bool = False) -> np.ndarray:
+        """Simulation-based (DHARMa-style) scaled residuals in [0, 1], one per fitted row;
+        ``conditional=True`` keeps the fitted group effects in the simulations (see
+        :func:`bayesmm.residuals.scaled_residuals`).
 
         Examples
         --------
@@ -567,9 +569,9 @@ class Fit:
         """
         from .residuals import scaled_residuals
 
-        return scaled_residuals(self, seed=seed).residuals
+        return scaled_residuals(self, seed=seed, conditional=conditional).residuals
 
-    def check_residuals(self, seed: int | None = None) -> pd.DataFrame:
+    def check_residuals(self, seed: int | None = None, conditional: bool = False) -> pd.DataFrame:
         """Uniformity, dispersion, zero-inflation and outlier tests of the scaled residuals.
 
         Examples
@@ -578,9 +580,9 @@ class Fit:
         """
         from .residuals import check_residuals
 
-        return check_residuals(self, seed=seed)
+        return check_residuals(self, seed=seed, conditional=conditional)
 
-    def plot_residuals(self, seed: int | None = None) -> Any:
+    def plot_residuals(self, seed: int | None = None, conditional: bool = False) -> Any:
         """Uniform QQ plot of the scaled residuals and residuals against predicted rank.
 
         Examples
@@ -589,7 +591,7 @@ class Fit:
         """
         from .plots import plot_residuals
 
-        return plot_residuals(self, seed=seed)
+        return plot_residuals(self, seed=seed, conditional=conditional)
 
     def save(self, path: Any, overwrite: bool = False) -> Any:
         """Save to a folder (InferenceData as netCDF + the model spec); read with

@@ -178,7 +178,7 @@ def plot_ranef(fit: Any, group: str | None = None, qq: bool = False) -> Any:
     return axes
 
 
-def plot_residuals(fit: Any, seed: int | None = None) -> Any:
+def plot_residuals(fit: Any, seed: int | None = None, conditional: bool = False) -> Any:
     """Simulated-residual plots: uniform QQ plot, and residuals against predicted rank.
 
     Returns
@@ -193,7 +193,7 @@ def plot_residuals(fit: Any, seed: int | None = None) -> Any:
 
     from .residuals import residual_tests, scaled_residuals
 
-    result = scaled_residuals(fit, seed)
+    result = scaled_residuals(fit, seed, conditional)
     tests = residual_tests(result)
     res = result.residuals
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))

@@ -7,8 +7,9 @@ If the model is right, the residuals are uniform on [0, 1] whatever the family, 
 tests serves every family:
 
 - **uniformity**: Kolmogorov-Smirnov test against U(0, 1);
-- **dispersion**: for each posterior draw, the variance of the observed responses around that
-  draw's expected values against the same variance of the data set simulated from that draw
+- **dispersion** (always on conditional simulations): for each posterior draw, the variance
+  of the observed responses around that draw's expected values against the same variance of
+  the data set simulated from that draw
   (a posterior predictive check with a realised discrepancy; DHARMa compares the same
   variances around one fitted mean, which for a Bayesian fit mixes in the posterior
   uncertainty and makes the simulations look too dispersed). The statistic is the ratio of
@@ -17,7 +18,8 @@ tests serves every family:
 - **outliers**: residuals at exactly 0 or 1 (the observation lies outside every
   simulation) against their expected frequency 2 / (S + 1), binomial test.
 
-Simulations condition on each draw's group-level effects (re_formula=None).
+By default each simulation draws new group-level effects (unconditional, DHARMa's default for
+lme4); ``conditional=True`` keeps the fitted ones.
 
 Examples
 --------
@@ -26,7 +28,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,12 +50,17 @@ class ScaledResiduals:
         Posterior predictive simulations, draws x rows.
     expected : numpy.ndarray
         Expected response of each draw and row (draws x rows, aligned with ``simulated``).
+    conditional_simulated, conditional_expected : numpy.ndarray
+        The same with each draw's fitted group effects (for the dispersion test; the same
+        arrays as above when the residuals are conditional).
     """
 
     residuals: np.ndarray
     observed: np.ndarray
     simulated: np.ndarray
     expected: np.ndarray
+    conditional_simulated: np.ndarray
+    conditional_expected: np.ndarray
 
     @property
     def fitted(self) -> np.ndarray:
@@ -79,23 +86,63 @@ def scale_residuals(
     return below + rng.uniform(size=observed.shape) * equal
 
 
-def scaled_residuals(fit: Any, seed: int | None = None) -> ScaledResiduals:
+def scaled_residuals(
+    fit: Any, seed: int | None = None, conditional: bool = False
+) -> ScaledResiduals:
     """DHARMa-style residuals of a fit (see the module docstring).
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model.
+    seed : int, optional
+        Seed of the simulations and the randomisation.
+    conditional : bool
+        ``False`` (default, as DHARMa does for lme4): each simulation draws new group-level
+        effects from the fitted population distribution, so the residuals of a correct model
+        are uniform. ``True``: simulations keep each draw's fitted group effects; in-sample,
+        such residuals crowd towards 0.5 (the data shaped the effects), which the uniformity
+        test reads as misfit.
 
     Examples
     --------
     >>> scaled_residuals(fit, seed=1).residuals.shape  # doctest: +SKIP
     (180,)
     """
-    from .checks import add_posterior_predictive
+    from .predict import (
+        expected_value,
+        linear_predictor,
+        prediction_data,
+        simulate_response,
+    )
 
     rng = np.random.default_rng(seed)
-    idata = add_posterior_predictive(fit, seed)
-    simulated = np.asarray(idata.posterior_predictive["y"].values, dtype=float)
-    simulated = simulated.reshape(-1, simulated.shape[-1])
-    observed = np.asarray(fit.spec.response, dtype=float)
-    expected = np.asarray(fit.fitted(summary=False), dtype=float)
-    return ScaledResiduals(scale_residuals(observed, simulated, rng), observed, simulated, expected)
+    spec = fit.spec
+    posterior = fit.idata.posterior
+    draws = np.arange(posterior.sizes["chain"] * posterior.sizes["draw"])
+
+    def simulate(rows):
+        eta = linear_predictor(posterior, spec, rows, draws, "gaussian", rng)
+        simulated = simulate_response(posterior, spec, rows, eta, draws, rng)
+        expected = expected_value(posterior, spec, rows, eta, draws)
+        return np.asarray(simulated, dtype=float), np.asarray(expected, dtype=float)
+
+    rows = prediction_data(spec)
+    conditional_simulated, conditional_expected = simulate(rows)
+    if conditional:
+        simulated, expected = conditional_simulated, conditional_expected
+    else:
+        unseen = tuple(np.full_like(index, -1) for index in rows.level_index)
+        simulated, expected = simulate(replace(rows, level_index=unseen))
+    observed = np.asarray(spec.response, dtype=float)
+    return ScaledResiduals(
+        scale_residuals(observed, simulated, rng),
+        observed,
+        simulated,
+        expected,
+        conditional_simulated,
+        conditional_expected,
+    )
 
 
 def _two_sided(simulated: np.ndarray, observed: float) -> float:
@@ -118,10 +165,11 @@ def residual_tests(result: ScaledResiduals) -> pd.DataFrame:
     --------
     >>> residual_tests(scaled_residuals(fit, seed=1))  # doctest: +SKIP
     """
-    res, y, sims, expected = result.residuals, result.observed, result.simulated, result.expected
+    res, y, sims = result.residuals, result.observed, result.simulated
     ks = stats.kstest(res, "uniform")
+    expected = result.conditional_expected
     observed_var = np.var(y[None, :] - expected, axis=1)
-    simulated_var = np.var(sims - expected, axis=1)
+    simulated_var = np.var(result.conditional_simulated - expected, axis=1)
     dispersion = np.mean(observed_var) / np.mean(simulated_var)
     above = (np.sum(simulated_var >= observed_var) + 1) / (simulated_var.size + 1)
     below = (np.sum(simulated_var <= observed_var) + 1) / (simulated_var.size + 1)
@@ -159,11 +207,11 @@ def residual_tests(result: ScaledResiduals) -> pd.DataFrame:
     return table
 
 
-def check_residuals(fit: Any, seed: int | None = None) -> pd.DataFrame:
-    """Simulate, scale and test the residuals of a fit.
+def check_residuals(fit: Any, seed: int | None = None, conditional: bool = False) -> pd.DataFrame:
+    """Simulate, scale and test the residuals of a fit (see :func:`scaled_residuals`).
 
     Examples
     --------
     >>> check_residuals(fit, seed=1).loc["dispersion", "p_value"]  # doctest: +SKIP
     """
-    return residual_tests(scaled_residuals(fit, seed))
+    return residual_tests(scaled_residuals(fit, seed, conditional))
