@@ -242,7 +242,7 @@ def prediction_data(
             trials=spec.trials,
             index=pd.RangeIndex(spec.n_obs),
         )
-    frame = as_data_frame(newdata)
+    frame = as_data_frame(newdata).copy()
     frame.columns = [str(c) for c in frame.columns]
     needed = _required_columns(spec, masks)
     absent = [c for c in needed if c not in frame.columns]
@@ -258,6 +258,9 @@ def prediction_data(
             f"newdata has missing values in {int(missing.sum())} row(s) (first rows {rows}) of "
             f"the columns {', '.join(needed)}; drop or fill them before predicting."
         )
+    for column in needed:  # the fit turned bool columns into 'False'/'True' categories
+        if frame[column].dtype == bool:
+            frame[column] = frame[column].astype(str)
     fixed = _evaluate(spec.new_data_evaluator, frame, "the population-level part")
     designs, indices, labels_out = [], [], []
     for block, mask in zip(spec.blocks, masks, strict=True):

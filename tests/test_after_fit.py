@@ -163,3 +163,17 @@ def test_sleepstudy_residuals_are_uniform_unconditionally(sleepstudy_fit):
     assert conditional.loc["uniformity", "statistic"] > unconditional.loc["uniformity", "statistic"]
     assert unconditional.loc["dispersion", "p_value"] > 0.05
     assert np.isnan(unconditional.loc["zero_inflation", "statistic"])  # no zeros expected
+
+
+def test_bool_predictors_in_new_data_match_the_fit():
+    """The fit turns a bool column into 'False'/'True' categories; new data get the same."""
+    from bayesmm.predict import prediction_data
+
+    data = {"y": [1.0, 2, 3, 4, 5, 6], "b": [True, False] * 3, "g": list("aabbcc")}
+    spec = bmm.model_spec("y ~ b + (1 | g)", data)
+    new = {"b": [False, True], "g": ["c", "a"]}
+    frame_before = dict(new)
+    rows = prediction_data(spec, new)
+    assert rows.fixed_design.tolist() == [[1.0, 0.0], [1.0, 1.0]]
+    assert rows.level_index[0].tolist() == [2, 0]
+    assert new == frame_before
