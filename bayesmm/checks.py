@@ -156,8 +156,9 @@ def pp_check(
         return axes
     y, y_rep = _replicated(fit, None, seed)
     name, function = _statistic(stat)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4) if kind == "stat" else (8, 4))
+    own_figure = ax is None
+    if own_figure:
+        _, ax = plt.subplots(figsize=(6, 4) if kind == "stat" else (8, 4.5))
     if kind == "stat":
         replicated = _apply(function, y_rep)
         observed = float(function(y))
@@ -195,6 +196,8 @@ def pp_check(
     ax.set_ylabel(f"{name} of {label}")
     ax.set_title(f"Posterior predictive {name} per {group} (50% and 95% intervals)")
     ax.legend()
+    if own_figure:
+        ax.figure.tight_layout()
     return ax
 
 

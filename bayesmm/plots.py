@@ -120,6 +120,7 @@ def plot_shrinkage(fit: Any, group: str | None = None, effects: Any = None, ax: 
         ax.set_ylabel(effects[1])
         ax.set_title(f"Shrinkage per {group}: no pooling -> partial pooling")
     ax.legend(fontsize=8)
+    ax.figure.tight_layout()
     return ax
 
 

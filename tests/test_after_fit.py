@@ -177,3 +177,15 @@ def test_bool_predictors_in_new_data_match_the_fit():
     assert rows.fixed_design.tolist() == [[1.0, 0.0], [1.0, 1.0]]
     assert rows.level_index[0].tolist() == [2, 0]
     assert new == frame_before
+
+
+def test_loo_without_log_likelihood_says_how_to_get_it():
+    from types import SimpleNamespace
+
+    import arviz as az
+
+    from bayesmm.checks import loo
+
+    fake = SimpleNamespace(idata=az.from_dict(posterior={"b": np.zeros((1, 5))}))
+    with pytest.raises(bmm.BayesmmError, match="Refit with log_lik=True"):
+        loo(fake)
