@@ -9,7 +9,7 @@ Examples
 
 from . import families
 from ._version import __version__
-from .api import fit, get_prior, model_spec, stancode, standata
+from .api import compare, fit, get_prior, load, model_spec, stancode, standata
 from .covariance import CovarianceMatrices, covariance_matrices
 from .covariance_plot import plot_covariance
 from .errors import (
@@ -21,6 +21,7 @@ from .errors import (
     FormulaError,
     MissingDataWarning,
     MissingDependencyError,
+    ModelCheckWarning,
     PriorError,
     ResponseError,
     SamplingWarning,
@@ -43,6 +44,8 @@ __all__ = [
     "model_spec",
     "stancode",
     "standata",
+    "load",
+    "compare",
     "Fit",
     "ModelSpec",
     "covariance_matrices",
@@ -63,4 +66,5 @@ __all__ = [
     "SamplingWarning",
     "UnsupportedModelError",
     "MissingDependencyError",
+    "ModelCheckWarning",
 ]

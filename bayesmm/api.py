@@ -221,3 +221,30 @@ def fit(
     if warn:
         result.warn_about_sampling()
     return result
+
+
+def load(path: Any) -> Fit:
+    """Load a fit saved with :meth:`Fit.save` (no data and no compilation needed).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> fit = bmm.load("sleep_fit")  # doctest: +SKIP
+    >>> fit.fitted(re_formula="~0").head()  # doctest: +SKIP
+    """
+    from .io import load_fit
+
+    return load_fit(path)
+
+
+def compare(fits: Any, ic: str = "loo", **kwargs: Any) -> Any:
+    """Rank fits by expected log predictive density (ArviZ's ``compare``), best first.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> bmm.compare({"slopes": fit_a, "intercepts": fit_b})  # doctest: +SKIP
+    """
+    from .checks import compare as compare_fits
+
+    return compare_fits(fits, ic=ic, **kwargs)

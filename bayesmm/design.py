@@ -37,7 +37,7 @@ from .user_priors import apply_user_priors, as_prior_list
 def as_data_frame(data: Any) -> pd.DataFrame:
     """Accept a DataFrame or a mapping of columns; refuse anything else with our error."""
     if isinstance(data, pd.DataFrame):
-        frame = data
+        frame = data.copy(deep=False)  # never rename or reorder the caller's frame
     elif isinstance(data, Mapping):
         try:
             frame = pd.DataFrame(dict(data))
@@ -282,10 +282,10 @@ def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> Ran
             f"({levels[0] if levels else 'none'}): its variance cannot be estimated. Drop the "
             "term or model the factor as a fixed effect."
         )
-    design, names, _ = model_matrix(term.effects, frame, formula_text)
+    design, names, evaluator = model_matrix(term.effects, frame, formula_text)
     if not names:
         raise FormulaError(f"The term {term.text} in '{formula_text}' has no effects.")
-    return RandomBlock(term, names, levels, index, design)
+    return RandomBlock(term, names, levels, index, design, evaluator)
 
 
 def build_model_spec(

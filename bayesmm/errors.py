@@ -116,3 +116,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+class ModelCheckWarning(BayesmmWarning):
+    """A model check needs attention (Pareto k of LOO, ...)."""

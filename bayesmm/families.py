@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy import stats
 
 from .errors import FamilyError, ResponseError, suggest
 from .links import LINKS, Link
@@ -83,6 +84,15 @@ class Family:
         ``validate(y, label, trials)`` raises :class:`ResponseError` for invalid responses.
     uses_trials : bool
         Whether the family takes binomial trials.
+    simulate : callable, optional
+        numpy ``simulate(mu, aux, trials, rng)`` -> one response draw per element of ``mu``
+        (``aux`` maps each auxiliary parameter's name to values broadcastable with ``mu``);
+        used by ``predict``, posterior predictive checks and simulated residuals.
+    log_density : callable, optional
+        numpy ``log_density(y, mu, aux, trials)`` -> pointwise log density/mass; used by the
+        no-pooling fits of ``shrinkage``. Both must be module-level functions (fits are pickled).
+    mean : callable, optional
+        numpy ``mean(mu, aux, trials)`` -> E[y] when it is not ``mu`` (binomial: ``mu * trials``).
     """
 
     name: str
@@ -97,6 +107,9 @@ class Family:
     link_rng: dict[str, str] = field(default_factory=dict)
     glm: dict[str, str] = field(default_factory=dict)
     uses_trials: bool = False
+    simulate: Callable[..., np.ndarray] | None = None
+    log_density: Callable[..., np.ndarray] | None = None
+    mean: Callable[..., np.ndarray] | None = None
 
     @property
     def link_function(self) -> Link:
@@ -182,6 +195,52 @@ def validate_binomial(y: np.ndarray, label: str, trials: np.ndarray | None = Non
         )
 
 
+# numpy simulation and density of each family (for prediction, checks and shrinkage)
+def simulate_gaussian(mu, aux, trials, rng):
+    """Normal draws with mean ``mu`` and SD ``aux["sigma"]``."""
+    return rng.normal(mu, aux["sigma"])
+
+
+def simulate_bernoulli(mu, aux, trials, rng):
+    """0/1 draws with success probability ``mu``."""
+    return rng.binomial(1, np.clip(mu, 0.0, 1.0))
+
+
+def simulate_binomial(mu, aux, trials, rng):
+    """Successes out of ``trials`` with probability ``mu``."""
+    return rng.binomial(np.asarray(trials, dtype=np.int64), np.clip(mu, 0.0, 1.0))
+
+
+def simulate_poisson(mu, aux, trials, rng):
+    """Poisson counts with mean ``mu``."""
+    return rng.poisson(np.maximum(mu, 0.0))
+
+
+def log_density_gaussian(y, mu, aux, trials):
+    """Normal log density."""
+    return stats.norm.logpdf(y, mu, aux["sigma"])
+
+
+def log_density_bernoulli(y, mu, aux, trials):
+    """Bernoulli log mass."""
+    return stats.bernoulli.logpmf(y, np.clip(mu, 1e-12, 1 - 1e-12))
+
+
+def log_density_binomial(y, mu, aux, trials):
+    """Binomial log mass."""
+    return stats.binom.logpmf(y, trials, np.clip(mu, 1e-12, 1 - 1e-12))
+
+
+def log_density_poisson(y, mu, aux, trials):
+    """Poisson log mass."""
+    return stats.poisson.logpmf(y, np.maximum(mu, 1e-300))
+
+
+def mean_binomial(mu, aux, trials):
+    """Expected successes: probability times trials."""
+    return mu * np.asarray(trials, dtype=float)
+
+
 _SCALE_PRIOR = ("student_t", (3, 0, "scale_y"))
 
 REGISTRY: dict[str, Family] = {
@@ -197,6 +256,8 @@ REGISTRY: dict[str, Family] = {
             rng="normal_rng({mu}, sigma)",
             glm={"identity": "normal_id_glm_lpdf({y} | {X}, {alpha}, {b}, sigma)"},
             validate=validate_real,
+            simulate=simulate_gaussian,
+            log_density=log_density_gaussian,
         ),
         Family(
             name="bernoulli",
@@ -209,6 +270,8 @@ REGISTRY: dict[str, Family] = {
             link_rng={"logit": "bernoulli_logit_rng({eta})"},
             glm={"logit": "bernoulli_logit_glm_lpmf({y} | {X}, {alpha}, {b})"},
             validate=validate_binary,
+            simulate=simulate_bernoulli,
+            log_density=log_density_bernoulli,
         ),
         Family(
             name="binomial",
@@ -222,6 +285,9 @@ REGISTRY: dict[str, Family] = {
             glm={"logit": "binomial_logit_glm_lpmf({y} | {trials}, {X}, {alpha}, {b})"},
             validate=validate_binomial,
             uses_trials=True,
+            simulate=simulate_binomial,
+            log_density=log_density_binomial,
+            mean=mean_binomial,
         ),
         Family(
             name="poisson",
@@ -234,6 +300,8 @@ REGISTRY: dict[str, Family] = {
             link_rng={"log": "poisson_log_rng({eta})"},
             glm={"log": "poisson_log_glm_lpmf({y} | {X}, {alpha}, {b})"},
             validate=validate_counts,
+            simulate=simulate_poisson,
+            log_density=log_density_poisson,
         ),
     )
 }

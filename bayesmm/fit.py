@@ -394,3 +394,252 @@ class Fit:
             f"<bayesmm.Fit {self.spec.formula.text!r}, family={self.spec.family!r}, "
             f"{self.settings.chains}x{self.settings.iter_sampling} draws>"
         )
+
+    # ------------------------------------------------------------------ after the fit
+    # Thin methods: the work is done in predict.py, checks.py, shrinkage.py, residuals.py,
+    # diagnostics.py, plots.py and io.py.
+    def linpred(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Linear predictor draws; see :meth:`predict` for the arguments.
+
+        Examples
+        --------
+        >>> fit.linpred(re_formula="~0").head()  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "linpred", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def fitted(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Expected response (the inverse link of the linear predictor; times the trials for
+        binomial); see :meth:`predict` for the arguments.
+
+        Examples
+        --------
+        >>> fit.fitted(re_formula="~0").head()  # the population line  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "fitted", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def predict(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Posterior predictive draws of the response.
+
+        Parameters
+        ----------
+        newdata : DataFrame or dict, optional
+            Rows to predict for (the fitted rows by default); evaluated with the fit's formula,
+            so factor levels and ``scale(x)`` match the fit. The response is not needed
+            (binomial needs its trials).
+        re_formula : str, optional
+            ``None``: all group-level effects; ``"~0"``: none (the population line);
+            ``"~ (1 | Subject)"``: only those.
+        allow_new_levels : bool
+            Allow group levels the fit has not seen (otherwise an error lists them).
+        sample_new_levels : {"gaussian", "uncertainty"}
+            A new level's effects are drawn from the fitted multivariate normal, a separate
+            draw per new level and posterior draw (``"gaussian"``), or are those of a randomly
+            chosen observed level per posterior draw (``"uncertainty"``).
+        ndraws : int, optional
+            Use this many randomly chosen posterior draws.
+        summary : bool
+            ``True``: DataFrame with ``Estimate, Est.Error, Q2.5, Q97.5`` per row; ``False``:
+            array of draws x rows.
+        seed : int, optional
+            Seed for every random choice (reproducible draws).
+
+        Examples
+        --------
+        >>> new = pd.DataFrame({"Days": [5], "Subject": ["new"]})
+        >>> fit.predict(new, allow_new_levels=True, seed=1)  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "predict", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def posterior_predictive(self, seed: int | None = None) -> az.InferenceData:
+        """Make sure ``idata`` has a posterior_predictive group (replicated data for every
+        draw and fitted row); simulated in numpy when Stan did not keep ``y_rep``.
+
+        Examples
+        --------
+        >>> fit.posterior_predictive().posterior_predictive["y"].shape  # doctest: +SKIP
+        (4, 1000, 180)
+        """
+        from .checks import add_posterior_predictive
+
+        return add_posterior_predictive(self, seed)
+
+    def pp_check(self, kind: str = "density", **kwargs: Any) -> Any:
+        """Posterior predictive check plot; see :func:`bayesmm.checks.pp_check`.
+
+        Examples
+        --------
+        >>> fit.pp_check(kind="stat", stat="sd")  # doctest: +SKIP
+        """
+        from .checks import pp_check
+
+        return pp_check(self, kind=kind, **kwargs)
+
+    def loo(self, **kwargs: Any) -> Any:
+        """PSIS-LOO (ArviZ), warning when Pareto k values are high.
+
+        Examples
+        --------
+        >>> fit.loo().elpd_loo  # doctest: +SKIP
+        """
+        from .checks import loo
+
+        return loo(self, **kwargs)
+
+    def waic(self, **kwargs: Any) -> Any:
+        """WAIC (ArviZ).
+
+        Examples
+        --------
+        >>> fit.waic().elpd_waic  # doctest: +SKIP
+        """
+        from .checks import waic
+
+        return waic(self, **kwargs)
+
+    def shrinkage(self, group: str | None = None) -> pd.DataFrame:
+        """No-pooling, complete-pooling and partial-pooling estimates per level and effect;
+        see :func:`bayesmm.shrinkage.shrinkage_table`.
+
+        Examples
+        --------
+        >>> fit.shrinkage().head()  # doctest: +SKIP
+        """
+        from .shrinkage import shrinkage_table
+
+        return shrinkage_table(self, group)
+
+    def plot_shrinkage(self, group: str | None = None, effects: Any = None, ax: Any = None) -> Any:
+        """Shrinkage picture: 1-D for one effect, arrows in 2-D for two.
+
+        Examples
+        --------
+        >>> fit.plot_shrinkage()  # doctest: +SKIP
+        """
+        from .plots import plot_shrinkage
+
+        return plot_shrinkage(self, group=group, effects=effects, ax=ax)
+
+    def plot_ranef(self, group: str | None = None, qq: bool = False) -> Any:
+        """Caterpillar plot of the conditional modes (or their normal QQ plot).
+
+        Examples
+        --------
+        >>> fit.plot_ranef(qq=True)  # doctest: +SKIP
+        """
+        from .plots import plot_ranef
+
+        return plot_ranef(self, group=group, qq=qq)
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Sampler and model diagnostics table; see :func:`bayesmm.diagnostics.diagnostics`.
+
+        Examples
+        --------
+        >>> fit.diagnostics()  # doctest: +SKIP
+        """
+        from .diagnostics import diagnostics
+
+        return diagnostics(self)
+
+    def residuals(self, seed: int | None = None, conditional: bool = False) -> np.ndarray:
+        """Simulation-based (DHARMa-style) scaled residuals in [0, 1], one per fitted row;
+        ``conditional=True`` keeps the fitted group effects in the simulations (see
+        :func:`bayesmm.residuals.scaled_residuals`).
+
+        Examples
+        --------
+        >>> fit.residuals(seed=1)[:3]  # doctest: +SKIP
+        """
+        from .residuals import scaled_residuals
+
+        return scaled_residuals(self, seed=seed, conditional=conditional).residuals
+
+    def check_residuals(self, seed: int | None = None, conditional: bool = False) -> pd.DataFrame:
+        """Uniformity, dispersion, zero-inflation and outlier tests of the scaled residuals.
+
+        Examples
+        --------
+        >>> fit.check_residuals(seed=1)  # doctest: +SKIP
+        """
+        from .residuals import check_residuals
+
+        return check_residuals(self, seed=seed, conditional=conditional)
+
+    def plot_residuals(self, seed: int | None = None, conditional: bool = False) -> Any:
+        """Uniform QQ plot of the scaled residuals and residuals against predicted rank.
+
+        Examples
+        --------
+        >>> fit.plot_residuals(seed=1)  # doctest: +SKIP
+        """
+        from .plots import plot_residuals
+
+        return plot_residuals(self, seed=seed, conditional=conditional)
+
+    def save(self, path: Any, overwrite: bool = False) -> Any:
+        """Save to a folder (InferenceData as netCDF + the model spec); read with
+        :func:`bayesmm.load`.
+
+        Examples
+        --------
+        >>> fit.save("sleep_fit")  # doctest: +SKIP
+        """
+        from .io import save_fit
+
+        return save_fit(self, path, overwrite=overwrite)
+
+    def _repr_html_(self) -> str:
+        """The summary as HTML, for notebooks."""
+        from html import escape
+
+        spec = self.spec
+        head = (
+            f"<b>{escape(spec.formula.text)}</b><br>family {escape(repr(spec.family))}; "
+            f"{spec.n_obs} observations; {self.settings.chains} chains x "
+            f"{self.settings.iter_sampling} draws ({escape(self.backend)}, "
+            f"Stan {escape(self.stan_version)})"
+        )
+        table = self.summary().to_html(float_format=lambda v: f"{v:.2f}", border=0)
+        return f"<div class='bayesmm-fit'><p>{head}</p>{table}</div>"

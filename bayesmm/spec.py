@@ -40,6 +40,8 @@ class RandomBlock:
         For each observation, the 0-based position of its level in ``group_levels``.
     design : numpy.ndarray
         The N x M matrix of varying-effect columns (Z for this block).
+    new_data_evaluator : Any
+        formulae's design object of the bar's left side (evaluates Z on new data identically).
     """
 
     term: RandomTerm
@@ -47,6 +49,7 @@ class RandomBlock:
     group_levels: tuple[str, ...]
     level_index: np.ndarray
     design: np.ndarray
+    new_data_evaluator: Any = None
 
     @property
     def group(self) -> str:
