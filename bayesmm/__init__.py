@@ -10,6 +10,7 @@ Examples
 from . import families
 from ._version import __version__
 from .api import fit, model_spec, stancode, standata
+from .calibration import SBCResult, sbc
 from .errors import (
     BackendError,
     BayesmmError,
@@ -22,6 +23,8 @@ from .errors import (
     SamplingWarning,
 )
 from .fit import Fit
+from .power import PowerResult, power
+from .simulate import Simulation, simulate
 from .spec import ModelSpec
 
 __all__ = [
@@ -42,4 +45,10 @@ __all__ = [
     "BayesmmWarning",
     "MissingDataWarning",
     "SamplingWarning",
+    "simulate",
+    "Simulation",
+    "sbc",
+    "SBCResult",
+    "power",
+    "PowerResult",
 ]
