@@ -354,7 +354,7 @@ class SBCResult:
             hist_ax.hist(u, bins=bins, range=(0, 1), color="C0", edgecolor="white")
             hist_ax.set_ylabel(label, fontsize=8)
             hist_ax.set_xlim(0, 1)
-            ecdf_ax.fill_between(z, lower, upper, color="0.85", step="mid")
+            ecdf_ax.fill_between(z, lower, upper, color="0.85")
             ecdf_ax.axhline(0, color="0.5", lw=0.8)
             ecdf_ax.plot(z, np.searchsorted(u, z, side="right") / n - z, color="C0")
             ecdf_ax.set_xlim(0, 1)

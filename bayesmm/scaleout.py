@@ -53,7 +53,8 @@ class JobFailure:
 
 
 class Progress:
-    """A one-line progress counter on stderr (``SBC: 17/100 done, 0 failed, 12 s``)."""
+    """A progress counter on stderr (``SBC: 17/100 done, 0 failed, 12 s``): one updating line
+    on a terminal, a line per tenth of the jobs otherwise (logs)."""
 
     def __init__(self, total: int, label: str, enabled: bool = True) -> None:
         self.total, self.label, self.enabled = total, label, enabled
@@ -64,16 +65,21 @@ class Progress:
         """Count one finished job."""
         self.done += 1
         self.failed += int(failed)
-        if self.enabled:
-            elapsed = time.perf_counter() - self.start
-            end = "\n" if self.done == self.total else ""
-            print(
-                f"\r{self.label}: {self.done}/{self.total} done, {self.failed} failed, "
-                f"{elapsed:.0f} s",
-                end=end,
-                file=sys.stderr,
-                flush=True,
-            )
+        if not self.enabled:
+            return
+        interactive = sys.stderr.isatty()
+        step = max(1, self.total // 10)
+        last = self.done == self.total
+        if not (interactive or last or self.done % step == 0):
+            return
+        elapsed = time.perf_counter() - self.start
+        print(
+            f"{chr(13) if interactive else ''}{self.label}: {self.done}/{self.total} done, "
+            f"{self.failed} failed, {elapsed:.0f} s",
+            end="\n" if last or not interactive else "",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _call(function: Callable[[Any], Any], job: Any) -> Any:

@@ -259,3 +259,24 @@ def test_power_detects_a_large_effect_and_not_a_null_one():
     null = bmm.power(FORMULA, data, "gaussian", params={**truth, "b_x": 0.0}, effect="b_x",
                      n_sims=10, seed=2, **SHORT)  # fmt: skip
     assert null.table["power"].iloc[0] <= 0.2
+
+
+def test_a_dead_worker_loses_only_its_job(tmp_path):
+    """Job 2 kills its worker process the first time it runs: Dask reschedules it and every
+    result comes back, in order."""
+    from bayesmm.scaleout import local_client
+
+    marker = tmp_path / "died"
+
+    def square_or_die(k):
+        import os
+
+        if k == 2 and not marker.exists():
+            marker.write_text("worker killed")
+            os._exit(1)
+        return k * k
+
+    with local_client(2) as client:
+        results = run_jobs(square_or_die, list(range(6)), client=client, progress=False)
+    assert results == [0, 1, 4, 9, 16, 25]
+    assert marker.exists()
