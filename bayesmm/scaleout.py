@@ -9,7 +9,8 @@ single-threaded worker process per core) the jobs run on the workers:
   or finds it in that machine's model cache), so no fit waits on a compile;
 * results stream back as they finish (``as_completed``) and a progress line counts them;
 * a job whose worker dies is rescheduled by Dask on another worker (only that job is lost and
-  rerun), and a job that raises is retried ``retries`` times before its error is recorded;
+  rerun), and a job that raises is retried ``retries`` times (serially too) before its error
+  is recorded (httpstan 4.13 occasionally fails a run in its progress parser, at random);
 * every job carries its own seeds, so results do not depend on where or in which order jobs
   ran: they equal a serial run's.
 
@@ -82,11 +83,15 @@ class Progress:
         )
 
 
-def _call(function: Callable[[Any], Any], job: Any) -> Any:
-    try:
-        return function(job)
-    except Exception as err:  # recorded per job; one bad fit must not end the run
-        return JobFailure(-1, f"{type(err).__name__}: {err}")
+def _call(function: Callable[[Any], Any], job: Any, retries: int) -> Any:
+    """``function(job)``, retried like Dask does; the last error is recorded, not raised."""
+    error = None
+    for _ in range(retries + 1):
+        try:
+            return function(job)
+        except Exception as err:  # recorded per job; one bad fit must not end the run
+            error = err
+    return JobFailure(-1, f"{type(error).__name__}: {error}")
 
 
 @contextlib.contextmanager
@@ -142,7 +147,8 @@ def run_jobs(
     prepare : callable, optional
         Run once on every worker (or once locally) before the jobs, e.g. to compile.
     retries : int
-        Retries of a job that raised, on Dask.
+        Retries of a job that raised (serially and on Dask; jobs carry their seeds, so a retry
+        reproduces the result a first success would have given).
     progress : bool
         Print a progress line.
     label : str
@@ -175,7 +181,7 @@ def run_jobs(
         if prepare is not None:
             prepare()
         for index, job in enumerate(jobs):
-            results[index] = _tag(_call(function, job), index)
+            results[index] = _tag(_call(function, job, retries), index)
             counter.update(isinstance(results[index], JobFailure))
         return results
     from distributed import as_completed

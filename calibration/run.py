@@ -143,10 +143,13 @@ def main() -> None:
                         "failed": len(result.failures),
                         "fits with divergences": int((result.fits["divergences"] > 0).sum()),
                         "median thin": float(result.fits["thin"].median()),
+                        "prior redraws": int(result.fits["n_redrawn"].sum()),
                         "runtime_s": seconds,
                     }
                 )
             print(result, flush=True)
+            for failure in result.failures:
+                print(f"  failed simulation {failure.index}: {failure.error[:300]}")
     finally:
         if client_context is not None:
             client_context.__exit__(None, None, None)

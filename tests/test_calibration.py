@@ -121,10 +121,19 @@ def test_chi_square_and_ecdf_band_have_their_nominal_levels():
     assert abs(small_p / 1000 - 0.05) < 0.03
 
 
-def test_serial_runner_keeps_order_and_records_failures():
-    results = run_jobs(lambda k: 10 // k, [5, 0, 2], progress=False)
-    assert results[0] == 2 and results[2] == 5
+def test_serial_runner_keeps_order_retries_and_records_failures():
+    calls = []
+
+    def divide(k):
+        calls.append(k)
+        if k == 3 and calls.count(3) == 1:
+            raise RuntimeError("flaky once")
+        return 12 // k
+
+    results = run_jobs(divide, [6, 0, 3], retries=2, progress=False)
+    assert results[0] == 2 and results[2] == 4
     assert isinstance(results[1], JobFailure) and "ZeroDivisionError" in results[1].error
+    assert calls.count(0) == 3 and calls.count(3) == 2
 
 
 def test_resampled_designs_have_the_requested_shape():
