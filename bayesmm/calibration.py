@@ -469,7 +469,7 @@ def sbc(
         client=client,
         parallel=parallel,
         n_workers=n_workers,
-        prepare=_Prepare(fit_spec, backend),
+        prepare=CompileOnWorker(fit_spec, backend),
         progress=progress,
         label="SBC fits",
     )
@@ -477,7 +477,7 @@ def sbc(
 
 
 @dataclass(frozen=True)
-class _Prepare:
+class CompileOnWorker:
     """Compile on a worker before its first job (a picklable callable)."""
 
     spec: ModelSpec

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from .backends import get_backend
-from .calibration import FitOptions, _Prepare, job_seeds, labelled_draws, portable, stan_seeds
+from .calibration import (
+    CompileOnWorker,
+    FitOptions,
+    job_seeds,
+    labelled_draws,
+    portable,
+    stan_seeds,
+)
 from .codegen import build_program
 from .errors import DataError, suggest
 from .families import Family
@@ -310,7 +317,7 @@ def power(
         client=client,
         parallel=parallel,
         n_workers=n_workers,
-        prepare=_Prepare(jobs[0].spec, backend),
+        prepare=CompileOnWorker(jobs[0].spec, backend),
         progress=progress,
         label="power fits",
     )
