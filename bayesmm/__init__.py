@@ -10,6 +10,7 @@ Examples
 from . import families
 from ._version import __version__
 from .api import compare, fit, get_prior, load, model_spec, stancode, standata
+from .calibration import SBCResult, sbc
 from .covariance import CovarianceMatrices, covariance_matrices
 from .covariance_plot import plot_covariance
 from .errors import (
@@ -30,6 +31,8 @@ from .errors import (
 from .fit import Fit
 from .lecture_data import covariance_example, factorial_example
 from .maximal import MaximalModel, maximal_model
+from .power import PowerResult, power
+from .simulate import Simulation, simulate
 from .spec import ModelSpec
 from .user_priors import Prior, prior
 
@@ -67,4 +70,10 @@ __all__ = [
     "UnsupportedModelError",
     "MissingDependencyError",
     "ModelCheckWarning",
+    "simulate",
+    "Simulation",
+    "sbc",
+    "SBCResult",
+    "power",
+    "PowerResult",
 ]

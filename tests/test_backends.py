@@ -223,9 +223,9 @@ def test_progress_lines_cut_in_two_do_not_fail_sampling():
 
     import httpstan.views
 
-    from bayesmm.backends.pystan_backend import TolerantProgressPattern, _configure_httpstan
+    from bayesmm.backends.pystan_backend import TolerantProgressPattern, configure_httpstan
 
-    _configure_httpstan()
+    configure_httpstan()
     pattern = httpstan.views.iteration_info_re
     assert isinstance(pattern, TolerantProgressPattern)
     whole = b'{"topic":"logger","values":["info:Iteration:  300 / 2000 [ 15%]  (Warmup)"]}'
@@ -236,5 +236,5 @@ def test_progress_lines_cut_in_two_do_not_fail_sampling():
     # pystan then reads "i / n" from the progress line: it must still parse
     pystan_pattern = re.compile(r"Iteration:\s+(\d+)\s+/\s+(\d+)")
     assert pystan_pattern.findall(progress.decode()).pop(0) == ("300", "2000")
-    _configure_httpstan()  # configuring twice does not wrap twice
+    configure_httpstan()  # configuring twice does not wrap twice
     assert httpstan.views.iteration_info_re is pattern

@@ -312,13 +312,13 @@ def test_compiled_model_accepts_the_data_of_another_data_set(sleepstudy):
     reports the parameter shapes the spec implies; a wrong group index is refused. Uses a
     model already in the cache (no compile): skipped when that structure is not cached yet."""
     stan = pytest.importorskip("stan")
-    from bayesmm.backends.pystan_backend import PystanBackend, _configure_httpstan
+    from bayesmm.backends.pystan_backend import PystanBackend, configure_httpstan
 
     renamed = sleepstudy.rename(columns={"Reaction": "rt", "Days": "day", "Subject": "person"})
     program = build_program(build_model_spec("rt ~ day + (day | person)", renamed[:126]))
     if not PystanBackend().is_cached(program.compiled_code):
         pytest.skip("the sleepstudy structure is not compiled yet (tests/test_sampling.py does)")
-    _configure_httpstan()
+    configure_httpstan()
     model = stan.build(program.compiled_code, data=program.data, random_seed=1)
     shapes = dict(zip(model.param_names, model.dims, strict=True))
     assert shapes["r_1"] == [13, 2]  # 10 rows per subject: 126 rows reach 13 subjects

@@ -96,7 +96,7 @@ class TolerantProgressPattern:
         return [self.last]
 
 
-def _configure_httpstan() -> None:
+def configure_httpstan() -> None:
     """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe."""
     import httpstan.cache
     import httpstan.views
@@ -134,7 +134,7 @@ class PystanBackend:
         """Whether ``code`` was compiled before (and its module is still on disk)."""
         import httpstan.models
 
-        _configure_httpstan()
+        configure_httpstan()
         if compiled_entry(self._key(code)) is None:
             return False
         model_dir = _httpstan_cache_directory() / "models"
@@ -150,7 +150,7 @@ class PystanBackend:
             import stan
         except ImportError as err:  # pragma: no cover - pystan is a dependency
             raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
-        _configure_httpstan()
+        configure_httpstan()
         key = self._key(code)
         was_cached = self.is_cached(code)
         quiet = contextlib.ExitStack()
