@@ -19,12 +19,14 @@ Examples
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from formulae.environment import Environment
 
 from .errors import DataError, FormulaError, MissingDataWarning, ResponseError, suggest
 from .families import Family, get_family
@@ -154,6 +156,23 @@ def effect_label(label: str) -> str:
     return re.sub(r"\[([^\]]*)\]", r"\1", label).replace("`", "")
 
 
+class DesignEnvironment(Environment):
+    """The namespace formulae evaluates transforms in (this module's: ``np``, ``scale`` ...).
+
+    It holds modules, which pickle cannot store, so it pickles as a reference to
+    :func:`design_environment`: a ModelSpec (which keeps formulae's design objects for new
+    data) can then be saved with :meth:`Fit.save` and sent to Dask workers.
+    """
+
+    def __reduce__(self):
+        return (design_environment, ())
+
+
+def design_environment() -> DesignEnvironment:
+    """A fresh :class:`DesignEnvironment` (what unpickling a design object gets back)."""
+    return DesignEnvironment([{}, vars(sys.modules[__name__])])
+
+
 def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
     """Evaluate a right-hand side (``"1 + x"``) with formulae.
 
@@ -168,7 +187,9 @@ def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
     try:
         import formulae
 
-        design = formulae.design_matrices(quoted, frame, na_action="error")
+        design = formulae.design_matrices(
+            quoted, frame, na_action="error", env=design_environment()
+        )
     except Exception as err:  # formulae raises many types; ours names the term
         raise FormulaError(
             f"Could not evaluate '{expression}' of formula '{formula_text}' on the data: {err}"

@@ -21,10 +21,7 @@ True
 
 from __future__ import annotations
 
-import importlib
-import io
 import pickle
-import types
 from pathlib import Path
 from typing import Any
 
@@ -38,34 +35,13 @@ MODEL_FILE = "model.pkl"
 FORMAT_VERSION = 1
 
 
-def design_environment() -> Any:
-    """The namespace formulae evaluates transforms in: that of :mod:`bayesmm.design`, where
-    every design matrix is built (``np``, ``scale`` and formulae's own transforms)."""
-    from formulae.environment import Environment
-
-    return Environment([{}, vars(importlib.import_module("bayesmm.design"))])
-
-
-class _ModelPickler(pickle.Pickler):
-    """formulae's design objects keep the evaluation namespace (a frame's locals and a module's
-    globals, with modules and builtins inside); it is stored as a reference to
-    :func:`design_environment` instead. Other modules are pickled by name."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        from formulae.environment import Environment
-
-        if isinstance(obj, Environment):
-            return design_environment, ()
-        if isinstance(obj, types.ModuleType):
-            return importlib.import_module, (obj.__name__,)
-        return NotImplemented
-
-
 def dumps_model(payload: Any) -> bytes:
-    """Pickle a ModelSpec (or anything holding one), modules included by name."""
-    buffer = io.BytesIO()
-    _ModelPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(payload)
-    return buffer.getvalue()
+    """Pickle a ModelSpec (or anything holding one).
+
+    formulae's design objects keep their evaluation namespace, a
+    :class:`~bayesmm.design.DesignEnvironment` that pickles by reference.
+    """
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
