@@ -122,8 +122,10 @@ def fit(
     data : pandas.DataFrame or dict
         The data; rows with missing values in used columns are dropped with a warning.
     family : str or Family
-        ``"gaussian"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"`` or a
-        ``bayesmm.families`` object with a link.
+        ``"gaussian"``, ``"student"``, ``"lognormal"``, ``"gamma"``, ``"beta"``,
+        ``"bernoulli"``, ``"binomial"``, ``"poisson"``, ``"negbinomial"``, ``"tweedie"``, or a
+        ``bayesmm.families`` object with a link (``bmm.families.gamma(link="log")``); see the
+        README's family table.
     priors : optional
         Reserved for user priors (the defaults are data-scaled; see the README).
     backend : {"auto", "cmdstanpy", "pystan"}

@@ -97,6 +97,13 @@ def prior_text(distribution: str, row: np.ndarray) -> str:
     return f"{distribution}({', '.join(_format_number(v) for v in row)})"
 
 
+def _is_half_prior(target: PriorTarget, spec: ModelSpec) -> bool:
+    """A family parameter bounded below at 0 with a prior symmetric about 0 (so "half")."""
+    positive = {a.name for a in spec.family.aux if a.lower == 0}
+    symmetric = target.distribution in ("student_t", "normal", "cauchy")
+    return target.parameter in positive and symmetric
+
+
 def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
     size = _prior_size(target, spec)
     declarations = []
@@ -119,7 +126,7 @@ def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
             )
     else:
         comment = f"{who} ~ {prior_text(target.distribution, target.values[0])}"
-    if target.prior_class in ("sd",) or target.parameter in {a.name for a in spec.family.aux}:
+    if target.prior_class in ("sd",) or _is_half_prior(target, spec):
         comment += " (half, as the parameter is positive)"
     return {"declarations": declarations, "statement": statement, "comment": comment}
 
@@ -168,6 +175,22 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def stan_functions(spec: ModelSpec) -> str:
+    """The ``functions`` block's body: the family's Stan functions from ``templates/functions``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.design import build_model_spec
+    >>> spec = build_model_spec("y ~ 1", pd.DataFrame({"y": [0.0, 1.5]}), family="tweedie")
+    >>> "real tweedie_lpdf(real y" in stan_functions(spec)
+    True
+    """
+    folder = template_directory() / "functions"
+    parts = [(folder / name).read_text().rstrip() for name in spec.family.stan_functions]
+    return "\n".join(parts)
+
+
 def _response_declaration(spec: ModelSpec) -> str:
     if spec.family.response_type == "real":
         return "vector[N] Y;"
@@ -201,7 +224,7 @@ def render_code(spec: ModelSpec) -> str:
         "version": __version__,
         "formula": spec.formula.text,
         "family": spec.family,
-        "functions": "",
+        "functions": stan_functions(spec),
         "n_obs": spec.n_obs,
         "response_declaration": _response_declaration(spec),
         "response_label": spec.response_label
@@ -211,7 +234,12 @@ def render_code(spec: ModelSpec) -> str:
         "slope_names": spec.slope_names,
         "has_intercept": spec.has_intercept,
         "family_parameters": [
-            {"name": a.name, "lower": _format_number(a.lower), "description": a.description}
+            {
+                "name": a.name,
+                "lower": _format_number(a.lower),
+                "upper": "" if a.upper is None else _format_number(a.upper),
+                "description": a.description,
+            }
             for a in spec.family.aux
         ],
         "blocks": blocks,

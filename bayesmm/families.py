@@ -45,12 +45,15 @@ class AuxParameter:
         ``(distribution, args)``; args may name ``"scale_y"`` (the data-scaled scale).
     description : str
         One line for the generated code's comments.
+    upper : float, optional
+        Upper bound of the parameter (``None``: unbounded above).
     """
 
     name: str
     lower: float
     default_prior: tuple[str, tuple[float | str, ...]]
     description: str
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class Family:
         ``validate(y, label, trials)`` raises :class:`ResponseError` for invalid responses.
     uses_trials : bool
         Whether the family takes binomial trials.
+    stan_functions : tuple of str
+        Files in ``templates/functions`` that the program's ``functions`` block needs
+        (for densities Stan lacks, such as the Tweedie).
     """
 
     name: str
@@ -97,6 +103,7 @@ class Family:
     link_rng: dict[str, str] = field(default_factory=dict)
     glm: dict[str, str] = field(default_factory=dict)
     uses_trials: bool = False
+    stan_functions: tuple[str, ...] = ()
 
     @property
     def link_function(self) -> Link:
@@ -105,8 +112,9 @@ class Family:
 
     @property
     def is_canonical_gaussian(self) -> bool:
-        """Gaussian with identity link: priors are scaled to the response itself."""
-        return self.name == "gaussian" and self.link == "identity"
+        """Gaussian (or Student t) with identity link: priors are scaled to the response itself,
+        as brms does for both."""
+        return self.name in ("gaussian", "student") and self.link == "identity"
 
     def __repr__(self) -> str:
         return f"{self.name}(link={self.link!r})"
@@ -178,7 +186,76 @@ def validate_binomial(y: np.ndarray, label: str, trials: np.ndarray | None = Non
         )
 
 
+def _continuous_validator(
+    family: str, is_bad: Callable[[np.ndarray], np.ndarray], requirement: str, hint: str
+) -> Callable[[np.ndarray, str, np.ndarray | None], None]:
+    """A validator for a continuous family: numeric, finite, and not ``is_bad``."""
+
+    def validate(y: np.ndarray, label: str, trials: np.ndarray | None = None) -> None:
+        _require_numeric(y, label, family)
+        values = np.asarray(y, dtype=float)
+        bad = ~np.isfinite(values) | is_bad(values)
+        if bad.any():
+            raise ResponseError(
+                f"Response '{label}' for family '{family}' must be {requirement}; found "
+                f"{_first_bad(values, bad)} in {int(bad.sum())} row(s). {hint}"
+            )
+
+    validate.__name__ = f"validate_{family}"
+    validate.__doc__ = f"{family.capitalize()} responses: {requirement}."
+    return validate
+
+
+validate_student = _continuous_validator(
+    "student", lambda v: np.zeros(v.shape, bool), "finite numbers", "Drop or fix those rows."
+)
+validate_positive_gamma = _continuous_validator(
+    "gamma",
+    lambda v: v <= 0,
+    "strictly positive",
+    "For data with zeros use family='tweedie' (or add a justified offset).",
+)
+validate_positive_lognormal = _continuous_validator(
+    "lognormal",
+    lambda v: v <= 0,
+    "strictly positive",
+    "For data with zeros use family='tweedie' (or add a justified offset).",
+)
+validate_unit_interval = _continuous_validator(
+    "beta",
+    lambda v: (v <= 0) | (v >= 1),
+    "strictly between 0 and 1",
+    "Exact 0s and 1s have no beta density: squeeze them, e.g. (y * (n - 1) + 0.5) / n "
+    "(Smithson and Verkuilen 2006), or model counts with family='binomial'.",
+)
+validate_nonnegative = _continuous_validator(
+    "tweedie",
+    lambda v: v < 0,
+    "non-negative (zeros allowed)",
+    "The Tweedie family models non-negative data with exact zeros.",
+)
+
+
+#: Weakly informative default priors of the family parameters (see the README's table).
+#: ``scale_y`` is brms's data scale max(2.5, mad(y)) for gaussian and Student t responses
+#: (2.5 for the other families, whose sigma lives on the log scale).
 _SCALE_PRIOR = ("student_t", (3, 0, "scale_y"))
+#: brms's prior for the Student t degrees of freedom (Juarez and Steel 2010), truncated at 1.
+_NU_PRIOR = ("gamma", (2, 0.1))
+#: Shapes (gamma, negative binomial): exponential with mean 10. brms's gamma(0.01, 0.01) puts
+#: half its mass below 1e-30 and is nearly improper; this one is proper, has no spike at 0, and is
+#: nearly flat over 0-10, where data can tell shapes apart (beyond, the models approach the
+#: Poisson / a narrow gamma, and the prior gently keeps the shape finite).
+_SHAPE_PRIOR = ("gamma", (1, 0.1))
+#: Beta precision: exponential with mean 100, nearly flat over the precisions of real
+#: proportions (1-100: SDs from 0.35 down to 0.05 at mu = 0.5).
+_PHI_BETA_PRIOR = ("gamma", (1, 0.01))
+#: Tweedie dispersion (Var = phi * mu^power): half Student t(3, 0, 2.5), as for scales.
+_PHI_TWEEDIE_PRIOR = ("student_t", (3, 0, 2.5))
+#: Tweedie power: uniform over the compound Poisson-gamma range (1, 2).
+_POWER_PRIOR = ("uniform", (1, 2))
+
+_SIGMA = AuxParameter("sigma", 0.0, _SCALE_PRIOR, "residual standard deviation")
 
 REGISTRY: dict[str, Family] = {
     fam.name: fam
@@ -188,11 +265,58 @@ REGISTRY: dict[str, Family] = {
             link="identity",
             links=("identity", "log", "inverse"),
             response_type="real",
-            aux=(AuxParameter("sigma", 0.0, _SCALE_PRIOR, "residual standard deviation"),),
+            aux=(_SIGMA,),
             lpdf="normal_lpdf({y} | {mu}, sigma)",
             rng="normal_rng({mu}, sigma)",
             glm={"identity": "normal_id_glm_lpdf({y} | {X}, {alpha}, {b}, sigma)"},
             validate=validate_real,
+        ),
+        Family(
+            name="student",
+            link="identity",
+            links=("identity", "log", "inverse"),
+            response_type="real",
+            aux=(
+                AuxParameter("sigma", 0.0, _SCALE_PRIOR, "scale of the Student t"),
+                AuxParameter("nu", 1.0, _NU_PRIOR, "degrees of freedom of the Student t"),
+            ),
+            lpdf="student_t_lpdf({y} | nu, {mu}, sigma)",
+            rng="student_t_rng(nu, {mu}, sigma)",
+            validate=validate_student,
+        ),
+        Family(
+            name="lognormal",
+            link="identity",
+            links=("identity", "inverse"),
+            response_type="real",
+            aux=(AuxParameter("sigma", 0.0, _SCALE_PRIOR, "standard deviation of log(y)"),),
+            lpdf="lognormal_lpdf({y} | {mu}, sigma)",
+            rng="lognormal_rng({mu}, sigma)",
+            validate=validate_positive_lognormal,
+        ),
+        Family(
+            name="gamma",
+            link="inverse",
+            links=("inverse", "log", "identity"),
+            response_type="real",
+            aux=(AuxParameter("shape", 0.0, _SHAPE_PRIOR, "gamma shape (Var = mu^2 / shape)"),),
+            lpdf="gamma_lpdf({y} | shape, shape ./ {mu})",
+            rng="gamma_rng(shape, shape ./ {mu})",
+            validate=validate_positive_gamma,
+        ),
+        Family(
+            name="beta",
+            link="logit",
+            links=("logit", "probit", "cloglog", "cauchit"),
+            response_type="real",
+            aux=(
+                AuxParameter(
+                    "phi", 0.0, _PHI_BETA_PRIOR, "beta precision (Var = mu (1 - mu) / (1 + phi))"
+                ),
+            ),
+            lpdf="beta_proportion_lpdf({y} | {mu}, phi)",
+            rng="beta_proportion_rng({mu}, phi)",
+            validate=validate_unit_interval,
         ),
         Family(
             name="bernoulli",
@@ -230,6 +354,39 @@ REGISTRY: dict[str, Family] = {
             link_rng={"log": "poisson_log_rng({eta})"},
             glm={"log": "poisson_log_glm_lpmf({y} | {X}, {alpha}, {b})"},
             validate=validate_counts,
+        ),
+        Family(
+            name="negbinomial",
+            link="log",
+            links=("log", "identity", "sqrt"),
+            response_type="int",
+            aux=(
+                AuxParameter(
+                    "shape", 0.0, _SHAPE_PRIOR, "negative binomial shape (Var = mu + mu^2 / shape)"
+                ),
+            ),
+            lpdf="neg_binomial_2_lpmf({y} | {mu}, shape)",
+            rng="neg_binomial_2_rng({mu}, shape)",
+            link_lpdf={"log": "neg_binomial_2_log_lpmf({y} | {eta}, shape)"},
+            link_rng={"log": "neg_binomial_2_log_rng({eta}, shape)"},
+            glm={"log": "neg_binomial_2_log_glm_lpmf({y} | {X}, {alpha}, {b}, shape)"},
+            validate=validate_counts,
+        ),
+        Family(
+            name="tweedie",
+            link="log",
+            links=("log", "identity"),
+            response_type="real",
+            aux=(
+                AuxParameter(
+                    "phi", 0.0, _PHI_TWEEDIE_PRIOR, "Tweedie dispersion (Var = phi * mu^power)"
+                ),
+                AuxParameter("power", 1.0, _POWER_PRIOR, "Tweedie power", upper=2.0),
+            ),
+            lpdf="tweedie_lpdf({y} | {mu}, phi, power)",
+            rng="tweedie_rng({mu}, phi, power)",
+            validate=validate_nonnegative,
+            stan_functions=("tweedie.stan",),
         ),
     )
 }
@@ -299,6 +456,12 @@ def _family_factory(name: str) -> Callable[..., Family]:
 
 
 gaussian = _family_factory("gaussian")
+student = _family_factory("student")
+lognormal = _family_factory("lognormal")
+gamma = _family_factory("gamma")
+beta = _family_factory("beta")
 bernoulli = _family_factory("bernoulli")
 binomial = _family_factory("binomial")
 poisson = _family_factory("poisson")
+negbinomial = _family_factory("negbinomial")
+tweedie = _family_factory("tweedie")

@@ -36,6 +36,7 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "exponential": ("rate",),
     "gamma": ("shape", "rate"),
     "lkj_corr_cholesky": ("eta",),
+    "uniform": ("lower", "upper"),
 }
 
 #: Arguments that must be positive (declared ``<lower=0>`` in Stan's data block).
@@ -131,7 +132,9 @@ def default_priors(
         )
         if block.correlated:
             priors.append(_target(f"L_{index}", "cor", block.group, (), "lkj_corr_cholesky", [1]))
-    context = {"scale_y": response_scale(y) if scaled or family.name == "gaussian" else 2.5}
+    context = {
+        "scale_y": response_scale(y) if scaled or family.name in ("gaussian", "student") else 2.5
+    }
     for aux in family.aux:
         distribution, args = aux.default_prior
         row = [context[a] if isinstance(a, str) else a for a in args]
