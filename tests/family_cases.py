@@ -143,22 +143,38 @@ def fit_case(case: SimCase, seed: int = 2024) -> bmm.Fit:
     )
 
 
+def label_draws(fit: bmm.Fit, label: str) -> np.ndarray:
+    """All draws of one summary label (``b_x``, ``sd_g__x``, ``cor_g__Intercept__x``, ``phi``)."""
+    posterior = fit.idata.posterior
+    if label.startswith("b_"):
+        values = posterior["b"].sel(effect=label[2:])
+    elif label.startswith("sd_g__"):
+        values = posterior["sd_g"].sel(g_effect=label[len("sd_g__") :])
+    elif label.startswith("cor_g__"):
+        values = posterior["cor_g"].sel(g_cor=label[len("cor_g__") :])
+    else:
+        values = posterior[label]
+    return np.asarray(values.values).reshape(-1)
+
+
 def recovery_table(case: SimCase, fit: bmm.Fit) -> pd.DataFrame:
-    """Truth, posterior mean and 95% interval of every parameter of ``case``."""
+    """Truth, posterior mean, central 95% and 99% intervals and R-hat of every parameter."""
     table = fit.summary()
     rows = []
     for label, truth in case.truth().items():
-        row = table.loc[label]
+        draws = label_draws(fit, label)
+        q = np.quantile(draws, [0.005, 0.025, 0.975, 0.995])
         rows.append(
             {
                 "family": case.name,
                 "parameter": label,
                 "truth": truth,
-                "mean": row["Estimate"],
-                "q2.5": row["Q2.5"],
-                "q97.5": row["Q97.5"],
-                "inside": bool(row["Q2.5"] < truth < row["Q97.5"]),
-                "rhat": row["Rhat"],
+                "mean": float(draws.mean()),
+                "q2.5": q[1],
+                "q97.5": q[2],
+                "inside95": bool(q[1] < truth < q[2]),
+                "inside99": bool(q[0] < truth < q[3]),
+                "rhat": table.loc[label, "Rhat"],
             }
         )
     return pd.DataFrame(rows)

@@ -344,18 +344,46 @@ def test_tweedie_stan_function_matches_independent_references():
 
 
 # ---------------------------------------------------------------------------- simulated truths
+@pytest.fixture(scope="session")
+def sim_fits() -> dict:
+    """Fits of the simulated cases, made on first use and shared by the tests below."""
+    return {}
+
+
+def _recovery(case, sim_fits) -> pd.DataFrame:
+    if case.name not in sim_fits:
+        fit = fit_case(case)
+        assert "log_likelihood" in fit.idata and "posterior_predictive" in fit.idata
+        assert fit.idata.posterior_predictive["y"].shape[-1] == fit.spec.n_obs
+        sim_fits[case.name] = recovery_table(case, fit)
+    return sim_fits[case.name]
+
+
 @pytest.mark.sampling
 @pytest.mark.parametrize("case", SIM_CASES, ids=[c.name for c in SIM_CASES])
-def test_simulated_truths_inside_95_intervals(case):
-    """Every parameter (fixed effects, both SDs, the correlation, family parameters) has its
-    true value inside the central 95% posterior interval; chains mixed (R-hat < 1.05 with
-    2 x 400 draws). Seeds are fixed (2024 for data and sampler), so the check is
-    deterministic; ``benchmarks/family_recovery.py`` prints the same table."""
-    fit = fit_case(case)
-    table = recovery_table(case, fit)
+def test_simulated_truths_inside_posterior_intervals(case, sim_fits):
+    """Every parameter of a case (fixed effects, both SDs, the correlation, family parameters)
+    has its true value inside the central 99% posterior interval, and the chains mixed
+    (R-hat < 1.1: 2 chains x 400 draws, enough for intervals, too short for 1.01).
+
+    Why 99% here and 95% below: one case has 5-7 parameters, and a correct model misses a 95%
+    interval 5% of the time, so "all inside 95%" would fail for a correct model in a quarter
+    of the data sets (1 - 0.95^6). Seeds are fixed (2024, chosen before looking), so the check is
+    deterministic; ``benchmarks/family_recovery.py`` prints the table.
+    """
+    table = _recovery(case, sim_fits)
     print(table.to_string(index=False))
-    outside = table.loc[~table["inside"], "parameter"].tolist()
-    assert not outside, f"{case.name}: truths outside the 95% interval: {outside}"
-    assert table["rhat"].max() < 1.05
-    assert "log_likelihood" in fit.idata and "posterior_predictive" in fit.idata
-    assert fit.idata.posterior_predictive["y"].shape[-1] == fit.spec.n_obs
+    outside = table.loc[~table["inside99"], "parameter"].tolist()
+    assert not outside, f"{case.name}: truths outside the 99% interval: {outside}"
+    assert table["rhat"].max() < 1.1
+
+
+@pytest.mark.sampling
+def test_simulated_truths_cover_95_intervals_at_the_nominal_rate(sim_fits):
+    """Across all 70 parameters of the 12 cases, at least 62 truths inside their 95%
+    intervals. For a correct sampler the count is binomial(70, 0.95) (mean 66.5): it falls
+    below 62 with probability 0.8%, while a wrong likelihood or link misses whole families."""
+    tables = [_recovery(case, sim_fits) for case in SIM_CASES]
+    table = pd.concat(tables, ignore_index=True)
+    assert len(table) == 70
+    assert table["inside95"].sum() >= 62, table.loc[~table["inside95"]].to_string()
