@@ -1,7 +1,7 @@
 """Accuracy of bayesmm's Stan Tweedie log density, run by Stan, against two references.
 
 Evaluates ``templates/functions/tweedie.stan`` on the 480-point (y, mu, phi, p) grid of
-``tests/test_families.py`` through a small fixed-parameter Stan program, and prints the largest
+``tests/test_tweedie.py`` through a small fixed-parameter Stan program, and prints the largest
 relative and absolute differences from statsmodels' Tweedie log-likelihood (Wright's Bessel
 function) and from the compound Poisson-gamma sum, plus the moments of ``tweedie_rng``.
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bayesmm.codegen import template_directory  # noqa: E402
-from tests.test_families import (  # noqa: E402
+from tests.test_tweedie import (  # noqa: E402
     TWEEDIE_CHECK_PROGRAM,
     run_fixed_param,
     tweedie_reference_mixture,
