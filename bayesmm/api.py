@@ -159,8 +159,10 @@ def fit(
     data : pandas.DataFrame or dict
         The data; rows with missing values in used columns are dropped with a warning.
     family : str or Family
-        ``"gaussian"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"`` or a
-        ``bayesmm.families`` object with a link.
+        ``"gaussian"``, ``"student"``, ``"lognormal"``, ``"gamma"``, ``"beta"``,
+        ``"bernoulli"``, ``"binomial"``, ``"poisson"``, ``"negbinomial"``, ``"tweedie"``, or a
+        ``bayesmm.families`` object with a link (``bmm.families.gamma(link="log")``); see the
+        README's family table.
     priors : list of Prior, optional
         User priors from :func:`bayesmm.prior`, e.g.
         ``[bmm.prior("normal(0, 10)", class_="b", coef="Days")]``; a prior given for a coef or

@@ -188,6 +188,22 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def stan_functions(spec: ModelSpec) -> str:
+    """The ``functions`` block's body: the family's Stan functions from ``templates/functions``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.design import build_model_spec
+    >>> spec = build_model_spec("y ~ 1", pd.DataFrame({"y": [0.0, 1.5]}), family="tweedie")
+    >>> "real tweedie_lpdf(real y" in stan_functions(spec)
+    True
+    """
+    folder = template_directory() / "functions"
+    parts = [(folder / name).read_text().rstrip() for name in spec.family.stan_functions]
+    return "\n".join(parts)
+
+
 def _response_declaration(spec: ModelSpec) -> str:
     if spec.family.response_type == "real":
         return "vector[N] Y;"
@@ -221,7 +237,7 @@ def render_code(spec: ModelSpec) -> str:
         "version": __version__,
         "formula": spec.formula.text,
         "family": spec.family,
-        "functions": "",
+        "functions": stan_functions(spec),
         "n_obs": spec.n_obs,
         "response_declaration": _response_declaration(spec),
         "response_label": spec.response_label
@@ -231,7 +247,12 @@ def render_code(spec: ModelSpec) -> str:
         "slope_names": spec.slope_names,
         "has_intercept": spec.has_intercept,
         "family_parameters": [
-            {"name": a.name, "lower": _format_number(a.lower), "description": a.description}
+            {
+                "name": a.name,
+                "lower": _format_number(a.lower),
+                "upper": "" if a.upper is None else _format_number(a.upper),
+                "description": a.description,
+            }
             for a in spec.family.aux
         ],
         "blocks": blocks,

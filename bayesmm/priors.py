@@ -11,7 +11,9 @@ The rules (also in the README):
   ``student_t(3, 0, 2.5)`` for the SDs of other families (brms).
 * ``cor``: ``lkj_corr_cholesky(1)``, uniform over correlation matrices.
 
-Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule).
+Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule). "gaussian identity"
+includes the Student t with identity link (brms scales both). Other family parameters take the
+priors named in their registry entry (:mod:`bayesmm.families`; the README's family table).
 
 Hyperparameters travel to Stan as data, so changing a prior's numbers never recompiles.
 
@@ -165,7 +167,9 @@ def default_priors(
         )
         if block.correlated:
             priors.append(_target(f"L_{index}", "cor", block.group, (), "lkj_corr_cholesky", [1]))
-    context = {"scale_y": response_scale(y) if scaled or family.name == "gaussian" else 2.5}
+    context = {
+        "scale_y": response_scale(y) if scaled or family.name in ("gaussian", "student") else 2.5
+    }
     for aux in family.aux:
         distribution, args = aux.default_prior
         row = [context[a] if isinstance(a, str) else a for a in args]

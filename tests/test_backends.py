@@ -238,3 +238,24 @@ def test_progress_lines_cut_in_two_do_not_fail_sampling():
     assert pystan_pattern.findall(progress.decode()).pop(0) == ("300", "2000")
     configure_httpstan()  # configuring twice does not wrap twice
     assert httpstan.views.iteration_info_re is pattern
+
+
+def test_pystan_client_waits_for_long_compiles():
+    """aiohttp's default 300 s total timeout would abort a slow compile on a busy machine."""
+    import asyncio
+
+    import stan.common
+
+    from bayesmm.backends.pystan_backend import configure_httpstan
+
+    configure_httpstan()
+    configure_httpstan()  # idempotent: one subclass, not a chain of them
+    client_class = stan.common.HttpstanClient
+    assert client_class.bayesmm_patient
+    assert not getattr(client_class.__mro__[1], "bayesmm_patient", False)
+
+    async def timeout_of_session():
+        async with client_class() as client:
+            return client.session.timeout.total
+
+    assert asyncio.run(timeout_of_session()) is None

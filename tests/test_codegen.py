@@ -46,6 +46,12 @@ RESPONSES = {
     "bernoulli": ["yb"],
     "binomial": ["cbind(s, n - s)", "s | trials(n)"],
     "poisson": ["count"],
+    "student": ["y"],
+    "lognormal": ["w"],
+    "gamma": ["w"],
+    "beta": ["prop"],
+    "negbinomial": ["count"],
+    "tweedie": ["count"],
 }
 
 FAMILY_LINKS = [(name, link) for name, fam in REGISTRY.items() for link in fam.links]
@@ -67,6 +73,7 @@ def data() -> pd.DataFrame:
             "yb": rng.integers(0, 2, size=n),
             "n": rng.integers(5, 10, size=n),
             "count": rng.poisson(3, size=n),
+            "prop": rng.uniform(0.05, 0.95, size=n),
         }
     )
     frame["s"] = rng.binomial(frame["n"], 0.4)

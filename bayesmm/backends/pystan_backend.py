@@ -96,12 +96,40 @@ class TolerantProgressPattern:
         return [self.last]
 
 
+def _patient_client_class():
+    """pystan's HTTP client to its in-process httpstan server, without aiohttp's 300 s timeout.
+
+    A C++ compile on a busy 2-core machine can take longer than 300 s; pystan's client then
+    gives up with a bare TimeoutError and the half-finished model is left in the cache.
+    """
+    import aiohttp
+    import stan.common
+
+    base = stan.common.HttpstanClient
+    if getattr(base, "bayesmm_patient", False):
+        return base
+
+    class PatientHttpstanClient(base):
+        bayesmm_patient = True
+
+        async def __aenter__(self):
+            await super().__aenter__()
+            await self.session.close()
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            return self
+
+    return PatientHttpstanClient
+
+
 def configure_httpstan() -> None:
-    """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe."""
+    """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe;
+    let compiles take as long as they need."""
     import httpstan.cache
     import httpstan.views
+    import stan.common
 
     httpstan.cache.cache_directory = _httpstan_cache_directory
+    stan.common.HttpstanClient = _patient_client_class()
     if not isinstance(httpstan.views.iteration_info_re, TolerantProgressPattern):
         httpstan.views.iteration_info_re = TolerantProgressPattern(httpstan.views.iteration_info_re)
 
@@ -169,7 +197,7 @@ class PystanBackend:
                     print("bayesmm: compiling the Stan model (about a minute, once per structure)")
                 try:
                     model = stan.build(code, data=data, random_seed=seed)
-                except (ValueError, RuntimeError) as err:
+                except (ValueError, RuntimeError, TimeoutError) as err:
                     raise BackendError(
                         f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
                     ) from None
