@@ -185,7 +185,7 @@ def sufficient_statistics(spec: ModelSpec) -> SufficientStatistics:
     >>> df = {"y": [1.0, 2, 3, 5], "g": list("aabb")}
     >>> s = sufficient_statistics(build_model_spec("y ~ (1 | g)", df))
     >>> s.Zty.tolist(), s.y_shift
-    [-1.75, 1.75], 2.75
+    ([-2.5, 2.5], 2.75)
     """
     X, y, means_X, y_shift = centred_design(spec)
     level = spec.blocks[0].level_index

@@ -11,7 +11,8 @@ Examples
 >>> import pandas as pd
 >>> from bayesmm.design import build_model_spec
 >>> df = pd.DataFrame({"y": [1.0, 2, 3, 5], "g": list("aabb")})
->>> program = build_marginal_program(build_model_spec("y ~ (1 | g)", df), log_lik=False)
+>>> spec = build_model_spec("y ~ (1 | g)", df)
+>>> program = build_marginal_program(spec, log_lik=False, y_rep=False)
 >>> program.data["N_rows"], "exact marginal likelihood" in program.code
 (0, True)
 """

@@ -253,7 +253,9 @@ def test_marginal_and_latent_agree_on_sleepstudy(sleepstudy, sleepstudy_fit):
 @pytest.mark.sampling
 def test_marginal_and_latent_agree_on_simulated_data():
     """A simulated (1 + x | g) LMM with x far from zero (so centring matters): the two
-    programs agree within Monte Carlo error, and the marginal one recovers the truth."""
+    programs agree within Monte Carlo error, and the marginal one recovers the truth: each
+    known value within 3 posterior SDs of the posterior mean (a calibrated posterior misses
+    that with probability 0.3% per parameter)."""
     data, truth = simulate_lmm(seed=21)
     settings = {"chains": 4, "iter_warmup": 700, "iter_sampling": 1000, "show_progress": False}
     marginal = bmm.fit("y ~ x + (x | g)", data, method="marginal", seed=1, warn=False, **settings)
@@ -261,7 +263,8 @@ def test_marginal_and_latent_agree_on_simulated_data():
     _agreement(marginal, latent, [("G00", "Intercept"), ("G01", "x"), ("G24", "Intercept")])
     table = marginal.summary()
     for label, value in truth.items():
-        assert table.loc[label, "Q2.5"] < value < table.loc[label, "Q97.5"], label
+        row = table.loc[label]
+        assert abs(row["Estimate"] - value) < 3 * row["Est.Error"], label
     assert table["Rhat"].max() < 1.01
 
 
