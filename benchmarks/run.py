@@ -216,15 +216,19 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (Linux /proc)."""
+    """Memory of ``pid`` and all its descendants (Linux /proc): the sum of their proportional
+    set sizes (PSS), so pages that forked chain processes share with their parent count once."""
     children = _children_map()
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
         stack.extend(children.get(current, []))
         try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
         except (OSError, IndexError, ValueError):
             continue
     return total
@@ -256,15 +260,17 @@ def run_measured(command: list[str], env: dict | None = None) -> tuple[str, floa
 
 
 def truth_recovered(table: pd.DataFrame, truth: dict) -> str:
-    """``"k/m"``: how many known values lie inside their 95% intervals."""
+    """``"k/m"``: how many known values lie inside their 95% intervals, and the z-scores
+    (posterior mean minus truth, in posterior SDs) of those outside."""
     if not truth:
         return "-"
-    inside = sum(
-        table.loc[label, "Q2.5"] < value < table.loc[label, "Q97.5"]
+    outside = [
+        f"{label} z={(table.loc[label, 'Estimate'] - value) / table.loc[label, 'Est.Error']:.1f}"
         for label, value in truth.items()
-        if label in table.index
-    )
-    return f"{inside}/{len(truth)}"
+        if not table.loc[label, "Q2.5"] < value < table.loc[label, "Q97.5"]
+    ]
+    text = f"{len(truth) - len(outside)}/{len(truth)}"
+    return text + (f" (out: {', '.join(outside)})" if outside else "")
 
 
 def run_bayesmm(name: str, chains: int, draws: int) -> dict:
