@@ -188,7 +188,7 @@ def fit(
         afterwards; ``"latent"`` samples them; ``"auto"`` picks marginal where it applies.
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
-        :mod:`bayesmm.threading`. ``None`` runs the single-thread program.
+        :mod:`bayesmm.parallel`. ``None`` runs the single-thread program.
 
     Returns
     -------
