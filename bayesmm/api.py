@@ -21,6 +21,9 @@ from .design import build_model_spec
 from .errors import BayesmmError
 from .families import Family
 from .fit import Fit
+from .marginal import resolve_method
+from .marginal_codegen import build_marginal_program
+from .parallel import default_grainsize
 from .prior_table import prior_table
 from .spec import ModelSpec
 
@@ -78,8 +81,18 @@ def get_prior(
     return prior_table(model_spec(formula, data, family, priors))
 
 
-def stancode(formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None) -> str:
+def stancode(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    priors: Any = None,
+    *,
+    method: str = "auto",
+) -> str:
     """The Stan program (with comments naming every term) that :func:`fit` would run.
+
+    ``method`` as in :func:`fit` (``"auto"`` gives the exact marginal program for a gaussian
+    model with one grouping factor).
 
     Examples
     --------
@@ -88,7 +101,8 @@ def stancode(formula: str, data: Any, family: str | Family = "gaussian", priors:
     >>> "(1 | g): 1 effect over 2 levels" in code
     True
     """
-    return build_program(model_spec(formula, data, family, priors)).code
+    spec = model_spec(formula, data, family, priors)
+    return _program(spec, "no", None, None, 4000, resolve_method(spec, method)).code
 
 
 def standata(
@@ -101,6 +115,7 @@ def standata(
     log_lik: bool | None = None,
     y_rep: bool | None = None,
     draws: int = 4000,
+    method: str = "auto",
 ) -> dict[str, Any]:
     """The data dict that :func:`fit` passes to Stan, exactly.
 
@@ -112,15 +127,31 @@ def standata(
     (4, 2, [1, 1, 2, 2])
     """
     spec = model_spec(formula, data, family, priors)
-    return _program(spec, sample_prior, log_lik, y_rep, draws).data
+    return _program(spec, sample_prior, log_lik, y_rep, draws, resolve_method(spec, method)).data
 
 
-def _program(spec: ModelSpec, sample_prior: str, log_lik, y_rep, draws: int):
+def _program(
+    spec: ModelSpec,
+    sample_prior: str,
+    log_lik,
+    y_rep,
+    draws: int,
+    method: str = "latent",
+    threads_per_chain: int | None = None,
+):
     if sample_prior not in ("no", "only"):
         raise BayesmmError(f"sample_prior must be 'no' or 'only', got {sample_prior!r}.")
     small = spec.n_obs * draws <= AUTO_POINTWISE_LIMIT
-    return build_program(
+    options = {}
+    if method == "marginal":
+        build = build_marginal_program  # its cost does not grow with N: no threads needed
+    else:
+        build = build_program
+        if threads_per_chain is not None:
+            options["grainsize"] = default_grainsize(spec.n_obs, threads_per_chain)
+    return build(
         spec,
+        **options,
         prior_only=sample_prior == "only",
         log_lik=small if log_lik is None else bool(log_lik),
         y_rep=small if y_rep is None else bool(y_rep),
@@ -147,6 +178,8 @@ def fit(
     log_lik: bool | None = None,
     y_rep: bool | None = None,
     warn: bool = True,
+    method: str = "auto",
+    threads_per_chain: int | None = None,
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -192,6 +225,13 @@ def fit(
         N x draws is at most 2e7 numbers.
     warn : bool
         Warn about divergences, R-hat > 1.01, bulk ESS < 400 and tree-depth hits.
+    method : {"auto", "marginal", "latent"}
+        ``"marginal"`` integrates the group-level effects out exactly (gaussian identity models
+        whose effects sit in one grouping factor; see :mod:`bayesmm.marginal`) and draws them
+        afterwards; ``"latent"`` samples them; ``"auto"`` picks marginal where it applies.
+    threads_per_chain : int, optional
+        Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
+        :mod:`bayesmm.parallel`. ``None`` runs the single-thread program.
 
     Returns
     -------
@@ -205,7 +245,20 @@ def fit(
     >>> fit.fixef()  # doctest: +SKIP
     """
     spec = model_spec(formula, data, family, priors)
-    program = _program(spec, sample_prior, log_lik, y_rep, chains * iter_sampling)
+    used_method = resolve_method(spec, method)
+    if threads_per_chain is not None and int(threads_per_chain) < 1:
+        raise BayesmmError(
+            f"threads_per_chain must be a positive integer, got {threads_per_chain}."
+        )
+    program = _program(
+        spec,
+        sample_prior,
+        log_lik,
+        y_rep,
+        chains * iter_sampling,
+        used_method,
+        threads_per_chain if used_method == "latent" else None,
+    )
     settings = SamplerSettings(
         chains=chains,
         iter_warmup=iter_warmup,
@@ -216,10 +269,12 @@ def fit(
         init=init,
         parallel_chains=parallel_chains,
         show_progress=show_progress,
+        threads_per_chain=threads_per_chain if used_method == "latent" else None,
     )
     runner = get_backend(backend)
     output = runner.sample(program.compiled_code, program.data, settings)
     result = Fit.from_sampler(spec, program, output, settings, prior_only=sample_prior == "only")
+    result.method = used_method
     if warn:
         result.warn_about_sampling()
     return result

@@ -24,6 +24,7 @@ import jinja2
 import numpy as np
 
 from ._version import __version__
+from .parallel import partial_sum_function, reduce_sum_statement
 from .priors import POSITIVE_ARGUMENTS
 from .spec import ModelSpec, PriorTarget
 from .user_priors import support_note
@@ -211,8 +212,11 @@ def _response_declaration(spec: ModelSpec) -> str:
     return f"array[N] int<lower=0{upper}> Y;"
 
 
-def render_code(spec: ModelSpec) -> str:
+def render_code(spec: ModelSpec, threaded: bool = False) -> str:
     """Render the Stan program (with comments) for ``spec``.
+
+    ``threaded`` writes the likelihood as a ``reduce_sum`` over rows (see
+    :mod:`bayesmm.parallel`).
 
     Examples
     --------
@@ -237,7 +241,13 @@ def render_code(spec: ModelSpec) -> str:
         "version": __version__,
         "formula": spec.formula.text,
         "family": spec.family,
-        "functions": stan_functions(spec),
+        "functions": "\n".join(
+            part
+            for part in (stan_functions(spec), partial_sum_function(spec) if threaded else "")
+            if part
+        ),
+        "threaded": threaded,
+        "reduce_sum_statement": reduce_sum_statement(spec) if threaded else "",
         "n_obs": spec.n_obs,
         "response_declaration": _response_declaration(spec),
         "response_label": spec.response_label
@@ -302,6 +312,15 @@ def build_data(
     return data
 
 
-def build_program(spec: ModelSpec, **data_options: bool) -> StanProgram:
-    """Code and data for ``spec`` (see :func:`build_data` for the options)."""
-    return StanProgram(render_code(spec), build_data(spec, **data_options))
+def build_program(
+    spec: ModelSpec, grainsize: int | None = None, **data_options: bool
+) -> StanProgram:
+    """Code and data for ``spec`` (see :func:`build_data` for the options).
+
+    A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
+    rows; see :mod:`bayesmm.parallel`).
+    """
+    data = build_data(spec, **data_options)
+    if grainsize is not None:
+        data["grainsize"] = int(grainsize)
+    return StanProgram(render_code(spec, threaded=grainsize is not None), data)

@@ -29,6 +29,10 @@ from .spec import ModelSpec
 
 STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 SUMMARY_COLUMNS = [*STAT_COLUMNS, "Rhat", "Bulk_ESS", "Tail_ESS"]
+METHOD_LABELS = {
+    "latent": "latent (group-level effects sampled by NUTS)",
+    "marginal": "marginal (group-level effects integrated out exactly, drawn afterwards)",
+}
 
 
 def describe_draws(values: np.ndarray, axis: tuple[int, ...] = (0, 1)) -> dict[str, np.ndarray]:
@@ -119,6 +123,9 @@ class Fit:
         Whether the compiled model came from the cache.
     compile_seconds, sample_seconds : float
         Wall-clock times of the two steps.
+    method : str
+        ``"latent"`` (group-level effects sampled) or ``"marginal"`` (integrated out exactly
+        and drawn from their conditional afterwards).
     """
 
     spec: ModelSpec
@@ -131,6 +138,7 @@ class Fit:
     compile_seconds: float
     sample_seconds: float
     prior_only: bool = False
+    method: str = "latent"
 
     @classmethod
     def from_sampler(
@@ -342,6 +350,7 @@ class Fit:
             f"         total post-warmup draws = {settings.chains * settings.iter_sampling}",
             f"Backend: {self.backend} (Stan {self.stan_version})"
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
+            f" Method: {METHOD_LABELS.get(self.method, self.method)}",
         ]
         if spec.response_levels:
             lines.append(

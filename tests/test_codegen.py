@@ -187,7 +187,7 @@ def comment_lines(code: str) -> str:
 
 
 def test_comments_name_every_term_with_the_users_names(sleepstudy):
-    code = bmm.stancode("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    code = bmm.stancode("Reaction ~ Days + (Days | Subject)", sleepstudy, method="latent")
     assert "// (1 + Days | Subject): 2 correlated effects over 18 levels" in code
     comments = comment_lines(code)
     for piece in (
@@ -306,8 +306,9 @@ def test_intercept_only_model_uses_the_link_specific_density(data):
 def test_stancode_and_standata_are_what_fit_would_run(sleepstudy):
     formula = "Reaction ~ Days + (Days | Subject)"
     program = build_program(build_model_spec(formula, sleepstudy))
-    assert bmm.stancode(formula, sleepstudy) == program.code
-    data = bmm.standata(formula, sleepstudy)
+    # the latent program (auto would pick the exact marginal one for this gaussian model)
+    assert bmm.stancode(formula, sleepstudy, method="latent") == program.code
+    data = bmm.standata(formula, sleepstudy, method="latent")
     assert set(data) == set(program.data)
     for key, value in program.data.items():
         np.testing.assert_array_equal(np.asarray(data[key]), np.asarray(value), err_msg=key)

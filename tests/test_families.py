@@ -70,7 +70,10 @@ GLM_FORMS = {
 )
 def test_glm_functions_exactly_where_family_and_link_allow(family, link):
     code = bmm.stancode(
-        f"{_response(family)} ~ x + (x | g)", FAMILY_DATA[family], family=get_family(family, link)
+        f"{_response(family)} ~ x + (x | g)",
+        FAMILY_DATA[family],
+        family=get_family(family, link),
+        method="latent",
     )
     if (family, link) in GLM_FORMS:
         assert f"target += {GLM_FORMS[family, link]};" in code

@@ -46,6 +46,9 @@ class SamplerSettings:
         Chains run at once (default: all).
     show_progress : bool
         Show the backend's progress output.
+    threads_per_chain : int or None
+        Threads per chain for a ``reduce_sum`` program (None: the single-thread program);
+        see :mod:`bayesmm.parallel` for how each backend applies it.
     """
 
     chains: int = 4
@@ -57,6 +60,7 @@ class SamplerSettings:
     init: Any = None
     parallel_chains: int | None = None
     show_progress: bool = True
+    threads_per_chain: int | None = None
 
 
 @dataclass

@@ -22,6 +22,18 @@ from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, record_compiled
 
 
+def threading_cpp_options(settings: SamplerSettings) -> dict[str, Any] | None:
+    """``cpp_options`` for CmdStanModel: ``STAN_THREADS`` when threads are asked for."""
+    return {"STAN_THREADS": True} if settings.threads_per_chain else None
+
+
+def threading_sample_options(settings: SamplerSettings) -> dict[str, Any]:
+    """Extra ``CmdStanModel.sample`` options: ``threads_per_chain`` when threads are asked for."""
+    if not settings.threads_per_chain:
+        return {}
+    return {"threads_per_chain": int(settings.threads_per_chain)}
+
+
 class CmdStanPyBackend:
     """Compile and sample with CmdStan through cmdstanpy."""
 
@@ -75,7 +87,9 @@ class CmdStanPyBackend:
                 stan_file.write_text(code)
             try:
                 model = cmdstanpy.CmdStanModel(
-                    stan_file=str(stan_file), exe_file=str(exe) if exe.exists() else None
+                    stan_file=str(stan_file),
+                    exe_file=str(exe) if exe.exists() else None,
+                    cpp_options=threading_cpp_options(settings),
                 )
             except Exception as err:
                 raise BackendError(f"CmdStan could not compile the model: {err}") from None
@@ -105,6 +119,7 @@ class CmdStanPyBackend:
                 max_treedepth=settings.max_treedepth,
                 inits=init,
                 show_progress=settings.show_progress,
+                **threading_sample_options(settings),
             )
         except Exception as err:
             raise BackendError(f"CmdStan failed while sampling: {err}") from None
