@@ -79,6 +79,7 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
         "compile_seconds": fit.compile_seconds,
         "sample_seconds": fit.sample_seconds,
         "prior_only": fit.prior_only,
+        "method": fit.method,
     }
     (folder / MODEL_FILE).write_bytes(dumps_model(payload))
     fit.idata.to_netcdf(str(folder / IDATA_FILE))

@@ -147,9 +147,9 @@ def _log_density(code: str, data: dict, parameters: dict) -> float:
     """Stan's log density (no Jacobian) at constrained ``parameters``, through pystan."""
     import stan
 
-    from bayesmm.backends.pystan_backend import _use_bayesmm_cache
+    from bayesmm.backends.pystan_backend import configure_httpstan
 
-    _use_bayesmm_cache()
+    configure_httpstan()
     model = stan.build(code, data=data, random_seed=1)
     plain = {k: np.asarray(v).tolist() for k, v in parameters.items()}
     return model.log_prob(model.unconstrain_pars(plain), adjust_transform=False)

@@ -72,9 +72,9 @@ def run_fixed_param(code: str, data: dict) -> dict[str, np.ndarray]:
     """One draw of the generated quantities of a parameter-free program (pystan, cached)."""
     import stan
 
-    from bayesmm.backends.pystan_backend import _use_bayesmm_cache
+    from bayesmm.backends.pystan_backend import configure_httpstan
 
-    _use_bayesmm_cache()
+    configure_httpstan()
     model = stan.build(code, data=data, random_seed=7)
     fit = model.fixed_param(num_chains=1, num_samples=1)
     return {name: np.asarray(fit[name]).reshape(-1) for name in ("log_density", "draws")}
