@@ -227,10 +227,7 @@ def generate_quantities(
         Stan name -> array (replicates, 1, *shape); ``y_rep`` holds the responses (NaN where
         Stan could not generate them).
     """
-    # prior_only: fixed_param evaluates the model block at the parameter values, and the
-    # likelihood of the placeholder response can reject them (an inverse-link gamma mean below
-    # zero); y_rep does not depend on the model block, and a failed draw is redrawn instead.
-    program = build_program(spec, prior_only=True, log_lik=False, y_rep=True)
+    program = build_program(spec, prior_only=False, log_lik=False, y_rep=True)
     return run_outside_event_loop(
         _fixed_param, program.compiled_code, program.data, inits, int(seed), not show_progress
     )
