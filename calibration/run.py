@@ -9,6 +9,7 @@ parameter, chi-square p-value, runtime) and writes the rank plots to
     python calibration/run.py                      # serial, all families
     python calibration/run.py --workers 2          # on a 2-worker dask LocalCluster
     python calibration/run.py --families gaussian --n-sims 100 --iter 300
+    python calibration/run.py --families gamma --link gamma=log   # a non-default link
 
 ``--prior-scale F`` multiplies the scale of the Intercept, b and sd priors of non-gaussian
 families by F (the defaults' student_t(3, 0, 2.5) tails give prior predictive counts in the
@@ -94,7 +95,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="dask LocalCluster workers")
     parser.add_argument("--prior-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        metavar="FAMILY=LINK",
+        help="use LINK instead of FAMILY's default link (repeatable), e.g. gamma=log",
+    )
     args = parser.parse_args()
+    links = dict(item.split("=", 1) for item in args.link)
 
     rows = []
     total_start = time.perf_counter()
@@ -107,7 +116,7 @@ def main() -> None:
         client = client_context.__enter__()
     try:
         for name in args.families:
-            family = bmm.families.get_family(name)
+            family = bmm.families.get_family(name, links.get(name))
             made = design(family)
             if made is None:
                 print(f"{name}: no placeholder response fits this family; skipped")
@@ -131,7 +140,8 @@ def main() -> None:
             )
             seconds = time.perf_counter() - start
             fig = result.plot()
-            fig.savefig(HERE / f"sbc_{name}.png", dpi=80)
+            suffix = "" if name not in links else f"_{family.link}"
+            fig.savefig(HERE / f"sbc_{name}{suffix}.png", dpi=80)
             table = result.table()
             for label, row in table.iterrows():
                 rows.append(
