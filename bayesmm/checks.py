@@ -297,7 +297,8 @@ def compare(fits: Mapping[str, Any], ic: str = "loo", **kwargs: Any) -> pd.DataF
         for name, fit in fits.items():
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Pareto.*")
-                _warn_pareto(az.loo(fit.idata, pointwise=True), name)
+                result = az.loo(fit.idata, pointwise=True)
+            _warn_pareto(result, name)  # ours, outside the filter that silences ArviZ's
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Pareto.*")
         warnings.filterwarnings("ignore", message=".*WAIC.*")

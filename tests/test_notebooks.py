@@ -12,10 +12,12 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 
-def execute(name: str, monkeypatch) -> list:
-    """Run a copy of examples/<name> in a fresh kernel; return its code cells' outputs."""
+def execute(name: str, monkeypatch, extra_cells: tuple[str, ...] = (), timeout: int = 300) -> list:
+    """Run a copy of examples/<name> in a fresh kernel, with ``extra_cells`` (code) appended;
+    return its code cells' outputs. ``timeout`` is per cell, in seconds."""
     path = ROOT / "examples" / name
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in extra_cells)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -25,7 +27,7 @@ def execute(name: str, monkeypatch) -> list:
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     client = nbclient.NotebookClient(
         notebook,
-        timeout=300,
+        timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
