@@ -12,7 +12,6 @@ Run from the repository root::
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 
@@ -21,32 +20,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bayesmm.codegen import template_directory  # noqa: E402
 from tests.test_tweedie import (  # noqa: E402
-    TWEEDIE_CHECK_PROGRAM,
-    run_fixed_param,
+    RNG_SETTINGS,
+    run_tweedie_check,
     tweedie_reference_mixture,
     tweedie_reference_statsmodels,
 )
 
 
 def main() -> None:
-    grid = np.array(
-        list(
-            itertools.product(
-                [0.0, 0.01, 0.3, 1.0, 2.5, 7.0, 20.0, 60.0],
-                [0.1, 1.0, 4.0, 25.0],
-                [0.2, 1.0, 5.0],
-                [1.02, 1.2, 1.5, 1.8, 1.98],
-            )
-        )
-    )
-    y, mu, phi, p = grid.T
-    mu_rng, phi_rng, p_rng, m = 2.0, 1.5, 1.4, 20000
-    functions = (template_directory() / "functions" / "tweedie.stan").read_text()
-    data = {"G": len(grid), "y": y, "mu": mu, "phi": phi, "p": p}
-    data |= {"M": m, "mu_rng": mu_rng, "phi_rng": phi_rng, "p_rng": p_rng}
-    out = run_fixed_param(TWEEDIE_CHECK_PROGRAM.format(functions=functions), data)
+    out = run_tweedie_check()
+    y, mu, phi, p = out["grid"].T
+    mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     ours = out["log_density"]
     print(f"{'reference':<32} {'max rel. diff':>14} {'max abs. diff':>14}")
     for name, ref in (

@@ -80,16 +80,14 @@ def run_fixed_param(code: str, data: dict) -> dict[str, np.ndarray]:
     return {name: np.asarray(fit[name]).reshape(-1) for name in ("log_density", "draws")}
 
 
-@pytest.mark.sampling
-def test_tweedie_stan_function_matches_independent_references():
-    """The Stan function (run by Stan) against statsmodels' Wright-Bessel evaluation and the
-    compound Poisson-gamma definition, on a grid of 480 (y, mu, phi, p) including y = 0.
+#: (mu, phi, p, number of draws) for the tweedie_rng moment check.
+RNG_SETTINGS = (2.0, 1.5, 1.4, 20000)
 
-    Tolerance 1e-6 relative on the log density, and 1e-6 absolute (= 1e-6 relative on the
-    density): the two references agree with each other to 3e-9, so a larger gap would be the
-    Stan series' truncation or a formula error. The rng is checked by its moments: mean mu,
-    variance phi * mu^p and P(0) = exp(-lambda), each within 4 standard errors (20000 draws).
-    """
+
+def run_tweedie_check() -> dict[str, np.ndarray]:
+    """Run the Stan Tweedie function on the 480-point (y, mu, phi, p) grid and draw from the
+    rng at RNG_SETTINGS; returns Stan's outputs plus the ``grid`` (shared with
+    benchmarks/tweedie_accuracy.py)."""
     grid = np.array(
         list(
             itertools.product(
@@ -101,22 +99,27 @@ def test_tweedie_stan_function_matches_independent_references():
         )
     )
     y, mu, phi, p = grid.T
-    mu_rng, phi_rng, p_rng, m = 2.0, 1.5, 1.4, 20000
+    mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     functions = (template_directory() / "functions" / "tweedie.stan").read_text()
-    out = run_fixed_param(
-        TWEEDIE_CHECK_PROGRAM.format(functions=functions),
-        {
-            "G": len(grid),
-            "y": y,
-            "mu": mu,
-            "phi": phi,
-            "p": p,
-            "M": m,
-            "mu_rng": mu_rng,
-            "phi_rng": phi_rng,
-            "p_rng": p_rng,
-        },
-    )
+    data = {"G": len(grid), "y": y, "mu": mu, "phi": phi, "p": p}
+    data |= {"M": m, "mu_rng": mu_rng, "phi_rng": phi_rng, "p_rng": p_rng}
+    out = run_fixed_param(TWEEDIE_CHECK_PROGRAM.format(functions=functions), data)
+    return {**out, "grid": grid}
+
+
+@pytest.mark.sampling
+def test_tweedie_stan_function_matches_independent_references():
+    """The Stan function (run by Stan) against statsmodels' Wright-Bessel evaluation and the
+    compound Poisson-gamma definition, on a grid of 480 (y, mu, phi, p) including y = 0.
+
+    Tolerance 1e-6 relative on the log density, and 1e-6 absolute (= 1e-6 relative on the
+    density): the two references agree with each other to 3e-9, so a larger gap would be the
+    Stan series' truncation or a formula error. The rng is checked by its moments: mean mu,
+    variance phi * mu^p and P(0) = exp(-lambda), each within 4 standard errors (20000 draws).
+    """
+    out = run_tweedie_check()
+    y, mu, phi, p = out["grid"].T
+    mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     ours = out["log_density"]
     reference = tweedie_reference_statsmodels(y, mu, phi, p)
     mixture = tweedie_reference_mixture(y, mu, phi, p)
