@@ -21,9 +21,11 @@ from .design import build_model_spec
 from .errors import BayesmmError
 from .families import Family
 from .fit import Fit
+from .inits import feasible_init
 from .marginal import resolve_method
 from .marginal_codegen import build_marginal_program
 from .parallel import default_grainsize
+from .parameterization import centred_blocks
 from .prior_table import prior_table
 from .spec import ModelSpec
 
@@ -88,11 +90,12 @@ def stancode(
     priors: Any = None,
     *,
     method: str = "auto",
+    parameterization: str = "auto",
 ) -> str:
     """The Stan program (with comments naming every term) that :func:`fit` would run.
 
-    ``method`` as in :func:`fit` (``"auto"`` gives the exact marginal program for a gaussian
-    model with one grouping factor).
+    ``method`` and ``parameterization`` as in :func:`fit` (``"auto"`` gives the exact marginal
+    program for a gaussian model with one grouping factor).
 
     Examples
     --------
@@ -102,7 +105,10 @@ def stancode(
     True
     """
     spec = model_spec(formula, data, family, priors)
-    return _program(spec, "no", None, None, 4000, resolve_method(spec, method)).code
+    used_method = resolve_method(spec, method)
+    return _program(
+        spec, "no", None, None, 4000, used_method, parameterization=parameterization
+    ).code
 
 
 def standata(
@@ -138,6 +144,7 @@ def _program(
     draws: int,
     method: str = "latent",
     threads_per_chain: int | None = None,
+    parameterization: str = "auto",
 ):
     if sample_prior not in ("no", "only"):
         raise BayesmmError(f"sample_prior must be 'no' or 'only', got {sample_prior!r}.")
@@ -149,6 +156,7 @@ def _program(
         build = build_program
         if threads_per_chain is not None:
             options["grainsize"] = default_grainsize(spec.n_obs, threads_per_chain)
+        options["centred"] = centred_blocks(spec, parameterization)
     return build(
         spec,
         **options,
@@ -180,6 +188,7 @@ def fit(
     warn: bool = True,
     method: str = "auto",
     threads_per_chain: int | None = None,
+    parameterization: str = "auto",
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -212,7 +221,10 @@ def fit(
     max_treedepth : int
         Maximum NUTS tree depth.
     init : float, dict or list of dict, optional
-        Random-init radius, or initial values for every chain / each chain.
+        Random-init radius, or initial values for every chain / each chain. By default Stan's
+        random inits, except where they cannot work (a gamma, Poisson, negative binomial or
+        Tweedie mean under the inverse or identity link): there every mean starts at the mean
+        response (:mod:`bayesmm.inits`).
     parallel_chains : int, optional
         Chains run at once (cmdstanpy; pystan runs all at once).
     show_progress : bool
@@ -232,6 +244,10 @@ def fit(
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
         :mod:`bayesmm.parallel`. ``None`` runs the single-thread program.
+    parameterization : {"auto", "noncentred", "centred"}
+        How the latent program samples group-level effects: ``"auto"`` centres a block with at
+        least 10 levels of at least 100 rows each (data-rich levels, where the non-centred form
+        mixes slowly) and keeps the others non-centred; see :mod:`bayesmm.parameterization`.
 
     Returns
     -------
@@ -246,6 +262,7 @@ def fit(
     """
     spec = model_spec(formula, data, family, priors)
     used_method = resolve_method(spec, method)
+    centred_blocks(spec, parameterization)  # an unknown value fails here, whatever the method
     if threads_per_chain is not None and int(threads_per_chain) < 1:
         raise BayesmmError(
             f"threads_per_chain must be a positive integer, got {threads_per_chain}."
@@ -258,7 +275,10 @@ def fit(
         chains * iter_sampling,
         used_method,
         threads_per_chain if used_method == "latent" else None,
+        parameterization,
     )
+    if init is None and used_method == "latent":
+        init = feasible_init(spec, program.centred)
     settings = SamplerSettings(
         chains=chains,
         iter_warmup=iter_warmup,

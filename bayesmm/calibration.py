@@ -40,6 +40,7 @@ from .backends import get_backend
 from .backends.base import SamplerSettings
 from .codegen import build_program
 from .families import Family
+from .inits import feasible_init
 from .naming import posterior_variables, summary_labels
 from .scaleout import JobFailure, run_jobs
 from .simulate import build_spec, simulate_spec
@@ -69,9 +70,10 @@ class FitOptions:
     max_treedepth: int = 10
     backend: str = "auto"
 
-    def settings(self, seed: int) -> SamplerSettings:
-        """SamplerSettings with ``seed``, quiet."""
+    def settings(self, seed: int, init: Any = None) -> SamplerSettings:
+        """SamplerSettings with ``seed`` (and ``init``), quiet."""
         return SamplerSettings(
+            init=init,
             chains=self.chains,
             iter_warmup=self.iter_warmup,
             iter_sampling=self.iter_sampling,
@@ -153,7 +155,9 @@ def run_sbc_job(job: SBCJob) -> SBCDraw:
     fit_spec = replace(job.fit_spec, response=simulated.responses[0])
     program = build_program(fit_spec, log_lik=False, y_rep=False)
     backend = get_backend(job.options.backend)
-    output = backend.sample(program.compiled_code, program.data, job.options.settings(fit_seed))
+    # as fit() does: a data-based start where random inits give impossible means
+    settings = job.options.settings(fit_seed, init=feasible_init(fit_spec))
+    output = backend.sample(program.compiled_code, program.data, settings)
     posterior = labelled_draws(fit_spec, output.draws)
     thin, min_ess = thinning_step(posterior)
     truths, ranks, uniform = {}, {}, {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 from ._version import __version__
 from .parallel import partial_sum_function, reduce_sum_statement
+from .parameterization import population_columns
 from .priors import POSITIVE_ARGUMENTS
 from .spec import ModelSpec, PriorTarget
 from .user_priors import support_note
@@ -40,10 +42,13 @@ class StanProgram:
         The program with its explanatory comments (what :func:`bayesmm.stancode` shows).
     data : dict
         The data dict passed to Stan (what :func:`bayesmm.standata` returns).
+    centred : tuple of bool
+        Per block, whether the latent program samples its effects centred (empty: none is).
     """
 
     code: str
     data: dict[str, Any] = field(repr=False)
+    centred: tuple[bool, ...] = ()
 
     @property
     def compiled_code(self) -> str:
@@ -212,11 +217,14 @@ def _response_declaration(spec: ModelSpec) -> str:
     return f"array[N] int<lower=0{upper}> Y;"
 
 
-def render_code(spec: ModelSpec, threaded: bool = False) -> str:
+def render_code(
+    spec: ModelSpec, threaded: bool = False, centred: Sequence[bool] | None = None
+) -> str:
     """Render the Stan program (with comments) for ``spec``.
 
     ``threaded`` writes the likelihood as a ``reduce_sum`` over rows (see
-    :mod:`bayesmm.parallel`).
+    :mod:`bayesmm.parallel`); ``centred`` says per block whether its effects are sampled
+    centred (default: every block non-centred; see :mod:`bayesmm.parameterization`).
 
     Examples
     --------
@@ -226,14 +234,19 @@ def render_code(spec: ModelSpec, threaded: bool = False) -> str:
     >>> "(1 | g): 1 effect over 2 levels" in render_code(build_model_spec("y ~ (1 | g)", df))
     True
     """
+    flags = tuple(bool(c) for c in centred) if centred is not None else ()
+    flags = flags or tuple(False for _ in spec.blocks)
+    columns = population_columns(spec, flags)
     blocks = [
         {
+            "population_terms": population_terms(spec, columns, i - 1),
             "id": i,
             "group": block.group,
             "term": block.term.text,
             "description": block.description,
             "effects": ", ".join(block.effect_names),
             "correlated": block.correlated,
+            "centred": flags[i - 1],
         }
         for i, block in enumerate(spec.blocks, start=1)
     ]
@@ -270,6 +283,27 @@ def render_code(spec: ModelSpec, threaded: bool = False) -> str:
         **_likelihood_snippets(spec),
     }
     return _environment().get_template("model.stan.j2").render(**context)
+
+
+def population_terms(spec: ModelSpec, columns: list[list[int]], block: int) -> list[str]:
+    """Stan expressions of the population values that a centred block's level coefficients
+    are centred on, one per effect (``0`` where the effect has no population column).
+
+    The design matrix is centred, so a level's intercept on the original scale is
+    ``Intercept - means_X[k] * b[k]`` summed over the slopes that centred blocks carry: the
+    block holding the intercept gets those terms, and the likelihood then depends on the level
+    coefficients alone, not on the population values they are centred on.
+    """
+    slopes = [k for row in columns for k in row if k > 0] if spec.has_intercept else []
+    terms = []
+    for k in columns[block]:
+        if k < 0:
+            terms.append("0")
+        elif spec.has_intercept and k == 0:
+            terms.append(" - ".join(["Intercept", *(f"means_X[{s}] * b[{s}]" for s in slopes)]))
+        else:
+            terms.append(f"b[{k}]" if spec.has_intercept else f"b[{k + 1}]")
+    return terms
 
 
 def build_data(
@@ -313,14 +347,20 @@ def build_data(
 
 
 def build_program(
-    spec: ModelSpec, grainsize: int | None = None, **data_options: bool
+    spec: ModelSpec,
+    grainsize: int | None = None,
+    centred: Sequence[bool] | None = None,
+    **data_options: bool,
 ) -> StanProgram:
     """Code and data for ``spec`` (see :func:`build_data` for the options).
 
     A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
-    rows; see :mod:`bayesmm.parallel`).
+    rows; see :mod:`bayesmm.parallel`); ``centred`` flags the blocks whose effects are
+    sampled centred (:mod:`bayesmm.parameterization`).
     """
     data = build_data(spec, **data_options)
     if grainsize is not None:
         data["grainsize"] = int(grainsize)
-    return StanProgram(render_code(spec, threaded=grainsize is not None), data)
+    flags = tuple(bool(c) for c in centred) if centred is not None else ()
+    code = render_code(spec, threaded=grainsize is not None, centred=flags or None)
+    return StanProgram(code, data, centred=flags)

@@ -352,6 +352,9 @@ class Fit:
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
             f" Method: {METHOD_LABELS.get(self.method, self.method)}",
         ]
+        centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
+        if centred:
+            lines.append(f"         effects of {', '.join(centred)} sampled centred")
         if spec.response_levels:
             lines.append(
                 f"  Model: P({spec.response_label} = {spec.response_levels[1]}) "

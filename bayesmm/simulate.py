@@ -14,10 +14,15 @@ afresh for every replicate, so each replicate has new group-level effects), or f
 (:mod:`bayesmm.prior_draws`, independent numpy draws). The values reported back (``params``) are
 the ones Stan computed from those parameters, named with :mod:`bayesmm.naming`.
 
-A prior draw whose responses Stan cannot generate (for example a Poisson log-rate above
-``log(2^30)``, where ``poisson_log_rng`` refuses) is drawn again; ``n_redrawn`` counts these, as
-they truncate the prior very slightly. Simulation always runs on the pystan backend (it is
-always installed); fits may use either backend, the binary is shared by the code hash.
+Prior draws are restricted to parameters that can generate data: a draw that gives some row
+an impossible mean (a gamma mean at or below zero under the inverse link, checked in numpy by
+:func:`bayesmm.prior_draws.can_generate`), a draw whose responses Stan cannot generate (a
+Poisson log-rate above ``log(2^30)``, where ``poisson_log_rng`` refuses) and a replicate whose
+responses fail the family's own check (a beta response of exactly 0 or 1) are drawn again;
+``n_redrawn`` counts them. Where the likelihood is zero (the impossible means) this changes
+nothing for calibration; the rng limits truncate the prior very slightly. Simulation always
+runs on the pystan backend (it is always installed); fits may use either backend, the binary
+is shared by the code hash.
 
 Examples
 --------
@@ -47,13 +52,14 @@ from .backends.pystan_backend import (
     captured_file_descriptor,
     configure_httpstan,
     run_outside_event_loop,
+    without_fit_files,
 )
 from .codegen import build_program
 from .design import as_data_frame, build_model_spec, check_columns
 from .errors import BackendError, DataError, suggest
 from .families import Family
 from .naming import correlation_pairs, posterior_variables, summary_labels
-from .prior_draws import draw_parameters, draw_standardised_effects
+from .prior_draws import draw_generating_parameters, draw_standardised_effects
 from .spec import ModelSpec, PriorTarget
 
 #: Rounds of redrawing prior draws whose responses Stan could not generate.
@@ -198,7 +204,9 @@ def _fixed_param(code: str, data: dict[str, Any], inits: list[dict], seed: int, 
             stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         model, was_cached = _build_pystan_model(code, data, seed)
         try:
-            fit = model.fixed_param(num_chains=len(inits), num_samples=1, init=inits)
+            fit = without_fit_files(
+                lambda: model.fixed_param(num_chains=len(inits), num_samples=1, init=inits)
+            )
         except (ValueError, RuntimeError) as err:
             raise BackendError(f"Stan failed while simulating: {err}") from None
     settings = SamplerSettings(chains=len(inits), iter_warmup=0, iter_sampling=1)
@@ -227,7 +235,10 @@ def generate_quantities(
         Stan name -> array (replicates, 1, *shape); ``y_rep`` holds the responses (NaN where
         Stan could not generate them).
     """
-    program = build_program(spec, prior_only=False, log_lik=False, y_rep=True)
+    # prior_only = 1: the model block skips the likelihood of the placeholder response, which
+    # can be -inf at valid parameters (a beta mean within 1e-17 of 1) and would stop the whole
+    # fixed_param run at initialisation; the responses come from generated quantities either way
+    program = build_program(spec, prior_only=True, log_lik=False, y_rep=True)
     return run_outside_event_loop(
         _fixed_param, program.compiled_code, program.data, inits, int(seed), not show_progress
     )
@@ -236,6 +247,24 @@ def generate_quantities(
 def _failed_replicates(draws: dict[str, np.ndarray]) -> np.ndarray:
     y_rep = np.asarray(draws["y_rep"], dtype=float)
     return ~np.isfinite(y_rep.reshape(y_rep.shape[0], -1)).all(axis=1)
+
+
+def _invalid_responses(spec: ModelSpec, draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Replicates whose responses the family's own check rejects, so they could not be fitted:
+    a beta response of exactly 0 or 1, which ``beta_proportion_rng`` returns when the mean is
+    closer to 0 or 1 than a double resolves. Redrawing them conditions on a property of the
+    data alone, which keeps calibration ranks uniform (a rank is uniform given any data set)."""
+    y_rep = np.asarray(draws["y_rep"], dtype=float)
+    y_rep = y_rep.reshape(y_rep.shape[0], -1)
+    invalid = np.zeros(y_rep.shape[0], dtype=bool)
+    for k, responses in enumerate(y_rep):
+        if not np.all(np.isfinite(responses)):
+            continue
+        try:
+            spec.family.validate(responses, spec.response_label, spec.trials)
+        except ValueError:
+            invalid[k] = True
+    return invalid
 
 
 @dataclass
@@ -273,33 +302,43 @@ def simulate_spec(
 
     ``params=None`` draws every replicate's parameters from ``spec.priors``.
     """
+    n_redrawn = 0
+
+    def prior_draw() -> dict[str, Any]:
+        nonlocal n_redrawn
+        values, rejected = draw_generating_parameters(spec, rng)
+        n_redrawn += rejected
+        return values
+
     inits = [
-        draw_parameters(spec, rng) if params is None else stan_values_from_labels(spec, params, rng)
+        prior_draw() if params is None else stan_values_from_labels(spec, params, rng)
         for _ in range(n_sims)
     ]
     results: list[dict[str, np.ndarray] | None] = [None] * n_sims
     pending = list(range(n_sims))
-    n_redrawn = 0
     for round_ in range(MAX_REDRAW_ROUNDS):
         draws = generate_quantities(
             spec, [inits[k] for k in pending], stan_seed + round_, show_progress
         )
         failed = _failed_replicates(draws)
+        invalid = _invalid_responses(spec, draws) & ~failed
         for position, k in enumerate(pending):
-            if not failed[position]:
+            if not (failed[position] or invalid[position]):
                 results[k] = {name: value[position, 0] for name, value in draws.items()}
-        pending = [k for position, k in enumerate(pending) if failed[position]]
-        if not pending:
-            break
-        if params is not None:
+        if params is not None and failed.any():
             raise DataError(
                 "Stan could not simulate responses from the parameter values given (the "
                 f"family's random-number function refused them, e.g. a {spec.family.name} mean "
                 "too large): choose smaller effects or a different link."
             )
-        n_redrawn += len(pending)
-        for k in pending:
-            inits[k] = draw_parameters(spec, rng)
+        redraw = [k for position, k in enumerate(pending) if failed[position] or invalid[position]]
+        pending = redraw
+        if not pending:
+            break
+        if params is None:  # new parameters; given parameters keep theirs, new responses
+            n_redrawn += len(pending)
+            for k in pending:
+                inits[k] = prior_draw()
     else:
         raise DataError(
             f"After {MAX_REDRAW_ROUNDS} redraws, Stan still could not simulate responses from "

@@ -49,8 +49,10 @@ class Model:
     make_data: object
     method: str = "auto"
     threads: int | None = None
+    parameterization: str = "auto"
     brms: bool = True  # run through brms with --brms
     brms_note: str = ""
+    brms_model: str = ""  # compare with the brms run of this model (the same brms program)
     truth: dict = field(default_factory=dict)
 
 
@@ -97,6 +99,11 @@ def simulated_binomial(n_rows: int, seed: int = 2) -> tuple[pd.DataFrame, dict]:
     return frame, truth
 
 
+BRMS_NO_THREADS = (
+    "compared with the unthreaded brms run of the same model: brms threads need rstan >= 2.26 "
+    "(reduce_sum), Debian's rstan is 2.21 and cmdstanr cannot be installed here (no GitHub)"
+)
+
 PREDICTORS = " + ".join(f"x{k}" for k in range(1, 11))
 
 
@@ -127,6 +134,7 @@ MODELS = {
             method="latent",
             brms=False,
             brms_note="same brms model as sleepstudy",
+            brms_model="sleepstudy",
         ),
         Model(
             "cbpp",
@@ -150,7 +158,8 @@ MODELS = {
             lambda: simulated_binomial(100_000),
             threads=2,
             brms=False,
-            brms_note="brms not threaded here",
+            brms_note=BRMS_NO_THREADS,
+            brms_model="glmm_binomial_1e5",
         ),
         Model(
             "glmm_binomial_1e4",
@@ -160,6 +169,17 @@ MODELS = {
             lambda: simulated_binomial(10_000),
         ),
         Model(
+            "glmm_binomial_1e4_noncentred",
+            f"cbind(y, n - y) ~ {PREDICTORS} + (1 + x1 | g)",
+            "binomial",
+            f"y | trials(n) ~ {PREDICTORS} + (1 + x1 | g)",
+            lambda: simulated_binomial(10_000),
+            parameterization="noncentred",
+            brms=False,
+            brms_note="same brms model as glmm_binomial_1e4 (brms is always non-centred)",
+            brms_model="glmm_binomial_1e4",
+        ),
+        Model(
             "glmm_binomial_1e4_threads2",
             f"cbind(y, n - y) ~ {PREDICTORS} + (1 + x1 | g)",
             "binomial",
@@ -167,7 +187,8 @@ MODELS = {
             lambda: simulated_binomial(10_000),
             threads=2,
             brms=False,
-            brms_note="brms not threaded here",
+            brms_note=BRMS_NO_THREADS,
+            brms_model="glmm_binomial_1e4",
         ),
         Model(
             "lmm_1e4",
@@ -287,6 +308,7 @@ def run_bayesmm(name: str, chains: int, draws: int) -> dict:
         family=model.family,
         method=model.method,
         threads_per_chain=model.threads,
+        parameterization=model.parameterization,
         chains=chains,
         iter_warmup=draws,
         iter_sampling=draws,
@@ -298,7 +320,9 @@ def run_bayesmm(name: str, chains: int, draws: int) -> dict:
     total = time.perf_counter() - start
     return {
         "tool": "bayesmm",
-        "method": fit.method + (f"+{model.threads}thr" if model.threads else ""),
+        "method": fit.method
+        + ("/centred" if any(fit.program.centred) else "")
+        + (f"+{model.threads}thr" if model.threads else ""),
         "n_obs": fit.spec.n_obs,
         "compile_s": fit.compile_seconds,
         "cached": fit.compiled_from_cache,
@@ -316,22 +340,26 @@ rstan::rstan_options(boost_lib = "/usr/include")
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1])
 fam <- args[3]
-chains <- as.integer(args[4]); draws <- as.integer(args[5])
+chains <- as.integer(args[4]); draws <- as.integer(args[5]); threads <- as.integer(args[6])
+# reduce_sum needs Stan >= 2.23; brms threads on rstan only from rstan 2.26 (Debian has 2.21)
+if (threads > 1 && packageVersion("rstan") < "2.26") threads <- 1L
+thr <- if (threads > 1) threading(threads) else NULL
 for (col in c("Subject", "herd", "g", "period")) if (col %in% names(d)) d[[col]] <- factor(d[[col]])
 family <- if (fam == "binomial") binomial() else gaussian()
 t0 <- Sys.time()
-fit0 <- brm(as.formula(args[2]), data = d, family = family, chains = 0, silent = 2, refresh = 0)
+fit0 <- brm(as.formula(args[2]), data = d, family = family, chains = 0, silent = 2, refresh = 0,
+            threads = thr)
 t1 <- Sys.time()
 fit <- update(fit0, recompile = FALSE, chains = chains, cores = chains, iter = 2 * draws,
-              warmup = draws, seed = 1, refresh = 0, silent = 2)
+              warmup = draws, seed = 1, refresh = 0, silent = 2, threads = thr)
 t2 <- Sys.time()
 s <- summarise_draws(as_draws_df(fit, variable = "^(b_|sd_|cor_|sigma$)", regex = TRUE),
                      "ess_bulk", "rhat")
 chain_s <- max(rowSums(rstan::get_elapsed_time(fit$fit)))  # slowest chain: CPU seconds (clock())
 cat(sprintf('{"compile_s": %f, "sample_s": %f, "stan_chain_s": %f, "min_bulk_ess": %f,
-             "max_rhat": %f}\n',
+             "max_rhat": %f, "threads": %d}\n',
             as.numeric(t1 - t0, units = "secs"), as.numeric(t2 - t1, units = "secs"),
-            chain_s, min(s$ess_bulk), max(s$rhat)))
+            chain_s, min(s$ess_bulk), max(s$rhat), threads))
 """
 
 
@@ -353,6 +381,7 @@ def run_brms(name: str, chains: int, draws: int, folder: Path) -> dict:
             model.family,
             str(chains),
             str(draws),
+            str(model.threads or 1),
         ]
     )
     total = time.perf_counter() - start
@@ -360,8 +389,10 @@ def run_brms(name: str, chains: int, draws: int, folder: Path) -> dict:
     if not text:
         raise RuntimeError(f"brms failed on {name}:\n{err[-3000:]}")
     result = json.loads(text)
+    threads = result.pop("threads", 1)
+    method = "latent" + (f"+{threads}thr" if threads > 1 else " (no threads)" * bool(model.threads))
     result.update(
-        {"tool": "brms", "method": "latent", "n_obs": len(data), "total_s": total, "peak_mb": peak}
+        {"tool": "brms", "method": method, "n_obs": len(data), "total_s": total, "peak_mb": peak}
     )
     result.update({"cached": False, "truth": "-"})
     return result
@@ -376,6 +407,9 @@ def format_table(rows: list[dict]) -> str:
     if "stan_chain_s" not in frame:
         frame["stan_chain_s"] = np.nan
     frame["ess_per_s"] = frame["min_bulk_ess"] / frame["sample_s"]
+    if "draws" not in frame:
+        frame["draws"] = np.nan
+    frame["draws"] = ["-" if pd.isna(v) else str(int(v)) for v in frame["draws"]]
     columns = {
         "model": "model",
         "tool": "tool",
@@ -386,6 +420,7 @@ def format_table(rows: list[dict]) -> str:
         "sample_s": "sampling s",
         "stan_chain_s": "slowest chain CPU s",
         "total_s": "end-to-end s",
+        "draws": "draws",
         "min_bulk_ess": "min bulk ESS",
         "ess_per_s": "ESS/s",
         "peak_mb": "peak MB",
@@ -410,11 +445,12 @@ def format_table(rows: list[dict]) -> str:
     )
     ours = frame[frame["tool"] == "bayesmm"].set_index("model")
     theirs = frame[frame["tool"] == "brms"].set_index("model")
-    common = [m for m in ours.index if m in theirs.index]
+    partner = {m: MODELS[m].brms_model or m if m in MODELS else m for m in ours.index}
+    common = [m for m in ours.index if partner[m] in theirs.index]
     if common:
         ratio_lines = ["", "", "bayesmm / brms ratios (ESS/s: higher is better for bayesmm):"]
         for model in common:
-            a, b = ours.loc[model], theirs.loc[model]
+            a, b = ours.loc[model], theirs.loc[partner[model]]
             in_stan = b["min_bulk_ess"] / b["stan_chain_s"]
             ratio_lines.append(
                 f"  {model:<28} ESS/s x{a['ess_per_s'] / b['ess_per_s']:.2f} "
@@ -433,6 +469,12 @@ def main() -> None:
     parser.add_argument("--brms", action="store_true", help="also run the models through brms")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000, help="warmup and kept draws per chain")
+    parser.add_argument(
+        "--brms-draws",
+        type=int,
+        help="warmup and kept draws per chain for brms (default: --draws); ESS per second is "
+        "compared, so a shorter brms run still gives a ratio when brms would take hours",
+    )
     parser.add_argument(
         "--cold", action="store_true", help="empty model cache (BAYESMM_CACHE_DIR in a temp dir)"
     )
@@ -471,12 +513,14 @@ def main() -> None:
             if not lines:
                 print(f"bayesmm failed on {name}:\n{err[-3000:]}", file=sys.stderr)
                 continue
-            row = {"model": name, **json.loads(lines[-1]), "peak_mb": peak}
+            row = {"model": name, **json.loads(lines[-1]), "peak_mb": peak, "draws": args.draws}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
             if args.brms and MODELS[name].brms:
                 try:
-                    row = {"model": name, **run_brms(name, args.chains, args.draws, folder)}
+                    brms_draws = args.brms_draws or args.draws
+                    row = {"model": name, **run_brms(name, args.chains, brms_draws, folder)}
+                    row["draws"] = brms_draws
                 except RuntimeError as err:
                     print(err, file=sys.stderr)
                     continue

@@ -259,3 +259,38 @@ def test_pystan_client_waits_for_long_compiles():
             return client.session.timeout.total
 
     assert asyncio.run(timeout_of_session()) is None
+
+
+def test_fit_files_written_by_httpstan_are_removed(tmp_path, monkeypatch):
+    """httpstan keeps every seeded fit on disk (and answers repeats from it); the files a
+    sampling call writes are deleted once the draws are read."""
+    import httpstan.cache
+
+    from bayesmm.backends.pystan_backend import configure_httpstan, fit_files_removed
+
+    monkeypatch.setenv("BAYESMM_CACHE_DIR", str(tmp_path))
+    configure_httpstan()
+    name = "models/abc123/fits/def456"
+    with fit_files_removed():
+        httpstan.cache.dump_fit(b"draws", name)
+        assert httpstan.cache.load_fit(name) == b"draws"  # readable inside the block
+    with pytest.raises(KeyError):
+        httpstan.cache.load_fit(name)
+    httpstan.cache.dump_fit(b"draws", name)  # outside such a block nothing is removed
+    assert httpstan.cache.load_fit(name) == b"draws"
+
+
+def test_a_fit_file_removed_by_another_process_is_computed_again():
+    from bayesmm.backends.pystan_backend import without_fit_files
+
+    calls = []
+
+    def sample():
+        calls.append(1)
+        if len(calls) == 1:  # pystan's error when the shared fit file was already removed
+            raise RuntimeError("Fit `models/abc/fits/def` not found.")
+        return "draws"
+
+    assert without_fit_files(sample) == "draws" and len(calls) == 2
+    with pytest.raises(RuntimeError, match="Initialization failed"):
+        without_fit_files(lambda: (_ for _ in ()).throw(RuntimeError("Initialization failed.")))

@@ -19,8 +19,12 @@ import contextlib
 import io
 import os
 import re
+import signal
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +125,72 @@ def _patient_client_class():
     return PatientHttpstanClient
 
 
+_written_fits = threading.local()
+
+
+def _recording(dump_fit):
+    """httpstan's ``dump_fit``, also noting the fit's name for :func:`fit_files_removed`."""
+    if getattr(dump_fit, "bayesmm_recording", False):
+        return dump_fit
+
+    def recording_dump_fit(fit_bytes: bytes, name: str) -> None:
+        dump_fit(fit_bytes, name)
+        names = getattr(_written_fits, "names", None)
+        if names is not None:
+            names.append(name)
+
+    recording_dump_fit.bayesmm_recording = True
+    return recording_dump_fit
+
+
+@contextlib.contextmanager
+def fit_files_removed():
+    """Delete the fit files that httpstan writes in this block (this thread) at its end.
+
+    httpstan stores every fit with a random seed in its cache folder (gzipped draws, also of
+    generated quantities) and answers a later request with the same model, data, seed and
+    settings from that file. Nothing ever deletes them: one session of tests and benchmarks
+    here left 7,423 files (11 GB), and a repeated benchmark was answered from disk. Fits are
+    read into memory before this block ends, so the files are not needed afterwards.
+    """
+    import httpstan.cache
+
+    _written_fits.names = []
+    try:
+        yield
+    finally:
+        names, _written_fits.names = _written_fits.names, None
+        for name in names:
+            with contextlib.suppress(KeyError, OSError):
+                httpstan.cache.delete_fit(name)
+
+
+def without_fit_files(run: Callable[[], Any], attempts: int = 3) -> Any:
+    """``run()`` (a pystan sampling call) inside :func:`fit_files_removed`, run again when
+    its fit file vanished before it was read.
+
+    Two processes that send the same request at once (same model, data, seed: two test
+    workers building the same fixture, two Dask workers compiling through the same short
+    simulation) share one fit file: the second is answered from the first one's file, which
+    the first may already have removed. pystan then fails with "Fit ... not found"; the
+    repeated request computes the fit afresh.
+    """
+    for attempt in range(attempts):
+        try:
+            with fit_files_removed():
+                return run()
+        except RuntimeError as err:
+            if "not found" not in str(err) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def configure_httpstan() -> None:
     """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe;
-    let compiles take as long as they need."""
+    let compiles take as long as they need; keep httpstan's chain processes healthy (see
+    :func:`healthy_chain_executor`)."""
     import httpstan.cache
+    import httpstan.services_stub
     import httpstan.views
     import stan.common
 
@@ -132,6 +198,97 @@ def configure_httpstan() -> None:
     stan.common.HttpstanClient = _patient_client_class()
     if not isinstance(httpstan.views.iteration_info_re, TolerantProgressPattern):
         httpstan.views.iteration_info_re = TolerantProgressPattern(httpstan.views.iteration_info_re)
+    httpstan.services_stub.executor = healthy_chain_executor(httpstan.services_stub.executor)
+    httpstan.cache.dump_fit = _recording(httpstan.cache.dump_fit)
+
+
+def in_dask_worker() -> bool:
+    """Whether this code runs inside a ``dask.distributed`` worker (a task of it).
+
+    Examples
+    --------
+    >>> in_dask_worker()
+    False
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def prepare_chain_process() -> None:
+    """Initializer of a *spawned* httpstan chain process: ignore Ctrl-C (as httpstan's own
+    initializer does), look for compiled models in bayesmm's cache folder, and die with the
+    process that spawned it (Linux), so a Dask worker that is killed leaves no orphans."""
+    import httpstan.cache
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    httpstan.cache.cache_directory = _httpstan_cache_directory
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+class ChainPoolTeardown:
+    """A Dask worker plugin that stops the worker's spawned chain processes when it closes
+    (they would otherwise keep the worker from exiting until its nanny kills it)."""
+
+    def __init__(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        self.executor = executor
+
+    def teardown(self, worker: Any) -> None:
+        """Kill the pool's processes and shut it down without waiting."""
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            process.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def healthy_chain_executor(
+    executor: concurrent.futures.ProcessPoolExecutor,
+) -> concurrent.futures.ProcessPoolExecutor:
+    """httpstan's pool of chain processes, replaced where it cannot work.
+
+    httpstan runs every chain in a module-level ``ProcessPoolExecutor`` that *forks* the
+    calling process. Two things go wrong with that:
+
+    * a chain process that dies (a segfault in a model, the OOM killer) breaks the pool for
+      good: every later fit in this Python process fails with ``BrokenProcessPool``. A broken
+      pool is replaced by a new one, so only the fit that was running is lost.
+    * inside a Dask worker, which runs several threads (its event loop, its task threads), a
+      forked child inherits locks and library state of threads it does not have; chains then
+      crashed or hung there (seen with the SBC runner: segfaults in the model's shared
+      library, then a broken pool and every later job of that worker failing). There the pool
+      *spawns* its processes instead: fresh interpreters, which import bayesmm once each
+      (about 1.5 s) and are reused for every later chain.
+    """
+    import multiprocessing
+
+    spawn_wanted = in_dask_worker()
+    context = executor._mp_context.get_start_method() if hasattr(executor, "_mp_context") else ""
+    broken = bool(getattr(executor, "_broken", False))
+    if not broken and (context == "spawn" or not spawn_wanted):
+        return executor
+    if spawn_wanted:
+        import distributed
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            mp_context=multiprocessing.get_context("spawn"), initializer=prepare_chain_process
+        )
+        distributed.get_worker().plugins["bayesmm-chain-pool"] = ChainPoolTeardown(pool)
+        return pool
+    import httpstan.services_stub
+
+    return concurrent.futures.ProcessPoolExecutor(
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=httpstan.services_stub.init_worker,
+    )
 
 
 def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
@@ -228,7 +385,7 @@ class PystanBackend:
                 kwargs["init"] = [dict(i) for i in init]
             start = time.perf_counter()
             try:
-                fit = model.sample(**kwargs)
+                fit = without_fit_files(lambda: model.sample(**kwargs))
             except (ValueError, RuntimeError) as err:
                 raise BackendError(f"Stan failed while sampling: {err}") from None
             sample_seconds = time.perf_counter() - start
