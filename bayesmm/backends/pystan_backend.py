@@ -150,7 +150,7 @@ def fit_files_removed():
     httpstan stores every fit with a random seed in its cache folder (gzipped draws, also of
     generated quantities) and answers a later request with the same model, data, seed and
     settings from that file. Nothing ever deletes them: one session of tests and benchmarks
-    here left 7,423 files (11 GB), and a repeated benchmark was answered from disk. Fits are
+    here left 7,423 files (11 GB), and a repeated benchmark could time a file read. Fits are
     read into memory before this block ends, so the files are not needed afterwards.
     """
     import httpstan.cache
