@@ -26,7 +26,7 @@ import numpy as np
 
 from ._version import __version__
 from .parallel import partial_sum_function, reduce_sum_statement
-from .parameterization import population_columns
+from .parameterization import centred_flags, population_columns
 from .priors import POSITIVE_ARGUMENTS
 from .spec import ModelSpec, PriorTarget
 from .user_priors import support_note
@@ -43,7 +43,8 @@ class StanProgram:
     data : dict
         The data dict passed to Stan (what :func:`bayesmm.standata` returns).
     centred : tuple of bool
-        Per block, whether the latent program samples its effects centred (empty: none is).
+        Per block, whether the latent program samples its effects centred (empty for the
+        marginal program).
     """
 
     code: str
@@ -234,8 +235,7 @@ def render_code(
     >>> "(1 | g): 1 effect over 2 levels" in render_code(build_model_spec("y ~ (1 | g)", df))
     True
     """
-    flags = tuple(bool(c) for c in centred) if centred is not None else ()
-    flags = flags or tuple(False for _ in spec.blocks)
+    flags = centred_flags(spec, centred)
     columns = population_columns(spec, flags)
     blocks = [
         {
@@ -361,6 +361,6 @@ def build_program(
     data = build_data(spec, **data_options)
     if grainsize is not None:
         data["grainsize"] = int(grainsize)
-    flags = tuple(bool(c) for c in centred) if centred is not None else ()
-    code = render_code(spec, threaded=grainsize is not None, centred=flags or None)
+    flags = centred_flags(spec, centred)
+    code = render_code(spec, threaded=grainsize is not None, centred=flags)
     return StanProgram(code, data, centred=flags)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .parameterization import population_columns
+from .parameterization import centred_flags, population_columns
 from .spec import ModelSpec
 
 #: Families whose mean must be positive.
@@ -71,7 +71,7 @@ def feasible_init(spec: ModelSpec, centred: Sequence[bool] = ()) -> dict[str, An
         return None
     intercept = 1.0 / mean if spec.family.link == "inverse" else mean
     init: dict[str, Any] = {"Intercept": intercept, "b": [0.0] * len(spec.slope_names)}
-    flags = tuple(centred) or tuple(False for _ in spec.blocks)
+    flags = centred_flags(spec, centred)
     columns = population_columns(spec, flags)
     for i, block in enumerate(spec.blocks, start=1):
         m, j = len(block.effect_names), len(block.group_levels)

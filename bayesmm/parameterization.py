@@ -31,6 +31,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .errors import BayesmmError
@@ -94,6 +96,22 @@ def _smallest_level(level_index: np.ndarray, n_levels: int) -> int:
     """Rows of the level with the fewest rows (0 for a level without rows)."""
     counts = np.bincount(np.asarray(level_index, dtype=np.int64), minlength=n_levels)
     return int(counts.min()) if counts.size else 0
+
+
+def centred_flags(spec: ModelSpec, centred: Sequence[bool] | None) -> tuple[bool, ...]:
+    """One flag per block of ``spec``: ``centred`` as booleans, or all False when it is
+    None or empty (every block non-centred).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> centred_flags(build_model_spec("y ~ (1 | g)", df), None)
+    (False,)
+    """
+    flags = tuple(bool(c) for c in centred) if centred else ()
+    return flags or tuple(False for _ in spec.blocks)
 
 
 def population_columns(spec: ModelSpec, centred: tuple[bool, ...]) -> list[list[int]]:

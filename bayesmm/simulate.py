@@ -321,7 +321,7 @@ def simulate_spec(
             spec, [inits[k] for k in pending], stan_seed + round_, show_progress
         )
         failed = _failed_replicates(draws)
-        invalid = _invalid_responses(spec, draws) & ~failed
+        invalid = _invalid_responses(spec, draws)  # finite responses the family rejects
         for position, k in enumerate(pending):
             if not (failed[position] or invalid[position]):
                 results[k] = {name: value[position, 0] for name, value in draws.items()}
@@ -331,8 +331,7 @@ def simulate_spec(
                 f"family's random-number function refused them, e.g. a {spec.family.name} mean "
                 "too large): choose smaller effects or a different link."
             )
-        redraw = [k for position, k in enumerate(pending) if failed[position] or invalid[position]]
-        pending = redraw
+        pending = [k for position, k in enumerate(pending) if failed[position] or invalid[position]]
         if not pending:
             break
         if params is None:  # new parameters; given parameters keep theirs, new responses
