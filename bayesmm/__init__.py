@@ -7,12 +7,10 @@ Examples
 'log'
 """
 
-from . import families
+import sys
+
 from ._version import __version__
 from .api import compare, fit, get_prior, load, model_spec, stancode, standata
-from .calibration import SBCResult, sbc
-from .covariance import CovarianceMatrices, covariance_matrices
-from .covariance_plot import plot_covariance
 from .errors import (
     BackendError,
     BayesmmError,
@@ -28,13 +26,21 @@ from .errors import (
     SamplingWarning,
     UnsupportedModelError,
 )
-from .fit import Fit
-from .lecture_data import covariance_example, factorial_example
-from .maximal import MaximalModel, maximal_model
-from .power import PowerResult, power
-from .simulate import Simulation, simulate
-from .spec import ModelSpec
-from .user_priors import Prior, prior
+from .model import families
+from .model.spec import ModelSpec
+from .model.user_priors import Prior, prior
+from .posterior.fit import Fit
+from .teaching.covariance import CovarianceMatrices, covariance_matrices
+from .teaching.covariance_plot import plot_covariance
+from .teaching.lecture_data import covariance_example, factorial_example
+from .teaching.maximal import MaximalModel, maximal_model
+from .workflows.calibration import SBCResult, sbc
+from .workflows.power import PowerResult, power
+from .workflows.simulate import Simulation, simulate
+
+# ``bayesmm.families`` is public (``bmm.families.gamma(link="log")``, ``from bayesmm.families import
+# poisson``); the module itself lives in the model stage.
+sys.modules[f"{__name__}.families"] = families
 
 __all__ = [
     "__version__",

@@ -14,20 +14,20 @@ from typing import Any
 
 import pandas as pd
 
-from .backends import get_backend
-from .backends.base import SamplerSettings
-from .codegen import build_program
-from .design import build_model_spec
 from .errors import BayesmmError
-from .families import Family
-from .fit import Fit
-from .inits import feasible_init
-from .marginal import resolve_method
-from .marginal_codegen import build_marginal_program
-from .parallel import default_grainsize
-from .parameterization import centred_blocks
-from .prior_table import prior_table
-from .spec import ModelSpec
+from .model.design import build_model_spec
+from .model.families import Family
+from .model.prior_table import prior_table
+from .model.spec import ModelSpec
+from .posterior.fit import Fit
+from .stan.backends import get_backend
+from .stan.backends.base import SamplerSettings
+from .stan.codegen import build_program
+from .stan.inits import feasible_init
+from .stan.marginal import resolve_method
+from .stan.marginal_codegen import build_marginal_program
+from .stan.parallel import default_grainsize
+from .stan.parameterization import centred_blocks
 
 #: Pointwise log-likelihood and replicated data are kept by default while
 #: N x (total draws) stays below this many numbers (about 160 MB each).
@@ -37,7 +37,7 @@ AUTO_POINTWISE_LIMIT = 20_000_000
 def model_spec(
     formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None
 ) -> ModelSpec:
-    """Build the :class:`~bayesmm.spec.ModelSpec` of a model without running anything.
+    """Build the :class:`~bayesmm.model.spec.ModelSpec` of a model without running anything.
 
     Examples
     --------
@@ -224,7 +224,7 @@ def fit(
         Random-init radius, or initial values for every chain / each chain. By default Stan's
         random inits, except where they cannot work (a gamma, Poisson, negative binomial or
         Tweedie mean under the inverse or identity link): there every mean starts at the mean
-        response (:mod:`bayesmm.inits`).
+        response (:mod:`bayesmm.stan.inits`).
     parallel_chains : int, optional
         Chains run at once (cmdstanpy; pystan runs all at once).
     show_progress : bool
@@ -239,15 +239,15 @@ def fit(
         Warn about divergences, R-hat > 1.01, bulk ESS < 400 and tree-depth hits.
     method : {"auto", "marginal", "latent"}
         ``"marginal"`` integrates the group-level effects out exactly (gaussian identity models
-        whose effects sit in one grouping factor; see :mod:`bayesmm.marginal`) and draws them
+        whose effects sit in one grouping factor; see :mod:`bayesmm.stan.marginal`) and draws them
         afterwards; ``"latent"`` samples them; ``"auto"`` picks marginal where it applies.
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
-        :mod:`bayesmm.parallel`. ``None`` runs the single-thread program.
+        :mod:`bayesmm.stan.parallel`. ``None`` runs the single-thread program.
     parameterization : {"auto", "noncentred", "centred"}
         How the latent program samples group-level effects: ``"auto"`` centres a block with at
         least 10 levels of at least 100 rows each (data-rich levels, where the non-centred form
-        mixes slowly) and keeps the others non-centred; see :mod:`bayesmm.parameterization`.
+        mixes slowly) and keeps the others non-centred; see :mod:`bayesmm.stan.parameterization`.
 
     Returns
     -------
@@ -309,9 +309,9 @@ def load(path: Any) -> Fit:
     >>> fit = bmm.load("sleep_fit")  # doctest: +SKIP
     >>> fit.fitted(re_formula="~0").head()  # doctest: +SKIP
     """
-    from .io import load_fit
+    from .posterior.io import read_saved_fit
 
-    return load_fit(path)
+    return Fit(**read_saved_fit(path))
 
 
 def compare(fits: Any, ic: str = "loo", **kwargs: Any) -> Any:
@@ -322,6 +322,6 @@ def compare(fits: Any, ic: str = "loo", **kwargs: Any) -> Any:
     >>> import bayesmm as bmm
     >>> bmm.compare({"slopes": fit_a, "intercepts": fit_b})  # doctest: +SKIP
     """
-    from .checks import compare as compare_fits
+    from .posterior.checks import compare as compare_fits
 
     return compare_fits(fits, ic=ic, **kwargs)

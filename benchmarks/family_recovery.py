@@ -1,7 +1,7 @@
 """Recovery table: simulated (1 + x | g) mixed models for every family, truth vs posterior.
 
 Fits each case of ``tests/family_cases.py`` (the same data, seeds and sampler settings as
-``tests/test_families.py``) and prints family, parameter, truth, posterior mean, 95% interval,
+``tests/model/test_families.py``) and prints family, parameter, truth, posterior mean, 95% interval,
 whether the truth is inside the 95% and the 99% intervals, and R-hat.
 
 Run from the repository root::

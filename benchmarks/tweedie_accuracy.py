@@ -1,7 +1,7 @@
 """Accuracy of bayesmm's Stan Tweedie log density, run by Stan, against two references.
 
 Evaluates ``templates/functions/tweedie.stan`` on the 480-point (y, mu, phi, p) grid of
-``tests/test_tweedie.py`` through a small fixed-parameter Stan program, and prints the largest
+``tests/stan/test_tweedie.py`` through a small fixed-parameter Stan program, and prints the largest
 relative and absolute differences from statsmodels' Tweedie log-likelihood (Wright's Bessel
 function) and from the compound Poisson-gamma sum, plus the moments of ``tweedie_rng``.
 

@@ -1,6 +1,6 @@
 """Simulation-based calibration of every family (default link) on a small design.
 
-Not a test: run it by hand, it takes minutes. For each family in ``bayesmm.families.REGISTRY``
+Not a test: run it by hand, it takes minutes. For each family in ``bayesmm.model.families.REGISTRY``
 it runs ``bayesmm.sbc`` on ``y ~ x + (1 + x | g)`` (10 groups x 6 rows, x standard normal;
 binomial responses get 10 trials) with the model's default priors, prints a table (family,
 parameter, chi-square p-value, runtime) and writes the rank plots to
@@ -119,7 +119,7 @@ def main() -> None:
     client_context = None
     client = None
     if args.workers:
-        from bayesmm.scaleout import local_client
+        from bayesmm.workflows.scaleout import local_client
 
         client_context = local_client(args.workers)
         client = client_context.__enter__()

@@ -1,6 +1,6 @@
 """Simulated mixed models with known parameters, one per family (and link) of issue 3.
 
-Shared by ``tests/test_families.py`` (truths inside the 95% intervals) and
+Shared by ``tests/model/test_families.py`` (truths inside the 95% intervals) and
 ``benchmarks/family_recovery.py`` (the recovery table), so both fit exactly the same data with
 the same seeds. Every case is ``y ~ x + (x | g)``: a correlated random intercept and slope over
 30 groups of 10 observations, x ~ uniform(-1.5, 1.5).
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import bayesmm as bmm
-from bayesmm.links import LINKS
+from bayesmm.model.links import LINKS
 
 #: Short runs with fixed seeds: enough for 95% intervals (and cheap in CI).
 SIM_SAMPLER = {"chains": 2, "iter_warmup": 400, "iter_sampling": 400, "show_progress": False}
@@ -119,7 +119,7 @@ def fit_case(case: SimCase, seed: int = 2024) -> bmm.Fit:
     """Simulate ``case`` and fit it with bayesmm (fixed seeds, short chains)."""
     data = simulate(case, seed)
     family = bmm.families.get_family(case.family, case.link)
-    # the inverse-link gamma starts at bayesmm.inits.feasible_init (Stan's random inits give
+    # the inverse-link gamma starts at bayesmm.stan.inits.feasible_init (Stan's random inits give
     # negative means there): fitting it without an init checks that fit() supplies one
     return bmm.fit(case.formula, data, family=family, seed=seed, warn=False, **SIM_SAMPLER)
 

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.backends import CmdStanPyBackend, get_backend
 from bayesmm.errors import (
     BackendError,
     BayesmmError,
@@ -16,7 +15,8 @@ from bayesmm.errors import (
     FormulaError,
     ResponseError,
 )
-from bayesmm.families import REGISTRY, get_family
+from bayesmm.model.families import REGISTRY, get_family
+from bayesmm.stan.backends import CmdStanPyBackend, get_backend
 
 
 @pytest.fixture()

@@ -18,7 +18,9 @@ here = Path(__file__).parent
 data = Path(__file__).parents[3] / "examples" / "data"
 sleep = pd.read_csv(data / "sleepstudy.csv")
 cbpp = pd.read_csv(data / "cbpp.csv")
-settings = dict(chains=1, iter_warmup=100, iter_sampling=50, seed=3, show_progress=False, warn=False)
+settings = dict(
+    chains=1, iter_warmup=100, iter_sampling=50, seed=3, show_progress=False, warn=False
+)
 fit = bmm.fit("Reaction ~ Days + (Days | Subject)", sleep, **settings)
 fit.save(here / "sleepstudy_marginal", overwrite=True)
 fit = bmm.fit(

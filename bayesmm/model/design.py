@@ -1,0 +1,380 @@
+"""Evaluate a parsed formula on data: response, fixed design matrix, one block per bar term.
+
+formulae builds the model matrices (contrasts, interactions, transforms); this module checks
+the data first so that bad input gets our own error, fixes the order of categorical levels
+(a pandas Categorical keeps its order, anything else is sorted, as in R), and evaluates each
+bar term's left side and grouping factor.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from bayesmm.model.design import build_model_spec
+>>> df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 1.0],
+...                    "g": ["a", "a", "b", "b"]})
+>>> spec = build_model_spec("y ~ x + (1 | g)", df)
+>>> spec.fixed_names, spec.blocks[0].group_levels
+(('Intercept', 'x'), ('a', 'b'))
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulae.environment import Environment
+
+from ..errors import DataError, FormulaError, MissingDataWarning, ResponseError, suggest
+from .families import Family, get_family
+from .formula import ParsedFormula, RandomTerm, parse_formula, referenced_names
+from .priors import default_priors
+from .spec import ModelSpec, RandomBlock
+from .user_priors import apply_user_priors, as_prior_list
+
+
+def as_data_frame(data: Any) -> pd.DataFrame:
+    """Accept a DataFrame or a mapping of columns; refuse anything else with our error."""
+    if isinstance(data, pd.DataFrame):
+        frame = data.copy(deep=False)  # never rename or reorder the caller's frame
+    elif isinstance(data, Mapping):
+        try:
+            frame = pd.DataFrame(dict(data))
+        except ValueError as err:
+            raise DataError(f"Could not turn the data mapping into a table: {err}") from None
+    else:
+        raise DataError(
+            f"data must be a pandas DataFrame or a dict of columns, got {type(data).__name__}."
+        )
+    if frame.shape[0] == 0:
+        raise DataError("The data set is empty (0 rows): there is nothing to fit.")
+    return frame
+
+
+def check_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
+    """Return the columns the formula uses; raise DataError naming any that do not exist."""
+    columns = [str(c) for c in frame.columns]
+    used = parsed.variables()
+    for name in used:
+        if name not in columns:
+            raise DataError(
+                f"Column '{name}' in formula '{parsed.text}' is not in the data."
+                f"{suggest(name, columns)}"
+                f" Available columns: {', '.join(columns[:20])}"
+                + (" ..." if len(columns) > 20 else ".")
+            )
+    return used
+
+
+def drop_missing(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows with a missing value in a used column, warning with the count."""
+    subset = frame[used]
+    missing = subset.isna().any(axis=1).to_numpy()
+    n_missing = int(missing.sum())
+    if n_missing == len(frame):
+        raise DataError(
+            f"No rows left after dropping missing values: every one of the {len(frame)} rows has a "
+            f"missing value in at least one of {', '.join(used)}. Fill or impute them first."
+        )
+    if n_missing:
+        counts = subset.isna().sum()
+        detail = ", ".join(f"{col}: {int(n)}" for col, n in counts.items() if n)
+        warnings.warn(
+            f"Dropped {n_missing} of {len(frame)} rows with missing values in the columns used "
+            f"by the model ({detail}).",
+            MissingDataWarning,
+            stacklevel=3,
+        )
+    return frame.loc[~missing].reset_index(drop=True), n_missing
+
+
+def level_order(values: pd.Series) -> list[Any]:
+    """Levels of a categorical column: a Categorical's own order, else sorted (as R does).
+
+    Strings that all read as numbers (ids such as ``"9"``, ``"10"``) sort by their value, so
+    they keep the order they would have as a numeric column.
+
+    Examples
+    --------
+    >>> level_order(pd.Series(["10", "9", "308"]))
+    ['9', '10', '308']
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().unique())
+        return [c for c in values.cat.categories if c in present]
+    unique = pd.unique(values.dropna()).tolist()
+    if unique and all(isinstance(v, str) for v in unique):
+        numbers = pd.to_numeric(pd.Series(unique, dtype=object), errors="coerce")
+        if numbers.notna().all():
+            return [unique[i] for i in np.argsort(numbers.to_numpy(), kind="stable")]
+    try:
+        return sorted(unique)
+    except TypeError:
+        return sorted(unique, key=str)
+
+
+def is_categorical(values: pd.Series) -> bool:
+    """Whether a column is treated as categorical (strings, bools, Categorical)."""
+    return (
+        isinstance(values.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(values.dtype)
+        or pd.api.types.is_object_dtype(values.dtype)
+        or pd.api.types.is_string_dtype(values.dtype)
+    )
+
+
+def _ordered_categoricals(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Make categorical columns ordered Categoricals, which formulae keeps in our order."""
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns and is_categorical(out[col]):
+            levels = level_order(out[col])
+            values = (
+                out[col].astype(str) if pd.api.types.is_bool_dtype(out[col].dtype) else out[col]
+            )
+            if pd.api.types.is_bool_dtype(out[col].dtype):
+                levels = [str(v) for v in levels]
+            out[col] = pd.Categorical(values, categories=levels, ordered=True)
+    return out
+
+
+def _quote_dotted(expression: str, columns: set[str]) -> str:
+    """Backtick column names with dots (``total.fruits``) so formulae reads them as names."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(0)
+        return f"`{name}`" if "." in name and name in columns else name
+
+    return re.sub(r"(?<![`\w.])[A-Za-z_][A-Za-z0-9_.]*", replace, expression)
+
+
+def effect_label(label: str) -> str:
+    """formulae's column label to lme4's: ``period[2]`` -> ``period2``."""
+    return re.sub(r"\[([^\]]*)\]", r"\1", label).replace("`", "")
+
+
+class DesignEnvironment(Environment):
+    """The namespace formulae evaluates transforms in (this module's: ``np``, ``scale`` ...).
+
+    It holds modules, which pickle cannot store, so it pickles as a reference to
+    :func:`design_environment`: a ModelSpec (which keeps formulae's design objects for new
+    data) can then be saved with :meth:`Fit.save` and sent to Dask workers.
+    """
+
+    def __reduce__(self):
+        return (design_environment, ())
+
+
+def design_environment() -> DesignEnvironment:
+    """A fresh :class:`DesignEnvironment` (what unpickling a design object gets back)."""
+    return DesignEnvironment([{}, vars(sys.modules[__name__])])
+
+
+def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
+    """Evaluate a right-hand side (``"1 + x"``) with formulae.
+
+    Returns
+    -------
+    (numpy.ndarray, tuple of str, object)
+        The matrix, its column names (lme4 style) and formulae's design object (or None).
+    """
+    if expression.strip() == "0":
+        return np.zeros((len(frame), 0)), (), None
+    quoted = _quote_dotted(expression, set(map(str, frame.columns)))
+    try:
+        import formulae
+
+        design = formulae.design_matrices(
+            quoted, frame, na_action="error", env=design_environment()
+        )
+    except Exception as err:  # formulae raises many types; ours names the term
+        raise FormulaError(
+            f"Could not evaluate '{expression}' of formula '{formula_text}' on the data: {err}"
+        ) from None
+    common = design.common
+    matrix = np.asarray(common.design_matrix, dtype=float)
+    names = tuple(effect_label(lab) for term in common.terms.values() for lab in term.labels)
+    return matrix, names, common
+
+
+def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
+    """Evaluate a response expression (a column, or arithmetic such as ``size - incidence``)."""
+    names = referenced_names(expression)
+    namespace: dict[str, Any] = {
+        "np": np,
+        "numpy": np,
+        "log": np.log,
+        "exp": np.exp,
+        "sqrt": np.sqrt,
+        "I": lambda value: value,
+    }
+    code = expression
+    for i, name in enumerate(sorted(names, key=len, reverse=True)):
+        placeholder = f"__column_{i}"
+        code = re.sub(rf"(?<![\w.`]){re.escape(name)}(?![\w`])", placeholder, code)
+        code = code.replace(f"`{name}`", placeholder)
+        namespace[placeholder] = frame[name].to_numpy()
+    if expression.strip() in frame.columns:
+        return frame[expression.strip()].to_numpy()
+    try:
+        return np.asarray(eval(code, {"__builtins__": {}}, namespace))  # noqa: S307
+    except Exception as err:
+        raise FormulaError(f"Could not evaluate the response '{expression}': {err}") from None
+
+
+def _bernoulli_response(values: np.ndarray, label: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(int).to_numpy(), ()
+    if is_categorical(series):
+        levels = level_order(series)
+        if len(levels) != 2:
+            raise ResponseError(
+                f"Response '{label}' for family 'bernoulli' must have exactly two levels; it has "
+                f"{len(levels)}: {', '.join(map(str, levels[:6]))}. Use a 0/1 column or "
+                "family='binomial' with trials."
+            )
+        return (series == levels[1]).astype(int).to_numpy(), tuple(str(v) for v in levels)
+    return series.to_numpy(), ()
+
+
+def build_response(
+    parsed: ParsedFormula, frame: pd.DataFrame, family: Family
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """Evaluate and validate the response (and binomial trials) for ``family``."""
+    response = parsed.response
+    label = response.expression
+    values = evaluate_expression(response.expression, frame)
+    trials = None
+    if response.kind == "cbind":
+        failures = evaluate_expression(response.second, frame)
+        trials = np.asarray(values, dtype=float) + np.asarray(failures, dtype=float)
+    elif response.kind == "trials":
+        trials = evaluate_expression(response.second, frame)
+    if trials is not None and not family.uses_trials:
+        raise ResponseError(
+            f"The response '{response.label}' gives binomial trials, but family "
+            f"'{family.name}' does not use them. Use family='binomial'."
+        )
+    levels: tuple[str, ...] = ()
+    if family.name == "bernoulli":
+        if label.strip() in frame.columns:  # keep a Categorical's level order
+            values = frame[label.strip()]
+        values, levels = _bernoulli_response(values, label)
+    family.validate(values, label, trials)
+    if family.response_type == "int":
+        values = np.asarray(np.round(np.asarray(values, dtype=float)), dtype=np.int64)
+    else:
+        values = np.asarray(values, dtype=float)
+    if trials is not None:
+        trials = np.asarray(np.round(np.asarray(trials, dtype=float)), dtype=np.int64)
+    return values, trials, levels
+
+
+def group_index(term: RandomTerm, frame: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray]:
+    """Levels of a (possibly interaction) grouping factor and each row's level position."""
+    factors = term.group_factors
+    codes = []
+    level_lists = []
+    for factor in factors:
+        levels = level_order(frame[factor])
+        level_lists.append(levels)
+        codes.append(pd.Categorical(frame[factor], categories=levels).codes)
+    if len(factors) == 1:
+        labels = tuple(str(v) for v in level_lists[0])
+        return labels, np.asarray(codes[0], dtype=np.int64)
+    stacked = np.column_stack(codes)
+    combos, index = np.unique(stacked, axis=0, return_inverse=True)
+    labels = tuple(
+        ":".join(str(level_lists[k][c]) for k, c in enumerate(combo)) for combo in combos
+    )
+    return labels, np.asarray(index, dtype=np.int64).ravel()
+
+
+def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> RandomBlock:
+    """Evaluate one bar term: its Z columns, effect names and grouping levels."""
+    levels, index = group_index(term, frame)
+    if len(levels) < 2:
+        raise DataError(
+            f"Grouping factor '{term.group}' in {term.text} has a single level "
+            f"({levels[0] if levels else 'none'}): its variance cannot be estimated. Drop the "
+            "term or model the factor as a fixed effect."
+        )
+    design, names, evaluator = model_matrix(term.effects, frame, formula_text)
+    if not names:
+        raise FormulaError(f"The term {term.text} in '{formula_text}' has no effects.")
+    return RandomBlock(term, names, levels, index, design, evaluator)
+
+
+def build_model_spec(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    priors: Any = None,
+) -> ModelSpec:
+    """Turn formula + data + family into a :class:`~bayesmm.model.spec.ModelSpec`.
+
+    Parameters
+    ----------
+    formula : str
+        lme4/brms-style formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame or dict
+        The data.
+    family : str or Family
+        ``"gaussian"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"`` or a family object.
+    priors : list of Prior, optional
+        User priors from :func:`bayesmm.prior`; they override the data-scaled defaults in
+        their slots (see :mod:`bayesmm.model.user_priors`).
+
+    Returns
+    -------
+    ModelSpec
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"y": [1, 0, 1, 1], "g": ["a", "a", "b", "b"]})
+    >>> build_model_spec("y ~ 1 + (1 | g)", df, family="bernoulli").family.link
+    'logit'
+    """
+    parsed = parse_formula(formula)
+    family = get_family(family)
+    frame = as_data_frame(data)
+    frame.columns = [str(c) for c in frame.columns]
+    used = check_columns(parsed, frame)
+    frame, n_dropped = drop_missing(frame, used)
+    frame = _ordered_categoricals(frame, used)
+    response, trials, response_levels = build_response(parsed, frame, family)
+    fixed_design, fixed_names, evaluator = model_matrix(parsed.fixed, frame, formula)
+    blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
+    seen: dict[str, set[str]] = {}
+    for block in blocks:
+        names = seen.setdefault(block.group, set())
+        repeated = names.intersection(block.effect_names)
+        if repeated:
+            raise FormulaError(
+                f"Effect '{sorted(repeated)[0]}' varies over '{block.group}' in two bar terms of "
+                f"'{formula}'. Keep it in one term."
+            )
+        names.update(block.effect_names)
+    priors_used = default_priors(family, response, fixed_names, fixed_design, blocks)
+    user_priors = as_prior_list(priors)
+    priors_used = apply_user_priors(priors_used, user_priors, family)
+    return ModelSpec(
+        formula=parsed,
+        family=family,
+        response=response,
+        trials=trials,
+        response_label=parsed.response.label,
+        response_levels=response_levels,
+        fixed_names=fixed_names,
+        fixed_design=fixed_design,
+        blocks=blocks,
+        priors=priors_used,
+        n_dropped=n_dropped,
+        new_data_evaluator=evaluator,
+        user_priors=user_priors,
+    )

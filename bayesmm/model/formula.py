@@ -1,0 +1,449 @@
+"""Parse an lme4/brms-style mixed-model formula.
+
+This stage only reads text: it splits the response, the fixed part and the random-effect bar
+terms, and expands the grouping shorthands ``f/g`` (nested) and ``f*g`` (crossed with their
+interaction). Evaluating anything on data is the job of :mod:`bayesmm.model.design`.
+
+Examples
+--------
+>>> from bayesmm.model.formula import parse_formula
+>>> parsed = parse_formula("Reaction ~ Days + (Days | Subject)")
+>>> parsed.fixed
+'1 + Days'
+>>> [(t.effects, t.group, t.correlated) for t in parsed.random_terms]
+[('1 + Days', 'Subject', True)]
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from ..errors import FormulaError, caret_message
+
+IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
+#: A grouping factor: column names joined by ':', '/' or '*'.
+GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
+#: Names that may appear in formulas as functions or modules rather than columns.
+NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
+
+
+@dataclass(frozen=True)
+class Response:
+    """The left-hand side of a formula.
+
+    Attributes
+    ----------
+    kind : str
+        ``"plain"`` (one expression), ``"cbind"`` (lme4's ``cbind(successes, failures)``) or
+        ``"trials"`` (brms's ``successes | trials(n)``).
+    expression : str
+        The plain response, or the successes for the two binomial forms.
+    second : str
+        The failures (``cbind``) or the number of trials (``trials``); empty for ``plain``.
+    """
+
+    kind: str
+    expression: str
+    second: str = ""
+
+    @property
+    def label(self) -> str:
+        """The response as the user wrote it, for summaries."""
+        if self.kind == "cbind":
+            return f"cbind({self.expression}, {self.second})"
+        if self.kind == "trials":
+            return f"{self.expression} | trials({self.second})"
+        return self.expression
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effect bar term after expansion, e.g. ``(1 + Days | Subject)``.
+
+    Attributes
+    ----------
+    effects : str
+        The left side of the bar with the intercept made explicit (``"1 + Days"``,
+        ``"0 + Days"``).
+    group : str
+        The grouping factor as written after expansion (``"Subject"``, ``"batch:cask"``).
+    correlated : bool
+        ``True`` for ``|`` (one correlated block), ``False`` for ``||`` (independent effects).
+    """
+
+    effects: str
+    group: str
+    correlated: bool
+
+    @property
+    def text(self) -> str:
+        """The term as lme4 would print it, e.g. ``(1 + Days | Subject)``."""
+        bar = "|" if self.correlated else "||"
+        return f"({self.effects} {bar} {self.group})"
+
+    @property
+    def group_factors(self) -> tuple[str, ...]:
+        """The columns whose interaction defines the groups (``("batch", "cask")``)."""
+        return tuple(part.strip() for part in self.group.split(":"))
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula split into its parts.
+
+    Attributes
+    ----------
+    text : str
+        The formula as given.
+    response : Response
+        The left-hand side.
+    fixed : str
+        The fixed (population-level) part with the intercept made explicit, e.g.
+        ``"1 + Days"``; handed to formulae to build the design matrix.
+    random_terms : tuple of RandomTerm
+        One entry per bar term after expanding ``/`` and ``*`` in grouping factors.
+    """
+
+    text: str
+    response: Response
+    fixed: str
+    random_terms: tuple[RandomTerm, ...]
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the fixed part has an intercept."""
+        return self.fixed.split("+")[0].strip() == "1"
+
+    def variables(self) -> list[str]:
+        """Every data column the formula refers to, in order of first appearance."""
+        parts = [self.response.expression, self.response.second, self.fixed]
+        for term in self.random_terms:
+            parts.extend([term.effects, term.group])
+        names: list[str] = []
+        for part in parts:
+            for name in referenced_names(part):
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+def referenced_names(expression: str) -> list[str]:
+    """Names in ``expression`` that refer to data columns (not functions or modules).
+
+    Examples
+    --------
+    >>> referenced_names("np.log(x) + scale(total.fruits) + a:b")
+    ['x', 'total.fruits', 'a', 'b']
+    """
+    # string literals ("yes" in y == "yes", "b" in C(a, Treatment("b"))) are not names
+    expression = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), expression)
+    names: list[str] = []
+    for match in IDENTIFIER.finditer(expression):
+        name = match.group(0).strip("`")
+        rest = expression[match.end() :].lstrip()
+        if rest.startswith("(") or name in NON_COLUMN_NAMES or name.startswith(("np.", "numpy.")):
+            continue
+        if rest.startswith("=") and not rest.startswith("=="):
+            continue  # a keyword argument such as levels=
+        if match.start() > 0 and expression[match.start() - 1] in "0123456789":
+            continue  # part of a number like 1e5
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _check_parentheses(text: str) -> None:
+    stack: list[int] = []
+    for i, char in enumerate(text):
+        if char == "(":
+            stack.append(i)
+        elif char == ")":
+            if not stack:
+                raise FormulaError(
+                    caret_message(text, i, "Unmatched ')' in formula", "Remove it or add '('.")
+                )
+            stack.pop()
+    if stack:
+        raise FormulaError(
+            caret_message(text, stack[-1], "This '(' is never closed", "Add the missing ')'.")
+        )
+
+
+def _split_top_level(text: str, separators: str) -> list[tuple[str, int, str]]:
+    """Split ``text`` at single-character separators outside parentheses.
+
+    Returns (separator before the piece, start offset, piece) triples; the first separator is
+    ``""``.
+    """
+    pieces: list[tuple[str, int, str]] = []
+    depth = 0
+    start = 0
+    sep = ""
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char in separators:
+            pieces.append((sep, start, text[start:i]))
+            sep, start = char, i + 1
+    pieces.append((sep, start, text[start:]))
+    return pieces
+
+
+def _find_top_level(text: str, token: str) -> int:
+    depth = 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith(token, i):
+            return i
+    return -1
+
+
+def _closing_paren(text: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def expand_group(group: str) -> list[str]:
+    """Expand ``/`` (nesting) and ``*`` (crossing) in a grouping expression.
+
+    Examples
+    --------
+    >>> expand_group("batch/cask")
+    ['batch', 'batch:cask']
+    >>> expand_group("f*g")
+    ['f', 'g', 'f:g']
+    """
+    group = re.sub(r"\s+", "", group)
+    if "/" in group and "*" in group:
+        raise FormulaError(
+            f"Grouping factor '{group}' mixes '/' and '*'; write the terms out, e.g. "
+            "(1 | f) + (1 | f:g) + ..."
+        )
+    if "/" in group:
+        parts = group.split("/")
+        return [":".join(parts[: i + 1]) for i in range(len(parts))]
+    if "*" in group:
+        parts = group.split("*")
+        return [
+            ":".join(combo)
+            for size in range(1, len(parts) + 1)
+            for combo in itertools.combinations(parts, size)
+        ]
+    return [group]
+
+
+def _normalise_effects(effects: str) -> str:
+    """Make the intercept of a bar's left side explicit: ``Days`` -> ``1 + Days``."""
+    pieces = [(sep, piece.strip()) for sep, _, piece in _split_top_level(effects, "+-")]
+    if pieces and not pieces[0][1] and effects.lstrip().startswith("-"):
+        pieces = pieces[1:]  # a leading '-1' splits into an empty first piece
+    intercept = True
+    terms: list[str] = []
+    for sep, piece in pieces:
+        if piece == "1" and sep != "-":
+            intercept = True
+        elif piece == "0" or (piece == "1" and sep == "-"):
+            intercept = False
+        else:
+            terms.append(piece if sep != "-" else f"- {piece}")
+    head = "1" if intercept else "0"
+    return " + ".join([head, *terms]).replace("+ -", "-")
+
+
+def _parse_response(lhs: str, text: str, offset: int) -> Response:
+    lhs_stripped = lhs.strip()
+    if not lhs_stripped:
+        raise FormulaError(
+            caret_message(text, offset, "The formula has no response before '~'", "Write y ~ ...")
+        )
+    bar = _find_top_level(lhs_stripped, "|")
+    if bar >= 0:
+        successes = lhs_stripped[:bar].strip()
+        right = lhs_stripped[bar + 1 :].strip()
+        match = re.fullmatch(r"trials\s*\((.+)\)", right)
+        if not match or not successes:
+            bar_at = offset + lhs.index("|")
+            # point at what follows the bar (e.g. a misspelt 'trial(n)'), or at the bar itself
+            after = len(lhs) - len(lhs[bar_at - offset + 1 :].lstrip())
+            raise FormulaError(
+                caret_message(
+                    text,
+                    offset + after if successes and right else bar_at,
+                    "A '|' in the response must read 'successes | trials(n)'",
+                    "For binomial data write e.g. incidence | trials(size).",
+                )
+            )
+        return Response("trials", successes, match.group(1).strip())
+    match = re.fullmatch(r"cbind\s*\((.*)\)", lhs_stripped)
+    if match:
+        args = [piece.strip() for _, _, piece in _split_top_level(match.group(1), ",")]
+        if len(args) != 2 or not all(args):
+            raise FormulaError(
+                caret_message(
+                    text,
+                    offset + lhs.index("cbind"),
+                    "cbind() takes exactly two arguments",
+                    "Write cbind(successes, failures), e.g. cbind(incidence, size - incidence).",
+                )
+            )
+        return Response("cbind", args[0], args[1])
+    return Response("plain", lhs_stripped)
+
+
+def parse_formula(text: str) -> ParsedFormula:
+    """Parse a mixed-model formula.
+
+    Parameters
+    ----------
+    text : str
+        An lme4/brms-style formula such as ``"Reaction ~ Days + (Days | Subject)"``.
+
+    Returns
+    -------
+    ParsedFormula
+        Response, fixed part and expanded random-effect terms.
+
+    Raises
+    ------
+    FormulaError
+        With the formula and a caret under the problem.
+
+    Examples
+    --------
+    >>> parse_formula("y ~ x + (1 | site/plot)").random_terms[1].group
+    'site:plot'
+    >>> parse_formula("cbind(s, n - s) ~ 1 + (1 | herd)").response.second
+    'n - s'
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"The formula must be a string, got {type(text).__name__}.")
+    _check_parentheses(text)
+    tilde = _find_top_level(text, "~")
+    if tilde < 0:
+        raise FormulaError(
+            caret_message(text, len(text), "The formula has no '~'", "Write response ~ predictors.")
+        )
+    second = _find_top_level(text[tilde + 1 :], "~")
+    if second >= 0:
+        raise FormulaError(
+            caret_message(text, tilde + 1 + second, "The formula has more than one '~'")
+        )
+    response = _parse_response(text[:tilde], text, 0)
+    rhs = text[tilde + 1 :]
+    rhs_offset = tilde + 1
+    if not rhs.strip():
+        raise FormulaError(
+            caret_message(text, len(text), "Nothing after '~'", "Write e.g. y ~ 1 or y ~ x.")
+        )
+
+    intercept = True
+    fixed_terms: list[str] = []
+    random_terms: list[RandomTerm] = []
+    for sep, start, piece in _split_top_level(rhs, "+-"):
+        stripped = piece.strip()
+        position = rhs_offset + start + (len(piece) - len(piece.lstrip()))
+        if not stripped:
+            if sep == "" and start == 0 and rhs.lstrip().startswith("-"):
+                continue  # a leading '- 1' splits into an empty first piece
+            raise FormulaError(
+                caret_message(text, position, "Empty term in formula", "Remove the extra '+'/'-'.")
+            )
+        if stripped.startswith("(") and _closing_paren(stripped, 0) == len(stripped) - 1:
+            inner = stripped[1:-1]
+            double = _find_top_level(inner, "||")
+            single = _find_top_level(inner, "|")
+            if single >= 0:
+                if sep == "-":
+                    raise FormulaError(
+                        caret_message(text, position, "A random-effect term cannot be removed")
+                    )
+                cut, width = (double, 2) if double >= 0 else (single, 1)
+                effects, group = inner[:cut].strip(), inner[cut + width :].strip()
+                inner_offset = position + 1
+                after_bar = inner[cut + width :]
+                group_at = inner_offset + cut + width + len(after_bar) - len(after_bar.lstrip())
+                if not effects:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            inner_offset + cut,
+                            "Nothing on the left of the bar",
+                            "Write (1 | group) for a random intercept.",
+                        )
+                    )
+                if not group or "|" in group:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            group_at,
+                            "Missing or malformed grouping factor after the bar",
+                            "Write (effects | group), e.g. (1 | Subject).",
+                        )
+                    )
+                if not GROUP_EXPRESSION.fullmatch(group):
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            group_at,
+                            f"Grouping factor '{group}' must be column names joined by ':', '/' "
+                            "or '*'",
+                        )
+                    )
+                for _, lhs_start, lhs_piece in _split_top_level(inner[:cut], "+-"):
+                    if lhs_piece.strip() or (lhs_start == 0 and effects.startswith("-")):
+                        continue
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            inner_offset + lhs_start + len(lhs_piece) - len(lhs_piece.lstrip()),
+                            "Empty term on the left of the bar",
+                            "Remove the extra '+'/'-'.",
+                        )
+                    )
+                if "/" in group and "*" in group:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            group_at,
+                            f"Grouping factor '{group}' mixes '/' and '*'",
+                            "Write the terms out, e.g. (1 | f) + (1 | f:g) + ...",
+                        )
+                    )
+                normalised = _normalise_effects(effects)
+                for expanded in expand_group(group):
+                    random_terms.append(RandomTerm(normalised, expanded, double < 0))
+                continue
+        bar = _find_top_level(stripped, "|")
+        if bar >= 0:
+            raise FormulaError(
+                caret_message(
+                    text,
+                    position + bar,
+                    "A random-effect term must be in parentheses",
+                    f"Write ({stripped}) instead of {stripped}.",
+                )
+            )
+        if stripped == "1" and sep != "-":
+            intercept = True
+        elif stripped == "0" or (stripped == "1" and sep == "-"):
+            intercept = False
+        elif sep == "-":
+            fixed_terms.append(f"- {stripped}")
+        else:
+            fixed_terms.append(stripped)
+    fixed = " + ".join(["1" if intercept else "0", *fixed_terms]).replace("+ -", "-")
+    return ParsedFormula(text, response, fixed, tuple(random_terms))

@@ -1,0 +1,177 @@
+"""Default priors, scaled to the data, as :class:`~bayesmm.model.spec.PriorTarget` values.
+
+The rules (also in the README):
+
+* ``Intercept`` (the intercept at the column means of X): ``student_t(3, median(y), s_y)``
+  for a gaussian identity model, ``student_t(3, 0, 2.5)`` on the link scale otherwise (brms).
+* ``b`` (each slope k): ``normal(0, 2.5 * sd(y) / sd(x_k))`` for gaussian identity,
+  ``normal(0, 2.5 / sd(x_k))`` otherwise (rstanarm's autoscaling; proper, so prior predictive
+  checks and simulation-based calibration work).
+* ``sd`` (group-level SDs) and ``sigma``: half ``student_t(3, 0, s_y)`` for gaussian identity,
+  ``student_t(3, 0, 2.5)`` for the SDs of other families (brms).
+* ``cor``: ``lkj_corr_cholesky(1)``, uniform over correlation matrices.
+
+Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule). "gaussian identity"
+includes the Student t with identity link (brms scales both). Other family parameters take the
+priors named in their registry entry (:mod:`bayesmm.model.families`; the README's family table).
+
+Hyperparameters travel to Stan as data, so changing a prior's numbers never recompiles.
+
+Examples
+--------
+>>> DISTRIBUTIONS["student_t"]
+('df', 'location', 'scale')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .families import Family
+from .spec import PriorTarget, RandomBlock
+
+#: Distribution name -> names of its arguments (Stan's order).
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "normal": ("location", "scale"),
+    "student_t": ("df", "location", "scale"),
+    "cauchy": ("location", "scale"),
+    "exponential": ("rate",),
+    "gamma": ("shape", "rate"),
+    "lkj_corr_cholesky": ("eta",),
+    "double_exponential": ("location", "scale"),
+    "logistic": ("location", "scale"),
+    "lognormal": ("location", "scale"),
+    "inv_gamma": ("shape", "scale"),
+    "weibull": ("shape", "scale"),
+    "beta": ("alpha", "beta"),
+    "uniform": ("lower", "upper"),
+}
+
+#: Arguments that must be positive (declared ``<lower=0>`` in Stan's data block).
+POSITIVE_ARGUMENTS = frozenset({"df", "scale", "rate", "shape", "eta", "alpha", "beta"})
+
+#: Where each distribution puts its mass: ``"real"`` (the whole line), ``"positive"``
+#: (0, inf), ``"unit"`` (0, 1), ``"interval"`` (between its own two arguments) or
+#: ``"cholesky_corr"`` (Cholesky factors of correlation matrices).
+SUPPORT: dict[str, str] = {
+    "normal": "real",
+    "student_t": "real",
+    "cauchy": "real",
+    "double_exponential": "real",
+    "logistic": "real",
+    "exponential": "positive",
+    "gamma": "positive",
+    "lognormal": "positive",
+    "inv_gamma": "positive",
+    "weibull": "positive",
+    "beta": "unit",
+    "uniform": "interval",
+    "lkj_corr_cholesky": "cholesky_corr",
+}
+
+#: Other names users write for a distribution (brms's ``lkj``, R's ``laplace``...).
+ALIASES: dict[str, str] = {
+    "lkj": "lkj_corr_cholesky",
+    "lkj_corr": "lkj_corr_cholesky",
+    "laplace": "double_exponential",
+    "student": "student_t",
+}
+
+
+def response_scale(response: np.ndarray) -> float:
+    """brms's data scale: max(2.5, MAD of the response, scaled to a normal SD).
+
+    Examples
+    --------
+    >>> response_scale(np.array([1.0, 2.0, 3.0]))
+    2.5
+    """
+    y = np.asarray(response, dtype=float)
+    mad = 1.4826 * float(np.median(np.abs(y - np.median(y))))
+    return max(2.5, mad)
+
+
+def _target(parameter, prior_class, group, coefs, distribution, rows) -> PriorTarget:
+    values = np.atleast_2d(np.asarray(rows, dtype=float))
+    return PriorTarget(
+        parameter=parameter,
+        prior_class=prior_class,
+        group=group,
+        coefs=tuple(coefs),
+        distribution=distribution,
+        arg_names=DISTRIBUTIONS[distribution],
+        values=values,
+        source=tuple("default" for _ in range(max(1, len(coefs)))),
+    )
+
+
+def default_priors(
+    family: Family,
+    response: np.ndarray,
+    fixed_names: tuple[str, ...],
+    fixed_design: np.ndarray,
+    blocks: tuple[RandomBlock, ...],
+) -> tuple[PriorTarget, ...]:
+    """Build the default priors of a model (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    family : Family
+        Family and link; decides whether priors scale with the response.
+    response : numpy.ndarray
+        The response values.
+    fixed_names : tuple of str
+        Population-level column names (``"Intercept"`` first when present).
+    fixed_design : numpy.ndarray
+        The population-level design matrix.
+    blocks : tuple of RandomBlock
+        The random-effect blocks.
+
+    Returns
+    -------
+    tuple of PriorTarget
+
+    Examples
+    --------
+    >>> from bayesmm.model.families import get_family
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> priors = default_priors(get_family("poisson"), np.array([1, 2, 0, 4]),
+    ...                         ("Intercept", "x"), X, ())
+    >>> [p.parameter for p in priors]
+    ['Intercept', 'b']
+    """
+    y = np.asarray(response, dtype=float)
+    scaled = family.is_canonical_gaussian
+    scale_y = response_scale(y) if scaled else 2.5
+    has_intercept = bool(fixed_names) and fixed_names[0] == "Intercept"
+    priors: list[PriorTarget] = []
+    if has_intercept:
+        location = float(np.median(y)) if scaled else 0.0
+        priors.append(
+            _target("Intercept", "Intercept", "", (), "student_t", [3, location, scale_y])
+        )
+    slope_columns = fixed_design[:, 1:] if has_intercept else fixed_design
+    slope_names = fixed_names[1:] if has_intercept else fixed_names
+    if slope_names:
+        spread = float(np.std(y, ddof=1)) if scaled and y.size > 1 else 1.0
+        spread = spread if spread > 0 else 1.0
+        rows = []
+        for column in slope_columns.T:
+            sd_x = float(np.std(column, ddof=1)) if column.size > 1 else 0.0
+            rows.append([0.0, 2.5 * spread / sd_x if sd_x > 0 else 2.5 * spread])
+        priors.append(_target("b", "b", "", slope_names, "normal", rows))
+    for index, block in enumerate(blocks, start=1):
+        rows = [[3, 0.0, scale_y]] * len(block.effect_names)
+        priors.append(
+            _target(f"sd_{index}", "sd", block.group, block.effect_names, "student_t", rows)
+        )
+        if block.correlated:
+            priors.append(_target(f"L_{index}", "cor", block.group, (), "lkj_corr_cholesky", [1]))
+    context = {
+        "scale_y": response_scale(y) if scaled or family.name in ("gaussian", "student") else 2.5
+    }
+    for aux in family.aux:
+        distribution, args = aux.default_prior
+        row = [context[a] if isinstance(a, str) else a for a in args]
+        priors.append(_target(aux.name, aux.name, "", (), distribution, row))
+    return tuple(priors)

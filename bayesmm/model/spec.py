@@ -1,0 +1,193 @@
+"""ModelSpec: the frozen, backend-free description of a model.
+
+It is the contract between stages: :mod:`bayesmm.model.design` builds it from formula and data,
+:mod:`bayesmm.stan.codegen` reads it to write Stan code, and :mod:`bayesmm.posterior.fit` reads
+it to name things. It also keeps what prediction needs to evaluate new data the same way.
+
+Examples
+--------
+>>> import pandas as pd, bayesmm as bmm
+>>> df = pd.read_csv("examples/data/sleepstudy.csv")  # doctest: +SKIP
+>>> spec = bmm.model_spec("Reaction ~ Days + (Days | Subject)", df)  # doctest: +SKIP
+>>> spec.blocks[0].effect_names  # doctest: +SKIP
+('Intercept', 'Days')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .families import Family
+from .formula import ParsedFormula, RandomTerm
+
+
+@dataclass(frozen=True, eq=False)
+class RandomBlock:
+    """One bar term evaluated on data: a non-centred hierarchical block.
+
+    Attributes
+    ----------
+    term : RandomTerm
+        The parsed bar term.
+    effect_names : tuple of str
+        Names of the varying effects (``("Intercept", "Days")``).
+    group_levels : tuple of str
+        Levels of the grouping factor, in model order.
+    level_index : numpy.ndarray
+        For each observation, the 0-based position of its level in ``group_levels``.
+    design : numpy.ndarray
+        The N x M matrix of varying-effect columns (Z for this block).
+    new_data_evaluator : Any
+        formulae's design object of the bar's left side (evaluates Z on new data identically).
+    """
+
+    term: RandomTerm
+    effect_names: tuple[str, ...]
+    group_levels: tuple[str, ...]
+    level_index: np.ndarray
+    design: np.ndarray
+    new_data_evaluator: Any = None
+
+    @property
+    def group(self) -> str:
+        """The group label as written after expansion (``"Subject"``, ``"batch:cask"``)."""
+        return self.term.group
+
+    @property
+    def correlated(self) -> bool:
+        """Whether the effects share a correlation matrix (``|``) or not (``||``)."""
+        return self.term.correlated and len(self.effect_names) > 1
+
+    @property
+    def description(self) -> str:
+        """One line for comments and summaries."""
+        n_effects = len(self.effect_names)
+        noun = "effect" if n_effects == 1 else "effects"
+        kind = "correlated " if self.correlated else ("independent " if n_effects > 1 else "")
+        return (
+            f"{self.term.text}: {n_effects} {kind}{noun} over {len(self.group_levels)} levels "
+            f"({', '.join(self.effect_names)})"
+        )
+
+
+@dataclass(frozen=True)
+class PriorTarget:
+    """The prior of one Stan parameter (vectorised over its elements).
+
+    Attributes
+    ----------
+    parameter : str
+        Stan name (``"b"``, ``"Intercept"``, ``"sd_1"``, ``"L_1"``, ``"sigma"``).
+    prior_class : str
+        brms class (``"b"``, ``"Intercept"``, ``"sd"``, ``"cor"``, ``"sigma"``).
+    group : str
+        Group label for ``sd``/``cor``; empty otherwise.
+    coefs : tuple of str
+        The user's names of the parameter's elements (empty for scalars).
+    distribution : str
+        Stan distribution name without ``_lpdf`` (``"student_t"``).
+    arg_names : tuple of str
+        Names of the distribution's arguments (``("df", "location", "scale")``).
+    values : numpy.ndarray
+        Array (n_elements, n_args) of hyperparameters (n_elements = 1 for scalars).
+    source : tuple of str
+        ``"default"`` or ``"user"`` per element.
+    positions : tuple of int
+        0-based positions of ``coefs`` in the parameter when the parameter's elements have
+        priors of different distributions (one target per distribution); empty when this
+        target covers the whole parameter.
+    """
+
+    parameter: str
+    prior_class: str
+    group: str
+    coefs: tuple[str, ...]
+    distribution: str
+    arg_names: tuple[str, ...]
+    values: np.ndarray
+    source: tuple[str, ...]
+    positions: tuple[int, ...] = ()
+
+    @property
+    def is_vector(self) -> bool:
+        """Whether the parameter has one element per coefficient."""
+        return bool(self.coefs)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """Everything the later stages need to know about a model.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+        The parsed formula.
+    family : Family
+        Family with its link.
+    response : numpy.ndarray
+        Response values (float or int).
+    trials : numpy.ndarray or None
+        Binomial trials.
+    response_label : str
+        The response as written.
+    response_levels : tuple of str
+        For a bernoulli response given as a two-level category: (reference, modelled) levels.
+    fixed_names : tuple of str
+        Population-level column names, ``"Intercept"`` first when present.
+    fixed_design : numpy.ndarray
+        The N x K population-level design matrix (uncentred).
+    blocks : tuple of RandomBlock
+        One per bar term.
+    priors : tuple of PriorTarget
+        Every prior of the model.
+    n_dropped : int
+        Rows dropped for missing values.
+    new_data_evaluator : Any
+        formulae's design object for the fixed part (evaluates new data identically).
+    user_priors : tuple of bayesmm.model.user_priors.Prior
+        The priors the user set (already folded into ``priors``; kept for the prior table).
+    """
+
+    formula: ParsedFormula
+    family: Family
+    response: np.ndarray
+    trials: np.ndarray | None
+    response_label: str
+    response_levels: tuple[str, ...]
+    fixed_names: tuple[str, ...]
+    fixed_design: np.ndarray
+    blocks: tuple[RandomBlock, ...]
+    priors: tuple[PriorTarget, ...]
+    n_dropped: int = 0
+    new_data_evaluator: Any = None
+    user_priors: tuple[Any, ...] = ()
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations used in the fit."""
+        return int(self.response.shape[0])
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the population-level part has an intercept."""
+        return bool(self.fixed_names) and self.fixed_names[0] == "Intercept"
+
+    @property
+    def slope_names(self) -> tuple[str, ...]:
+        """Population-level effects other than the intercept (the Stan vector ``b``)."""
+        return self.fixed_names[1:] if self.has_intercept else self.fixed_names
+
+    def group_labels(self) -> list[str]:
+        """Distinct group labels in order of first appearance."""
+        labels: list[str] = []
+        for block in self.blocks:
+            if block.group not in labels:
+                labels.append(block.group)
+        return labels
+
+    def blocks_of(self, group: str) -> list[tuple[int, RandomBlock]]:
+        """The (1-based Stan index, block) pairs of one group label."""
+        return [(i + 1, b) for i, b in enumerate(self.blocks) if b.group == group]

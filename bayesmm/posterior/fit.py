@@ -1,0 +1,657 @@
+"""The result of a fit: ArviZ InferenceData with the user's names, and brms-style tables.
+
+Examples
+--------
+>>> import pandas as pd, bayesmm as bmm
+>>> df = pd.read_csv("examples/data/sleepstudy.csv")  # doctest: +SKIP
+>>> fit = bmm.fit("Reaction ~ Days + (Days | Subject)", df, seed=1)  # doctest: +SKIP
+>>> fit.fixef().loc["Days", "Estimate"]  # doctest: +SKIP
+10.4...
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import SamplingWarning
+from ..model.naming import NamedPosterior, group_dims, posterior_variables, summary_labels
+from ..model.prior_table import prior_lines, prior_table
+from ..model.spec import ModelSpec
+from ..stan.backends.base import SamplerOutput, SamplerSettings
+from ..stan.codegen import StanProgram
+
+STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+SUMMARY_COLUMNS = [*STAT_COLUMNS, "Rhat", "Bulk_ESS", "Tail_ESS"]
+METHOD_LABELS = {
+    "latent": "latent (group-level effects sampled by NUTS)",
+    "marginal": "marginal (group-level effects integrated out exactly, drawn afterwards)",
+}
+
+
+def describe_draws(values: np.ndarray, axis: tuple[int, ...] = (0, 1)) -> dict[str, np.ndarray]:
+    """Posterior mean, SD and 95% central interval over the (chain, draw) axes.
+
+    Examples
+    --------
+    >>> stats = describe_draws(np.zeros((2, 5)))
+    >>> float(stats["Estimate"]), float(stats["Q97.5"])
+    (0.0, 0.0)
+    """
+    return {
+        "Estimate": np.mean(values, axis=axis),
+        "Est.Error": np.std(values, axis=axis, ddof=1),
+        "Q2.5": np.quantile(values, 0.025, axis=axis),
+        "Q97.5": np.quantile(values, 0.975, axis=axis),
+    }
+
+
+def summarize_labels(labelled: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Summary table (Estimate, Est.Error, Q2.5, Q97.5, Rhat, Bulk_ESS, Tail_ESS) per label."""
+    if not labelled:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    dataset = xr.Dataset(
+        {label: (("chain", "draw"), np.asarray(v, dtype=float)) for label, v in labelled.items()}
+    )
+    rhat = az.rhat(dataset)
+    bulk = az.ess(dataset, method="bulk")
+    tail = az.ess(dataset, method="tail")
+    rows = []
+    for label, values in labelled.items():
+        stats = describe_draws(np.asarray(values, dtype=float))
+        rows.append(
+            {
+                **{k: float(v) for k, v in stats.items()},
+                "Rhat": float(rhat[label]),
+                "Bulk_ESS": float(bulk[label]),
+                "Tail_ESS": float(tail[label]),
+            }
+        )
+    return pd.DataFrame(rows, index=list(labelled), columns=SUMMARY_COLUMNS)
+
+
+def build_inference_data(
+    spec: ModelSpec, named: NamedPosterior, output: SamplerOutput
+) -> az.InferenceData:
+    """Assemble the InferenceData: posterior (named), sample_stats, observed data, and the
+    log-likelihood / posterior predictive groups when they were computed."""
+    coords = dict(named.coords)
+    coords["obs"] = list(range(spec.n_obs))
+    groups: dict[str, Any] = {
+        "posterior": named.variables,
+        "sample_stats": output.sample_stats,
+        "observed_data": {"y": spec.response},
+    }
+    dims = dict(named.dims)
+    dims["y"] = ["obs"]
+    log_lik = output.draws.get("log_lik")
+    if log_lik is not None and log_lik.shape[-1] == spec.n_obs:
+        groups["log_likelihood"] = {"y": log_lik}
+    y_rep = output.draws.get("y_rep")
+    if y_rep is not None and y_rep.shape[-1] == spec.n_obs:
+        groups["posterior_predictive"] = {"y": y_rep}
+    if spec.trials is not None:
+        groups["constant_data"] = {"trials": spec.trials}
+        dims["trials"] = ["obs"]
+    return az.from_dict(**groups, coords=coords, dims=dims)
+
+
+@dataclass
+class Fit:
+    """A fitted model.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The model as built from formula, data and family.
+    program : StanProgram
+        The Stan code and data that ran.
+    idata : arviz.InferenceData
+        Posterior (with the user's names as coordinates), sample_stats, observed data and,
+        when computed, log-likelihood and posterior predictive groups.
+    settings : SamplerSettings
+        The sampler options used.
+    backend : str
+        ``"pystan"`` or ``"cmdstanpy"``.
+    compiled_from_cache : bool
+        Whether the compiled model came from the cache.
+    compile_seconds, sample_seconds : float
+        Wall-clock times of the two steps.
+    method : str
+        ``"latent"`` (group-level effects sampled) or ``"marginal"`` (integrated out exactly
+        and drawn from their conditional afterwards).
+    """
+
+    spec: ModelSpec
+    program: StanProgram
+    idata: az.InferenceData
+    settings: SamplerSettings
+    backend: str
+    stan_version: str
+    compiled_from_cache: bool
+    compile_seconds: float
+    sample_seconds: float
+    prior_only: bool = False
+    method: str = "latent"
+
+    @classmethod
+    def from_sampler(
+        cls,
+        spec: ModelSpec,
+        program: StanProgram,
+        output: SamplerOutput,
+        settings: SamplerSettings,
+        prior_only: bool = False,
+    ) -> Fit:
+        """Build a Fit from the backend's output (naming everything after the ModelSpec)."""
+        named = posterior_variables(spec, output.draws)
+        return cls(
+            spec=spec,
+            program=program,
+            idata=build_inference_data(spec, named, output),
+            settings=settings,
+            backend=output.backend,
+            stan_version=output.stan_version,
+            compiled_from_cache=output.compiled_from_cache,
+            compile_seconds=output.compile_seconds,
+            sample_seconds=output.sample_seconds,
+            prior_only=prior_only,
+        )
+
+    # ------------------------------------------------------------------ tables
+    def _named(self) -> NamedPosterior:
+        posterior = self.idata.posterior
+        variables = {name: np.asarray(posterior[name].values) for name in posterior.data_vars}
+        dims = {name: list(posterior[name].dims[2:]) for name in posterior.data_vars}
+        coords = {
+            dim: [str(v) for v in posterior.coords[dim].values]
+            for dim in posterior.dims
+            if dim not in ("chain", "draw")
+        }
+        return NamedPosterior(variables, dims, coords)
+
+    def summary(self) -> pd.DataFrame:
+        """Posterior summary with brms labels.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``b_Intercept``, ``b_Days``, ``sd_Subject__Intercept``,
+            ``cor_Subject__Intercept__Days``, ``sigma``, ...; columns ``Estimate, Est.Error,
+            Q2.5, Q97.5, Rhat, Bulk_ESS, Tail_ESS``.
+
+        Examples
+        --------
+        >>> fit.summary().loc["sigma", "Estimate"]  # doctest: +SKIP
+        25.9...
+        """
+        return summarize_labels(summary_labels(self._named()))
+
+    def fixef(self) -> pd.DataFrame:
+        """Population-level effects: index effect names, columns Estimate, Est.Error, Q2.5, Q97.5.
+
+        Examples
+        --------
+        >>> fit.fixef().index.tolist()  # doctest: +SKIP
+        ['Intercept', 'Days']
+        """
+        if "b" not in self.idata.posterior:
+            return pd.DataFrame(columns=STAT_COLUMNS)
+        values = np.asarray(self.idata.posterior["b"].values)
+        stats = describe_draws(values)
+        return pd.DataFrame(stats, index=list(self.spec.fixed_names), columns=STAT_COLUMNS)
+
+    def _group_table(self, group: str, values: np.ndarray) -> pd.DataFrame:
+        level_dim, effect_dim = group_dims(group)
+        posterior = self.idata.posterior
+        levels = [str(v) for v in posterior.coords[level_dim].values]
+        effects = [str(v) for v in posterior.coords[effect_dim].values]
+        stats = describe_draws(values)
+        columns = pd.MultiIndex.from_product([effects, STAT_COLUMNS], names=["effect", "statistic"])
+        table = np.stack([stats[s] for s in STAT_COLUMNS], axis=-1).reshape(len(levels), -1)
+        return pd.DataFrame(table, index=pd.Index(levels, name=group), columns=columns)
+
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes: each level's deviation from the population effects.
+
+        Returns
+        -------
+        dict
+            ``{group: DataFrame}`` indexed by level, columns (effect, statistic).
+
+        Examples
+        --------
+        >>> fit.ranef()["Subject"]["Days"]["Estimate"].head(3)  # doctest: +SKIP
+        """
+        return {
+            group: self._group_table(group, np.asarray(self.idata.posterior[f"r_{group}"].values))
+            for group in self.spec.group_labels()
+        }
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Group-level coefficients: population effect + the level's deviation, per draw.
+
+        Effects that vary by group but have no population-level counterpart are the deviation
+        alone (as in brms).
+
+        Examples
+        --------
+        >>> fit.coef()["Subject"]["Days"]["Estimate"].head(3)  # doctest: +SKIP
+        """
+        out = {}
+        posterior = self.idata.posterior
+        for group in self.spec.group_labels():
+            _, effect_dim = group_dims(group)
+            values = np.asarray(posterior[f"r_{group}"].values).copy()
+            effects = [str(v) for v in posterior.coords[effect_dim].values]
+            for k, effect in enumerate(effects):
+                if effect in self.spec.fixed_names:
+                    b = np.asarray(posterior["b"].sel(effect=effect).values)
+                    values[..., k] += b[..., None]
+            out[group] = self._group_table(group, values)
+        return out
+
+    def compare_frequentist(self, method: str = "REML") -> pd.DataFrame:
+        """REML (or ML) estimates beside the posterior summaries (Gaussian LMMs, one factor).
+
+        See :func:`bayesmm.posterior.frequentist.compare_frequentist`; needs statsmodels
+        (``pip install "bayesmm[frequentist]"``).
+
+        Examples
+        --------
+        >>> fit.compare_frequentist("REML").loc["sd_Subject__Days"]  # doctest: +SKIP
+        """
+        from .frequentist import compare_frequentist
+
+        return compare_frequentist(self, method)
+
+    def prior_summary(self) -> pd.DataFrame:
+        """The priors this fit used, as :func:`bayesmm.get_prior` lists them.
+
+        Examples
+        --------
+        >>> fit.prior_summary().query("source == 'user'")  # doctest: +SKIP
+        """
+        return prior_table(self.spec)
+
+    # ------------------------------------------------------------------ diagnostics
+    def sampler_diagnostics(self) -> dict[str, float]:
+        """Divergences, max-treedepth hits, max R-hat and min bulk/tail ESS over the summary."""
+        stats = self.idata.sample_stats
+        table = self.summary()
+        return {
+            "divergences": int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0,
+            "treedepth_hits": int(
+                (np.asarray(stats["tree_depth"]) >= self.settings.max_treedepth).sum()
+            )
+            if "tree_depth" in stats
+            else 0,
+            "max_rhat": float(table["Rhat"].max()),
+            "min_bulk_ess": float(table["Bulk_ESS"].min()),
+            "min_tail_ess": float(table["Tail_ESS"].min()),
+        }
+
+    def warn_about_sampling(self) -> None:
+        """Issue one :class:`SamplingWarning` per diagnostic problem, saying what to try."""
+        d = self.sampler_diagnostics()
+        total = self.settings.chains * self.settings.iter_sampling
+        if d["divergences"]:
+            warnings.warn(
+                f"{d['divergences']} of {total} post-warmup transitions diverged: the posterior "
+                "may be biased. Try adapt_delta=0.95 (or 0.99), or stronger priors on the "
+                "group-level SDs.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+        if d["max_rhat"] > 1.01:
+            warnings.warn(
+                f"Largest R-hat is {d['max_rhat']:.3f} (> 1.01): the chains have not mixed. "
+                "Run longer (iter_warmup/iter_sampling) or check the model.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+        if d["min_bulk_ess"] < 400:
+            warnings.warn(
+                f"Smallest bulk ESS is {d['min_bulk_ess']:.0f} (< 400): posterior means and "
+                "intervals are imprecise. Run more iterations.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+        if d["treedepth_hits"]:
+            warnings.warn(
+                f"{d['treedepth_hits']} transitions hit the maximum tree depth "
+                f"({self.settings.max_treedepth}): sampling was inefficient. Increase "
+                "max_treedepth, or rescale predictors.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ printing
+    def __str__(self) -> str:
+        spec = self.spec
+        settings = self.settings
+        fam = spec.family
+        links = [f"mu = {fam.link}"] + [f"{a.name} = identity" for a in fam.aux]
+        lines = [
+            f" Family: {fam.name}",
+            f"  Links: {'; '.join(links)}",
+            f"Formula: {spec.formula.text}",
+            f"   Data: {spec.n_obs} observations"
+            + (f" ({spec.n_dropped} rows with missing values dropped)" if spec.n_dropped else ""),
+            f"  Draws: {settings.chains} chains, each with iter = "
+            f"{settings.iter_warmup + settings.iter_sampling}; warmup = {settings.iter_warmup}; "
+            f"thin = 1;",
+            f"         total post-warmup draws = {settings.chains * settings.iter_sampling}",
+            f"Backend: {self.backend} (Stan {self.stan_version})"
+            + ("; prior only (likelihood switched off)" if self.prior_only else ""),
+            f" Method: {METHOD_LABELS.get(self.method, self.method)}",
+        ]
+        centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
+        if centred:
+            lines.append(f"         effects of {', '.join(centred)} sampled centred")
+        if spec.response_levels:
+            lines.append(
+                f"  Model: P({spec.response_label} = {spec.response_levels[1]}) "
+                f"(reference level {spec.response_levels[0]})"
+            )
+        table = self.summary()
+        display = table.rename(columns={"Q2.5": "l-95% CI", "Q97.5": "u-95% CI"})
+
+        def block(rows: list[str], rename) -> str:
+            part = display.loc[rows].copy()
+            part.index = [rename(r) for r in rows]
+            for col in ("Bulk_ESS", "Tail_ESS"):
+                part[col] = part[col].round().astype(int)
+            return part.to_string(float_format=lambda v: f"{v:.2f}")
+
+        if spec.blocks:
+            lines += ["", "Multilevel Hyperparameters:"]
+            for group in spec.group_labels():
+                n_levels = len(spec.blocks_of(group)[0][1].group_levels)
+                lines.append(f"~{group} (Number of levels: {n_levels})")
+                prefix_sd, prefix_cor = f"sd_{group}__", f"cor_{group}__"
+                rows = [r for r in table.index if r.startswith((prefix_sd, prefix_cor))]
+
+                def rename(r, ps=prefix_sd, pc=prefix_cor):
+                    if r.startswith(ps):
+                        return f"sd({r[len(ps) :]})"
+                    return f"cor({r[len(pc) :].replace('__', ',')})"
+
+                lines += [block(rows, rename), ""]
+        b_rows = [r for r in table.index if r.startswith("b_")]
+        if b_rows:
+            lines += ["" if not spec.blocks else "", "Regression Coefficients:"]
+            lines.append(block(b_rows, lambda r: r[2:]))
+        aux_rows = [a.name for a in fam.aux]
+        if aux_rows:
+            lines += ["", "Further Distributional Parameters:", block(aux_rows, lambda r: r)]
+        lines += ["", *prior_lines(spec)]
+        lines += [
+            "",
+            "Draws were sampled using NUTS. Bulk_ESS and Tail_ESS are effective sample sizes;",
+            "Rhat is the potential scale reduction factor (1 at convergence).",
+        ]
+        return "\n".join(
+            line for i, line in enumerate(lines) if not (line == "" and i and lines[i - 1] == "")
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<bayesmm.Fit {self.spec.formula.text!r}, family={self.spec.family!r}, "
+            f"{self.settings.chains}x{self.settings.iter_sampling} draws>"
+        )
+
+    # ------------------------------------------------------------------ after the fit
+    # Thin methods: the work is done in predict.py, checks.py, shrinkage.py, residuals.py,
+    # diagnostics.py, plots.py and io.py.
+    def linpred(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Linear predictor draws; see :meth:`predict` for the arguments.
+
+        Examples
+        --------
+        >>> fit.linpred(re_formula="~0").head()  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "linpred", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def fitted(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Expected response (the inverse link of the linear predictor; times the trials for
+        binomial); see :meth:`predict` for the arguments.
+
+        Examples
+        --------
+        >>> fit.fitted(re_formula="~0").head()  # the population line  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "fitted", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def predict(
+        self,
+        newdata: Any = None,
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        sample_new_levels: str = "gaussian",
+        ndraws: int | None = None,
+        summary: bool = True,
+        seed: int | None = None,
+    ) -> pd.DataFrame | np.ndarray:
+        """Posterior predictive draws of the response.
+
+        Parameters
+        ----------
+        newdata : DataFrame or dict, optional
+            Rows to predict for (the fitted rows by default); evaluated with the fit's formula,
+            so factor levels and ``scale(x)`` match the fit. The response is not needed
+            (binomial needs its trials).
+        re_formula : str, optional
+            ``None``: all group-level effects; ``"~0"``: none (the population line);
+            ``"~ (1 | Subject)"``: only those.
+        allow_new_levels : bool
+            Allow group levels the fit has not seen (otherwise an error lists them).
+        sample_new_levels : {"gaussian", "uncertainty"}
+            A new level's effects are drawn from the fitted multivariate normal, a separate
+            draw per new level and posterior draw (``"gaussian"``), or are those of a randomly
+            chosen observed level per posterior draw (``"uncertainty"``).
+        ndraws : int, optional
+            Use this many randomly chosen posterior draws.
+        summary : bool
+            ``True``: DataFrame with ``Estimate, Est.Error, Q2.5, Q97.5`` per row; ``False``:
+            array of draws x rows.
+        seed : int, optional
+            Seed for every random choice (reproducible draws).
+
+        Examples
+        --------
+        >>> new = pd.DataFrame({"Days": [5], "Subject": ["new"]})
+        >>> fit.predict(new, allow_new_levels=True, seed=1)  # doctest: +SKIP
+        """
+        from .predict import predict_draws
+
+        return predict_draws(
+            self, "predict", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
+            summary, seed,
+        )  # fmt: skip
+
+    def posterior_predictive(self, seed: int | None = None) -> az.InferenceData:
+        """Make sure ``idata`` has a posterior_predictive group (replicated data for every
+        draw and fitted row); simulated in numpy when Stan did not keep ``y_rep``.
+
+        Examples
+        --------
+        >>> fit.posterior_predictive().posterior_predictive["y"].shape  # doctest: +SKIP
+        (4, 1000, 180)
+        """
+        from .checks import add_posterior_predictive
+
+        return add_posterior_predictive(self, seed)
+
+    def pp_check(self, kind: str = "density", **kwargs: Any) -> Any:
+        """Posterior predictive check plot; see :func:`bayesmm.posterior.checks.pp_check`.
+
+        Examples
+        --------
+        >>> fit.pp_check(kind="stat", stat="sd")  # doctest: +SKIP
+        """
+        from .checks import pp_check
+
+        return pp_check(self, kind=kind, **kwargs)
+
+    def loo(self, **kwargs: Any) -> Any:
+        """PSIS-LOO (ArviZ), warning when Pareto k values are high.
+
+        Examples
+        --------
+        >>> fit.loo().elpd_loo  # doctest: +SKIP
+        """
+        from .checks import loo
+
+        return loo(self, **kwargs)
+
+    def waic(self, **kwargs: Any) -> Any:
+        """WAIC (ArviZ).
+
+        Examples
+        --------
+        >>> fit.waic().elpd_waic  # doctest: +SKIP
+        """
+        from .checks import waic
+
+        return waic(self, **kwargs)
+
+    def shrinkage(self, group: str | None = None) -> pd.DataFrame:
+        """No-pooling, complete-pooling and partial-pooling estimates per level and effect;
+        see :func:`bayesmm.posterior.shrinkage.shrinkage_table`.
+
+        Examples
+        --------
+        >>> fit.shrinkage().head()  # doctest: +SKIP
+        """
+        from .shrinkage import shrinkage_table
+
+        return shrinkage_table(self, group)
+
+    def plot_shrinkage(self, group: str | None = None, effects: Any = None, ax: Any = None) -> Any:
+        """Shrinkage picture: 1-D for one effect, arrows in 2-D for two.
+
+        Examples
+        --------
+        >>> fit.plot_shrinkage()  # doctest: +SKIP
+        """
+        from .plots import plot_shrinkage
+
+        return plot_shrinkage(self, group=group, effects=effects, ax=ax)
+
+    def plot_ranef(self, group: str | None = None, qq: bool = False) -> Any:
+        """Caterpillar plot of the conditional modes (or their normal QQ plot).
+
+        Examples
+        --------
+        >>> fit.plot_ranef(qq=True)  # doctest: +SKIP
+        """
+        from .plots import plot_ranef
+
+        return plot_ranef(self, group=group, qq=qq)
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Sampler and model diagnostics table (:func:`~bayesmm.posterior.diagnostics.diagnostics`).
+
+        Examples
+        --------
+        >>> fit.diagnostics()  # doctest: +SKIP
+        """
+        from .diagnostics import diagnostics
+
+        return diagnostics(self)
+
+    def residuals(self, seed: int | None = None, conditional: bool = False) -> np.ndarray:
+        """Simulation-based (DHARMa-style) scaled residuals in [0, 1], one per fitted row;
+        ``conditional=True`` keeps the fitted group effects in the simulations (see
+        :func:`bayesmm.posterior.residuals.scaled_residuals`).
+
+        Examples
+        --------
+        >>> fit.residuals(seed=1)[:3]  # doctest: +SKIP
+        """
+        from .residuals import scaled_residuals
+
+        return scaled_residuals(self, seed=seed, conditional=conditional).residuals
+
+    def check_residuals(self, seed: int | None = None, conditional: bool = False) -> pd.DataFrame:
+        """Uniformity, dispersion, zero-inflation and outlier tests of the scaled residuals.
+
+        Examples
+        --------
+        >>> fit.check_residuals(seed=1)  # doctest: +SKIP
+        """
+        from .residuals import check_residuals
+
+        return check_residuals(self, seed=seed, conditional=conditional)
+
+    def plot_residuals(self, seed: int | None = None, conditional: bool = False) -> Any:
+        """Uniform QQ plot of the scaled residuals and residuals against predicted rank.
+
+        Examples
+        --------
+        >>> fit.plot_residuals(seed=1)  # doctest: +SKIP
+        """
+        from .plots import plot_residuals
+
+        return plot_residuals(self, seed=seed, conditional=conditional)
+
+    def save(self, path: Any, overwrite: bool = False) -> Any:
+        """Save to a folder (InferenceData as netCDF + the model spec); read with
+        :func:`bayesmm.load`.
+
+        Examples
+        --------
+        >>> fit.save("sleep_fit")  # doctest: +SKIP
+        """
+        from .io import save_fit
+
+        return save_fit(self, path, overwrite=overwrite)
+
+    def _repr_html_(self) -> str:
+        """The summary as HTML, for notebooks."""
+        from html import escape
+
+        spec = self.spec
+        head = (
+            f"<b>{escape(spec.formula.text)}</b><br>family {escape(repr(spec.family))}; "
+            f"{spec.n_obs} observations; {self.settings.chains} chains x "
+            f"{self.settings.iter_sampling} draws ({escape(self.backend)}, "
+            f"Stan {escape(self.stan_version)})"
+        )
+        table = self.summary().to_html(float_format=lambda v: f"{v:.2f}", border=0)
+        return f"<div class='bayesmm-fit'><p>{head}</p>{table}</div>"

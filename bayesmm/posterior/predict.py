@@ -1,0 +1,528 @@
+"""Prediction from a fit: linear predictor, expected values and response draws, for the
+training rows or for new data.
+
+New data go through the formulae design objects kept in the ModelSpec (the fixed part's and
+each bar term's), so categorical levels and transforms such as ``scale(x)`` are evaluated as in
+the fit. Group levels the fit has not seen get effects drawn from the fitted population
+distribution (``sample_new_levels="gaussian"``) or borrowed from a randomly chosen observed
+level per draw (``"uncertainty"``, brms's default), when ``allow_new_levels=True``.
+
+Everything here is numpy on the posterior draws: no Stan, no compilation, no training data.
+
+Examples
+--------
+>>> import pandas as pd, bayesmm as bmm
+>>> fit = bmm.fit("Reaction ~ Days + (Days | Subject)", df, seed=1)  # doctest: +SKIP
+>>> new = pd.DataFrame({"Days": [0, 9], "Subject": ["new", "new"]})
+>>> fit.predict(new, allow_new_levels=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BayesmmError, DataError, FormulaError
+from ..model.design import as_data_frame, evaluate_expression
+from ..model.formula import parse_formula, referenced_names
+from ..model.naming import correlation_pairs
+from ..model.spec import ModelSpec, RandomBlock
+
+SAMPLE_NEW_LEVELS = ("gaussian", "uncertainty")
+
+
+@dataclass(frozen=True)
+class PredictionData:
+    """Rows to predict for, evaluated through the model's formula.
+
+    Attributes
+    ----------
+    fixed_design : numpy.ndarray
+        n x K population-level design.
+    block_designs : tuple of numpy.ndarray
+        Per block of the model, the n x M design, with the columns of effects left out by
+        ``re_formula`` set to zero (an all-zero matrix for blocks left out entirely).
+    level_index : tuple of numpy.ndarray
+        Per block, each row's position in the block's ``group_levels``; -1 for a new level.
+    level_labels : tuple of numpy.ndarray
+        Per block, each row's group label (str).
+    trials : numpy.ndarray or None
+        Binomial trials, when the family uses them and they could be evaluated.
+    index : pandas.Index
+        Row labels for summary tables.
+    """
+
+    fixed_design: np.ndarray
+    block_designs: tuple[np.ndarray, ...]
+    level_index: tuple[np.ndarray, ...]
+    level_labels: tuple[np.ndarray, ...]
+    trials: np.ndarray | None
+    index: pd.Index
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.fixed_design.shape[0])
+
+
+# --------------------------------------------------------------------------- re_formula
+def _term_names(expression: str) -> set[str]:
+    import formulae
+
+    description = formulae.model_description(expression)
+    return {str(term.name) for term in description.common_terms}
+
+
+def _block_column_terms(block: RandomBlock) -> list[str]:
+    """formulae's term name of each column of a block's design."""
+    if block.new_data_evaluator is None:
+        return list(block.effect_names)
+    names = []
+    for name, term in block.new_data_evaluator.terms.items():
+        names += [str(name)] * len(term.labels)
+    return names
+
+
+def effects_in_use(spec: ModelSpec, re_formula: str | None) -> list[np.ndarray]:
+    """Which effects of each block ``re_formula`` keeps: one boolean mask per block.
+
+    ``None`` keeps every group-level effect; ``"~0"`` (or any formula without bar terms)
+    none; ``"~ (1 | Subject)"`` the intercept of the Subject blocks only.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ x + (x | g)", {"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 1],
+    ...                                          "g": list("aabb")})
+    >>> [m.tolist() for m in effects_in_use(spec, "~ (1 | g)")]
+    [[True, False]]
+    """
+    if re_formula is None:
+        return [np.ones(len(b.effect_names), dtype=bool) for b in spec.blocks]
+    if not isinstance(re_formula, str):
+        raise FormulaError(
+            f"re_formula must be None, '~0' or a formula of bar terms such as "
+            f"'~ (1 | {spec.blocks[0].group if spec.blocks else 'g'})', got {re_formula!r}."
+        )
+    text = re_formula.strip()
+    if not text.startswith("~"):
+        text = "~ " + text
+    parsed = parse_formula("re_formula_response " + text)
+    masks = [np.zeros(len(b.effect_names), dtype=bool) for b in spec.blocks]
+    for term in parsed.random_terms:
+        matches = [i for i, b in enumerate(spec.blocks) if b.group == term.group]
+        if not matches:
+            raise FormulaError(
+                f"re_formula '{re_formula}' names the grouping factor '{term.group}', which is "
+                f"not in the model. Groups of the model: {', '.join(spec.group_labels())}."
+            )
+        wanted = _term_names(term.effects)
+        found = set()
+        for i in matches:
+            columns = _block_column_terms(spec.blocks[i])
+            for k, name in enumerate(columns):
+                if name in wanted:
+                    masks[i][k] = True
+                    found.add(name)
+        missing = wanted - found
+        if missing:
+            raise FormulaError(
+                f"re_formula '{re_formula}': {', '.join(sorted(missing))} does not vary over "
+                f"'{term.group}' in the model; its varying effects are "
+                f"{', '.join(n for i in matches for n in spec.blocks[i].effect_names)}."
+            )
+    return masks
+
+
+# --------------------------------------------------------------------------- new data
+def _check_factor_levels(evaluator: Any, frame: pd.DataFrame, where: str) -> None:
+    """Our error for a level of a categorical predictor that the fit has not seen."""
+    for term in evaluator.terms.values():
+        for component in getattr(term, "components", []):
+            levels = getattr(component, "levels", None)
+            name = getattr(component, "name", None)
+            if getattr(component, "kind", None) != "categoric" or levels is None:
+                continue
+            if name not in frame.columns:
+                continue
+            known = {str(v) for v in levels}
+            values = frame[name].astype(str)
+            unseen = sorted(set(values) - known)
+            if unseen:
+                raise DataError(
+                    f"Column '{name}' ({where}) has level(s) {', '.join(map(repr, unseen))} that "
+                    f"the fitted data did not have; a fixed-effect factor can only take its "
+                    f"fitted levels: {', '.join(map(repr, levels))}."
+                )
+
+
+def _evaluate(evaluator: Any, frame: pd.DataFrame, where: str) -> np.ndarray:
+    if evaluator is None:
+        return np.zeros((len(frame), 0))
+    _check_factor_levels(evaluator, frame, where)
+    try:
+        return np.asarray(evaluator.evaluate_new_data(frame).design_matrix, dtype=float)
+    except BayesmmError:
+        raise
+    except Exception as err:  # formulae raises several types; ours names the part
+        raise DataError(f"Could not evaluate {where} on the new data: {err}") from None
+
+
+def group_labels_of(block: RandomBlock, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's group label, written as in ``block.group_levels`` (``"a:b"`` for
+    interactions)."""
+    parts = [frame[f].astype(str).to_numpy() for f in block.term.group_factors]
+    labels = parts[0].astype(object)
+    for part in parts[1:]:
+        labels = labels + ":" + part.astype(object)
+    return labels.astype(str)
+
+
+def _required_columns(spec: ModelSpec, masks: list[np.ndarray]) -> list[str]:
+    names = list(referenced_names(spec.formula.fixed))
+    for block, mask in zip(spec.blocks, masks, strict=True):
+        if mask.any():
+            names += referenced_names(block.term.effects) + list(block.term.group_factors)
+    out: list[str] = []
+    for name in names:
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _new_trials(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray | None:
+    if not spec.family.uses_trials:
+        return None
+    response = spec.formula.response
+    try:
+        if response.kind == "trials":
+            return np.asarray(evaluate_expression(response.second, frame), dtype=np.int64)
+        if response.kind == "cbind":
+            first = evaluate_expression(response.expression, frame)
+            second = evaluate_expression(response.second, frame)
+            return np.asarray(np.asarray(first) + np.asarray(second), dtype=np.int64)
+    except (KeyError, FormulaError):
+        return None
+    return None
+
+
+def prediction_data(
+    spec: ModelSpec,
+    newdata: Any = None,
+    re_formula: str | None = None,
+    allow_new_levels: bool = False,
+) -> PredictionData:
+    """Evaluate the rows to predict for (the training rows when ``newdata`` is None).
+
+    Raises
+    ------
+    DataError
+        A needed column is missing or has missing values; a factor level the fit has not seen;
+        a new group level without ``allow_new_levels=True`` (the message lists them).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ x + (1 | g)", {"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 1],
+    ...                                          "g": list("aabb")})
+    >>> prediction_data(spec, {"x": [2.0], "g": ["b"]}).level_index[0].tolist()
+    [1]
+    """
+    masks = effects_in_use(spec, re_formula)
+    if newdata is None:
+        designs = tuple(b.design * m[None, :] for b, m in zip(spec.blocks, masks, strict=True))
+        return PredictionData(
+            fixed_design=spec.fixed_design,
+            block_designs=designs,
+            level_index=tuple(b.level_index for b in spec.blocks),
+            level_labels=tuple(np.asarray(b.group_levels)[b.level_index] for b in spec.blocks),
+            trials=spec.trials,
+            index=pd.RangeIndex(spec.n_obs),
+        )
+    frame = as_data_frame(newdata).copy()
+    frame.columns = [str(c) for c in frame.columns]
+    needed = _required_columns(spec, masks)
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise DataError(
+            f"newdata lacks the column(s) {', '.join(absent)} that the model needs for "
+            f"prediction (needed: {', '.join(needed)})."
+        )
+    missing = frame[needed].isna().any(axis=1).to_numpy()
+    if missing.any():
+        rows = frame.index[missing][:5].tolist()
+        raise DataError(
+            f"newdata has missing values in {int(missing.sum())} row(s) (first rows {rows}) of "
+            f"the columns {', '.join(needed)}; drop or fill them before predicting."
+        )
+    for column in needed:  # the fit turned bool columns into 'False'/'True' categories
+        if frame[column].dtype == bool:
+            frame[column] = frame[column].astype(str)
+    fixed = _evaluate(spec.new_data_evaluator, frame, "the population-level part")
+    designs, indices, labels_out = [], [], []
+    for block, mask in zip(spec.blocks, masks, strict=True):
+        n_effects = len(block.effect_names)
+        if not mask.any():
+            designs.append(np.zeros((len(frame), n_effects)))
+            indices.append(np.zeros(len(frame), dtype=np.int64))
+            labels_out.append(np.full(len(frame), "", dtype=object).astype(str))
+            continue
+        design = _evaluate(block.new_data_evaluator, frame, f"the term {block.term.text}")
+        labels = group_labels_of(block, frame)
+        position = {label: k for k, label in enumerate(block.group_levels)}
+        index = np.array([position.get(label, -1) for label in labels], dtype=np.int64)
+        new = sorted({str(v) for v in labels[index < 0]})
+        if new and not allow_new_levels:
+            shown = ", ".join(map(repr, new[:10])) + (" ..." if len(new) > 10 else "")
+            raise DataError(
+                f"Level(s) {shown} of grouping factor '{block.group}' were not in the fitted "
+                "data. Pass allow_new_levels=True to predict for new levels (their effects are "
+                "drawn from the fitted population distribution; see sample_new_levels), or "
+                f"re_formula without (... | {block.group})."
+            )
+        designs.append(design * mask[None, :])
+        indices.append(index)
+        labels_out.append(labels)
+    return PredictionData(
+        fixed_design=fixed,
+        block_designs=tuple(designs),
+        level_index=tuple(indices),
+        level_labels=tuple(labels_out),
+        trials=_new_trials(spec, frame),
+        index=frame.index,
+    )
+
+
+# --------------------------------------------------------------------------- draws
+def stacked_draws(posterior: Any, name: str) -> np.ndarray:
+    """A posterior variable with (chain, draw) flattened into one sample axis."""
+    values = np.asarray(posterior[name].values)
+    return values.reshape((-1, *values.shape[2:]))
+
+
+def draw_subset(n_total: int, ndraws: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the posterior draws to use (all, or ``ndraws`` chosen at random)."""
+    if ndraws is None or ndraws >= n_total:
+        return np.arange(n_total)
+    if ndraws < 1:
+        raise BayesmmError(f"ndraws must be a positive number of draws, got {ndraws}.")
+    return np.sort(rng.choice(n_total, size=int(ndraws), replace=False))
+
+
+def _block_layout(spec: ModelSpec) -> list[tuple[int, int]]:
+    """Per block: (first effect column in r_<group>, first correlation in cor_<group>)."""
+    offsets = []
+    for block_position, block in enumerate(spec.blocks):
+        effect_start = cor_start = 0
+        for other in spec.blocks[:block_position]:
+            if other.group == block.group:
+                effect_start += len(other.effect_names)
+                if other.correlated:
+                    cor_start += len(correlation_pairs(other.effect_names))
+        offsets.append((effect_start, cor_start))
+    return offsets
+
+
+def _new_level_effects(
+    posterior: Any,
+    spec: ModelSpec,
+    block_position: int,
+    draws: np.ndarray,
+    method: str,
+    borrowed: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Effects (S, M) of one new level of one block, one per posterior draw."""
+    block = spec.blocks[block_position]
+    effect_start, cor_start = _block_layout(spec)[block_position]
+    n_effects = len(block.effect_names)
+    columns = slice(effect_start, effect_start + n_effects)
+    if method == "uncertainty":
+        r = stacked_draws(posterior, f"r_{block.group}")[draws][:, :, columns]
+        return r[np.arange(len(draws)), borrowed, :]
+    sd = stacked_draws(posterior, f"sd_{block.group}")[draws][:, columns]
+    z = rng.standard_normal((len(draws), n_effects))
+    if block.correlated:
+        cor = stacked_draws(posterior, f"cor_{block.group}")[draws]
+        matrix = np.tile(np.eye(n_effects), (len(draws), 1, 1))
+        for k, (a, c) in enumerate(correlation_pairs(block.effect_names)):
+            matrix[:, a, c] = matrix[:, c, a] = cor[:, cor_start + k]
+        jitter = 1e-10 * np.eye(n_effects)
+        z = np.einsum("sij,sj->si", np.linalg.cholesky(matrix + jitter), z)
+    return sd * z
+
+
+def linear_predictor(
+    posterior: Any,
+    spec: ModelSpec,
+    rows: PredictionData,
+    draws: np.ndarray,
+    sample_new_levels: str = "gaussian",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Linear predictor draws (S x n) for the evaluated rows.
+
+    Examples
+    --------
+    >>> eta = linear_predictor(fit.idata.posterior, fit.spec, rows, np.arange(10))  # doctest: +SKIP
+    """
+    if sample_new_levels not in SAMPLE_NEW_LEVELS:
+        raise BayesmmError(
+            f"sample_new_levels must be one of {', '.join(SAMPLE_NEW_LEVELS)}, "
+            f"got {sample_new_levels!r}."
+        )
+    rng = np.random.default_rng() if rng is None else rng
+    n_draws = len(draws)
+    eta = np.zeros((n_draws, rows.n_rows))
+    if rows.fixed_design.shape[1]:
+        b = stacked_draws(posterior, "b")[draws]
+        eta += b @ rows.fixed_design.T
+    layout = _block_layout(spec)
+    borrowed: dict[tuple[str, str], np.ndarray] = {}
+    for position, block in enumerate(spec.blocks):
+        design = rows.block_designs[position]
+        if not design.any():
+            continue
+        effect_start, _ = layout[position]
+        columns = slice(effect_start, effect_start + len(block.effect_names))
+        index = rows.level_index[position]
+        known = index >= 0
+        if known.any():
+            r = stacked_draws(posterior, f"r_{block.group}")[draws][:, :, columns]
+            eta[:, known] += np.einsum("snm,nm->sn", r[:, index[known], :], design[known])
+        labels = rows.level_labels[position]
+        for label in sorted(set(labels[~known])):
+            key = (block.group, label)
+            if key not in borrowed:
+                borrowed[key] = rng.integers(len(block.group_levels), size=n_draws)
+            effects = _new_level_effects(
+                posterior, spec, position, draws, sample_new_levels, borrowed[key], rng
+            )
+            mine = labels == label
+            eta[:, mine] += effects @ design[mine].T
+    return eta
+
+
+def aux_draws(posterior: Any, spec: ModelSpec, draws: np.ndarray) -> dict[str, np.ndarray]:
+    """Each family parameter's draws as an (S, 1) column, broadcastable over rows."""
+    return {a.name: stacked_draws(posterior, a.name)[draws][:, None] for a in spec.family.aux}
+
+
+def _need_trials(spec: ModelSpec, rows: PredictionData, what: str) -> np.ndarray | None:
+    if spec.family.uses_trials and rows.trials is None:
+        response = spec.formula.response
+        column = response.second if response.kind == "trials" else response.label
+        raise DataError(
+            f"{what} for family '{spec.family.name}' needs the number of trials: newdata must "
+            f"have the column(s) of '{column}'."
+        )
+    return rows.trials
+
+
+def expected_value(
+    posterior: Any, spec: ModelSpec, rows: PredictionData, eta: np.ndarray, draws: np.ndarray
+) -> np.ndarray:
+    """E[y] per draw and row: the inverse link of ``eta`` (times trials for binomial)."""
+    mu = spec.family.link_function.inverse(eta)
+    if spec.family.mean is None:
+        return mu
+    trials = _need_trials(spec, rows, "fitted()")
+    return spec.family.mean(mu, aux_draws(posterior, spec, draws), trials)
+
+
+def simulate_response(
+    posterior: Any,
+    spec: ModelSpec,
+    rows: PredictionData,
+    eta: np.ndarray,
+    draws: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One response draw per posterior draw and row, from the family's ``simulate``."""
+    family = spec.family
+    if family.simulate is None:
+        raise BayesmmError(
+            f"Family '{family.name}' has no numpy simulator (Family.simulate), so predict() and "
+            "the simulation-based checks are not available for it."
+        )
+    trials = _need_trials(spec, rows, "predict()")
+    mu = family.link_function.inverse(eta)
+    return np.asarray(family.simulate(mu, aux_draws(posterior, spec, draws), trials, rng))
+
+
+def summarize_rows(draws: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Estimate, Est.Error, Q2.5, Q97.5 per row of an (S x n) array of draws."""
+    values = np.asarray(draws, dtype=float)
+    return pd.DataFrame(
+        {
+            "Estimate": values.mean(axis=0),
+            "Est.Error": values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.nan,
+            "Q2.5": np.quantile(values, 0.025, axis=0),
+            "Q97.5": np.quantile(values, 0.975, axis=0),
+        },
+        index=index,
+    )
+
+
+def predict_draws(
+    fit: Any,
+    kind: str,
+    newdata: Any = None,
+    re_formula: str | None = None,
+    allow_new_levels: bool = False,
+    sample_new_levels: str = "gaussian",
+    ndraws: int | None = None,
+    summary: bool = True,
+    seed: int | None = None,
+) -> pd.DataFrame | np.ndarray:
+    """What :meth:`Fit.linpred`, :meth:`Fit.fitted` and :meth:`Fit.predict` return.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model.
+    kind : {"linpred", "fitted", "predict"}
+        Linear predictor, expected value (inverse link), or response draws.
+    newdata : DataFrame or dict, optional
+        Rows to predict for; the fitted rows when omitted.
+    re_formula : str, optional
+        ``None`` all group-level effects, ``"~0"`` none, ``"~ (1 | g)"`` a subset.
+    allow_new_levels : bool
+        Allow group levels the fit has not seen.
+    sample_new_levels : {"gaussian", "uncertainty"}
+        New levels' effects: drawn from the fitted normal distribution (a separate draw per new
+        level and posterior draw), or those of a randomly chosen observed level per draw.
+    ndraws : int, optional
+        Use this many randomly chosen posterior draws (all by default).
+    summary : bool
+        A table (Estimate, Est.Error, Q2.5, Q97.5 per row) or the draws x rows array.
+    seed : int, optional
+        Seed for the random parts (draw subset, new levels, response draws).
+
+    Returns
+    -------
+    pandas.DataFrame or numpy.ndarray
+
+    Examples
+    --------
+    >>> predict_draws(fit, "fitted", re_formula="~0").head()  # doctest: +SKIP
+    """
+    if kind not in ("linpred", "fitted", "predict"):
+        raise BayesmmError(f"kind must be 'linpred', 'fitted' or 'predict', got {kind!r}.")
+    spec = fit.spec
+    posterior = fit.idata.posterior
+    rng = np.random.default_rng(seed)
+    rows = prediction_data(spec, newdata, re_formula, allow_new_levels)
+    n_total = posterior.sizes["chain"] * posterior.sizes["draw"]
+    draws = draw_subset(n_total, ndraws, rng)
+    eta = linear_predictor(posterior, spec, rows, draws, sample_new_levels, rng)
+    if kind == "linpred":
+        values = eta
+    elif kind == "fitted":
+        values = expected_value(posterior, spec, rows, eta, draws)
+    else:
+        values = simulate_response(posterior, spec, rows, eta, draws, rng)
+    return summarize_rows(values, rows.index) if summary else values

@@ -1,0 +1,148 @@
+"""The cmdstanpy backend: used when a CmdStan installation is found.
+
+Compiled executables live in the bayesmm cache folder under the code's key, so a model is
+compiled once per CmdStan version. Written against cmdstanpy's documented API
+(``CmdStanModel``, ``CmdStanMCMC.stan_variable``, ``method_variables``).
+
+Examples
+--------
+>>> CmdStanPyBackend.available() in (True, False)
+True
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ...errors import BackendError
+from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
+from .cache import cache_key, cache_root, compile_lock, record_compiled
+
+
+def threading_cpp_options(settings: SamplerSettings) -> dict[str, Any] | None:
+    """``cpp_options`` for CmdStanModel: ``STAN_THREADS`` when threads are asked for."""
+    return {"STAN_THREADS": True} if settings.threads_per_chain else None
+
+
+def threading_sample_options(settings: SamplerSettings) -> dict[str, Any]:
+    """Extra ``CmdStanModel.sample`` options: ``threads_per_chain`` when threads are asked for."""
+    if not settings.threads_per_chain:
+        return {}
+    return {"threads_per_chain": int(settings.threads_per_chain)}
+
+
+class CmdStanPyBackend:
+    """Compile and sample with CmdStan through cmdstanpy."""
+
+    name = "cmdstanpy"
+
+    @staticmethod
+    def available() -> bool:
+        """Whether cmdstanpy is importable and finds a CmdStan installation."""
+        try:
+            import cmdstanpy
+
+            cmdstanpy.cmdstan_path()
+        except Exception:
+            return False
+        return True
+
+    def stan_version(self) -> str:
+        """CmdStan's version, e.g. ``"2.36"``."""
+        import cmdstanpy
+
+        version = cmdstanpy.cmdstan_version()
+        return ".".join(map(str, version)) if version else "unknown"
+
+    def _paths(self, code: str):
+        key = cache_key(code, self.name, self.stan_version())
+        folder = cache_root() / f"cmdstan-{self.stan_version()}" / key[:16]
+        return key, folder, folder / "model.stan", folder / "model"
+
+    def is_cached(self, code: str) -> bool:
+        """Whether the executable for ``code`` exists in the cache."""
+        _, _, _, exe = self._paths(code)
+        return exe.exists()
+
+    def sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        """Compile (through the cache) and run NUTS; see :class:`SamplerSettings`."""
+        try:
+            import cmdstanpy
+        except ImportError as err:  # pragma: no cover - a dependency
+            raise BackendError(f"cmdstanpy is not installed ({err}).") from None
+        if not self.available():
+            raise BackendError(
+                "No CmdStan installation found. Install it with `python -m "
+                "cmdstanpy.install_cmdstan`, or use backend='pystan'."
+            )
+        key, folder, stan_file, exe = self._paths(code)
+        was_cached = exe.exists()
+        start = time.perf_counter()
+        with compile_lock(key):
+            folder.mkdir(parents=True, exist_ok=True)
+            if not stan_file.exists():
+                stan_file.write_text(code)
+            try:
+                model = cmdstanpy.CmdStanModel(
+                    stan_file=str(stan_file),
+                    exe_file=str(exe) if exe.exists() else None,
+                    cpp_options=threading_cpp_options(settings),
+                )
+            except Exception as err:
+                raise BackendError(f"CmdStan could not compile the model: {err}") from None
+            compile_seconds = time.perf_counter() - start
+            if not was_cached:
+                record_compiled(
+                    key,
+                    {
+                        "backend": self.name,
+                        "stan": self.stan_version(),
+                        "compile_seconds": compile_seconds,
+                    },
+                )
+        init = settings.init
+        if isinstance(init, dict):
+            init = [dict(init) for _ in range(settings.chains)]
+        start = time.perf_counter()
+        try:
+            fit = model.sample(
+                data={k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()},
+                chains=settings.chains,
+                parallel_chains=settings.parallel_chains or settings.chains,
+                iter_warmup=settings.iter_warmup,
+                iter_sampling=settings.iter_sampling,
+                seed=settings.seed,
+                adapt_delta=settings.adapt_delta,
+                max_treedepth=settings.max_treedepth,
+                inits=init,
+                show_progress=settings.show_progress,
+                **threading_sample_options(settings),
+            )
+        except Exception as err:
+            raise BackendError(f"CmdStan failed while sampling: {err}") from None
+        sample_seconds = time.perf_counter() - start
+        chains, draws = settings.chains, settings.iter_sampling
+        result = {}
+        for name in fit.metadata.stan_vars:
+            values = np.asarray(fit.stan_variable(name))
+            result[name] = values.reshape(chains, draws, *values.shape[1:])
+        method = fit.method_variables()
+        sample_stats = {
+            ours: np.asarray(method[stan_name]).reshape(draws, chains).T
+            for ours, stan_name in SAMPLER_COLUMNS.items()
+            if stan_name in method
+        }
+        if "diverging" in sample_stats:
+            sample_stats["diverging"] = sample_stats["diverging"].astype(bool)
+        return SamplerOutput(
+            draws=result,
+            sample_stats=sample_stats,
+            backend=self.name,
+            stan_version=self.stan_version(),
+            compiled_from_cache=was_cached,
+            compile_seconds=compile_seconds,
+            sample_seconds=sample_seconds,
+        )

@@ -1,0 +1,425 @@
+"""The pystan 3 (httpstan) backend: Stan and stanc from PyPI, no CmdStan needed.
+
+httpstan keeps compiled models in a cache folder of its own; we point it into bayesmm's cache
+folder so that one setting (``BAYESMM_CACHE_DIR``) governs both. pystan drives httpstan with
+``asyncio.run``, which fails inside a running event loop (Jupyter): there we run it in a worker
+thread, which has no loop of its own.
+
+Examples
+--------
+>>> PystanBackend().name
+'pystan'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import BackendError
+from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
+from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
+
+
+def run_outside_event_loop(function, *args, **kwargs):
+    """Call ``function`` directly, or in a worker thread when an event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
+@contextlib.contextmanager
+def captured_file_descriptor(fd: int):
+    """Send a file descriptor (e.g. 2, where the C++ compiler writes) to a temporary file.
+
+    Yields a function returning what was captured so far, so a failed build can report it.
+    """
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+def _httpstan_cache_directory() -> Path:
+    import httpstan
+
+    return cache_root() / f"httpstan-{httpstan.__version__}"
+
+
+class TolerantProgressPattern:
+    """httpstan's sampling-progress regex, made safe for progress lines cut in two.
+
+    httpstan 4.13 reads Stan's log from a socket in 8 KB pieces and parses the last
+    ``Iteration: i / n [p%] (phase)`` line of each piece with ``findall(...).pop()``; when a
+    piece ends inside such a line, the list is empty and the whole sampling run fails with
+    ``IndexError: pop from empty list`` (seen in about one run in four here). This stand-in
+    answers such a piece with the last complete progress line instead, which only delays the
+    progress display.
+
+    Examples
+    --------
+    >>> import re
+    >>> pattern = TolerantProgressPattern(re.compile(rb"Iteration: \\d+"))
+    >>> pattern.findall(b"info:Iteration: 7")
+    [b'Iteration: 7']
+    >>> pattern.findall(b"info:Iterat")
+    [b'Iteration: 7']
+    """
+
+    def __init__(self, pattern: re.Pattern, first: bytes = b"Iteration: 0 / 1 [  0%]  (Warmup)"):
+        self.pattern = pattern
+        self.last = first
+
+    def findall(self, message: bytes) -> list[bytes]:
+        """The pattern's matches, or the last complete match when there is none."""
+        found = self.pattern.findall(message)
+        if found:
+            self.last = found[-1]
+            return found
+        return [self.last]
+
+
+def _patient_client_class():
+    """pystan's HTTP client to its in-process httpstan server, without aiohttp's 300 s timeout.
+
+    A C++ compile on a busy 2-core machine can take longer than 300 s; pystan's client then
+    gives up with a bare TimeoutError and the half-finished model is left in the cache.
+    """
+    import aiohttp
+    import stan.common
+
+    base = stan.common.HttpstanClient
+    if getattr(base, "bayesmm_patient", False):
+        return base
+
+    class PatientHttpstanClient(base):
+        bayesmm_patient = True
+
+        async def __aenter__(self):
+            await super().__aenter__()
+            await self.session.close()
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            return self
+
+    return PatientHttpstanClient
+
+
+_written_fits = threading.local()
+
+
+def _recording(dump_fit):
+    """httpstan's ``dump_fit``, also noting the fit's name for :func:`fit_files_removed`."""
+    if getattr(dump_fit, "bayesmm_recording", False):
+        return dump_fit
+
+    def recording_dump_fit(fit_bytes: bytes, name: str) -> None:
+        dump_fit(fit_bytes, name)
+        names = getattr(_written_fits, "names", None)
+        if names is not None:
+            names.append(name)
+
+    recording_dump_fit.bayesmm_recording = True
+    return recording_dump_fit
+
+
+@contextlib.contextmanager
+def fit_files_removed():
+    """Delete the fit files that httpstan writes in this block (this thread) at its end.
+
+    httpstan stores every fit with a random seed in its cache folder (gzipped draws, also of
+    generated quantities) and answers a later request with the same model, data, seed and
+    settings from that file. Nothing ever deletes them: one session of tests and benchmarks
+    here left 7,423 files (11 GB), and a repeated benchmark could time a file read. Fits are
+    read into memory before this block ends, so the files are not needed afterwards.
+    """
+    import httpstan.cache
+
+    _written_fits.names = []
+    try:
+        yield
+    finally:
+        names, _written_fits.names = _written_fits.names, None
+        for name in names:
+            with contextlib.suppress(KeyError, OSError):
+                httpstan.cache.delete_fit(name)
+
+
+def without_fit_files(run: Callable[[], Any], attempts: int = 3) -> Any:
+    """``run()`` (a pystan sampling call) inside :func:`fit_files_removed`, run again when
+    its fit file vanished before it was read.
+
+    Two processes that send the same request at once (same model, data, seed: two test
+    workers building the same fixture, two Dask workers compiling through the same short
+    simulation) share one fit file: the second is answered from the first one's file, which
+    the first may already have removed. pystan then fails with "Fit ... not found"; the
+    repeated request computes the fit afresh.
+    """
+    for attempt in range(attempts):
+        try:
+            with fit_files_removed():
+                return run()
+        except RuntimeError as err:
+            if "not found" not in str(err) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def configure_httpstan() -> None:
+    """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe;
+    let compiles take as long as they need; keep httpstan's chain processes healthy (see
+    :func:`healthy_chain_executor`)."""
+    import httpstan.cache
+    import httpstan.services_stub
+    import httpstan.views
+    import stan.common
+
+    httpstan.cache.cache_directory = _httpstan_cache_directory
+    stan.common.HttpstanClient = _patient_client_class()
+    if not isinstance(httpstan.views.iteration_info_re, TolerantProgressPattern):
+        httpstan.views.iteration_info_re = TolerantProgressPattern(httpstan.views.iteration_info_re)
+    httpstan.services_stub.executor = healthy_chain_executor(httpstan.services_stub.executor)
+    httpstan.cache.dump_fit = _recording(httpstan.cache.dump_fit)
+
+
+def in_dask_worker() -> bool:
+    """Whether this code runs inside a ``dask.distributed`` worker (a task of it).
+
+    Examples
+    --------
+    >>> in_dask_worker()
+    False
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def prepare_chain_process() -> None:
+    """Initializer of a *spawned* httpstan chain process: ignore Ctrl-C (as httpstan's own
+    initializer does), look for compiled models in bayesmm's cache folder, and die with the
+    process that spawned it (Linux), so a Dask worker that is killed leaves no orphans."""
+    import httpstan.cache
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    httpstan.cache.cache_directory = _httpstan_cache_directory
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+class ChainPoolTeardown:
+    """A Dask worker plugin that stops the worker's spawned chain processes when it closes
+    (they would otherwise keep the worker from exiting until its nanny kills it)."""
+
+    def __init__(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        self.executor = executor
+
+    def teardown(self, worker: Any) -> None:
+        """Kill the pool's processes and shut it down without waiting."""
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            process.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def healthy_chain_executor(
+    executor: concurrent.futures.ProcessPoolExecutor,
+) -> concurrent.futures.ProcessPoolExecutor:
+    """httpstan's pool of chain processes, replaced where it cannot work.
+
+    httpstan runs every chain in a module-level ``ProcessPoolExecutor`` that *forks* the
+    calling process. Two things go wrong with that:
+
+    * a chain process that dies (a segfault in a model, the OOM killer) breaks the pool for
+      good: every later fit in this Python process fails with ``BrokenProcessPool``. A broken
+      pool is replaced by a new one, so only the fit that was running is lost.
+    * inside a Dask worker, which runs several threads (its event loop, its task threads), a
+      forked child inherits locks and library state of threads it does not have; chains then
+      crashed or hung there (seen with the SBC runner: segfaults in the model's shared
+      library, then a broken pool and every later job of that worker failing). There the pool
+      *spawns* its processes instead: fresh interpreters, which import bayesmm once each
+      (about 1.5 s) and are reused for every later chain.
+    """
+    import multiprocessing
+
+    spawn_wanted = in_dask_worker()
+    context = executor._mp_context.get_start_method() if hasattr(executor, "_mp_context") else ""
+    broken = bool(getattr(executor, "_broken", False))
+    if not broken and (context == "spawn" or not spawn_wanted):
+        return executor
+    if spawn_wanted:
+        import distributed
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            mp_context=multiprocessing.get_context("spawn"), initializer=prepare_chain_process
+        )
+        distributed.get_worker().plugins["bayesmm-chain-pool"] = ChainPoolTeardown(pool)
+        return pool
+    import httpstan.services_stub
+
+    return concurrent.futures.ProcessPoolExecutor(
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=httpstan.services_stub.init_worker,
+    )
+
+
+def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
+    """(chains, draws, prod(dims)) in Stan's column-major order -> (chains, draws, *dims)."""
+    chains, draws = columns.shape[:2]
+    if not dims:
+        return columns[:, :, 0]
+    reshaped = columns.reshape(chains, draws, *reversed(dims))
+    order = (0, 1, *range(len(dims) + 1, 1, -1))
+    return reshaped.transpose(order)
+
+
+class PystanBackend:
+    """Compile and sample with pystan 3 / httpstan."""
+
+    name = "pystan"
+
+    def stan_version(self) -> str:
+        """Stan version bundled with httpstan (e.g. ``"2.35.0"``)."""
+        import httpstan
+
+        return _STAN_VERSIONS.get(httpstan.__version__, f"httpstan-{httpstan.__version__}")
+
+    def _key(self, code: str) -> str:
+        return cache_key(code, self.name, self.stan_version())
+
+    def is_cached(self, code: str) -> bool:
+        """Whether ``code`` was compiled before (and its module is still on disk)."""
+        import httpstan.models
+
+        configure_httpstan()
+        if compiled_entry(self._key(code)) is None:
+            return False
+        model_dir = _httpstan_cache_directory() / "models"
+        model_id = httpstan.models.calculate_model_name(code).split("/")[1]
+        return any(p.suffix == ".so" for p in (model_dir / model_id).glob("*"))
+
+    def sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        """Compile (through the cache) and run NUTS; see :class:`SamplerSettings`."""
+        return run_outside_event_loop(self._sample, code, data, settings)
+
+    def _sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        try:
+            import stan
+        except ImportError as err:  # pragma: no cover - pystan is a dependency
+            raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
+        configure_httpstan()
+        key = self._key(code)
+        was_cached = self.is_cached(code)
+        quiet = contextlib.ExitStack()
+        if not settings.show_progress:
+            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        seed = (
+            settings.seed
+            if settings.seed is not None
+            else int(np.random.default_rng().integers(1, 2**31 - 1))
+        )
+        with quiet:
+            start = time.perf_counter()
+            with compile_lock(key), captured_file_descriptor(2) as compiler_output:
+                if settings.show_progress and not was_cached:
+                    print("bayesmm: compiling the Stan model (about a minute, once per structure)")
+                try:
+                    model = stan.build(code, data=data, random_seed=seed)
+                except (ValueError, RuntimeError, TimeoutError) as err:
+                    raise BackendError(
+                        f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
+                    ) from None
+                compile_seconds = time.perf_counter() - start
+                if not was_cached:
+                    record_compiled(
+                        key,
+                        {
+                            "backend": self.name,
+                            "stan": self.stan_version(),
+                            "compile_seconds": compile_seconds,
+                            "model": model.model_name,
+                        },
+                    )
+            kwargs: dict[str, Any] = {
+                "num_chains": settings.chains,
+                "num_warmup": settings.iter_warmup,
+                "num_samples": settings.iter_sampling,
+                "delta": settings.adapt_delta,
+                "max_depth": settings.max_treedepth,
+            }
+            init = settings.init
+            if isinstance(init, (int, float)) and not isinstance(init, bool):
+                kwargs["init_radius"] = float(init)
+            elif isinstance(init, dict):
+                kwargs["init"] = [dict(init) for _ in range(settings.chains)]
+            elif init is not None:
+                kwargs["init"] = [dict(i) for i in init]
+            start = time.perf_counter()
+            try:
+                fit = without_fit_files(lambda: model.sample(**kwargs))
+            except (ValueError, RuntimeError) as err:
+                raise BackendError(f"Stan failed while sampling: {err}") from None
+            sample_seconds = time.perf_counter() - start
+        return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
+
+    def _collect(self, fit, settings, was_cached, compile_seconds, sample_seconds) -> SamplerOutput:
+        frame = fit.to_frame()
+        chains, draws = settings.chains, settings.iter_sampling
+        values = frame.to_numpy().reshape(draws, chains, frame.shape[1]).transpose(1, 0, 2)
+        column = {name: i for i, name in enumerate(frame.columns)}
+        sample_stats = {
+            ours: values[:, :, column[stan_name]]
+            for ours, stan_name in SAMPLER_COLUMNS.items()
+            if stan_name in column
+        }
+        for flag in ("diverging",):
+            if flag in sample_stats:
+                sample_stats[flag] = sample_stats[flag].astype(bool)
+        offset = len(fit.sample_and_sampler_param_names)
+        result: dict[str, np.ndarray] = {}
+        for name, dims in zip(fit.param_names, fit.dims, strict=True):
+            size = int(np.prod(dims)) if dims else 1
+            result[name] = unflatten(values[:, :, offset : offset + size], list(dims))
+            offset += size
+        return SamplerOutput(
+            draws=result,
+            sample_stats=sample_stats,
+            backend=self.name,
+            stan_version=self.stan_version(),
+            compiled_from_cache=was_cached,
+            compile_seconds=compile_seconds,
+            sample_seconds=sample_seconds,
+        )
+
+
+#: httpstan release -> the Stan it bundles (httpstan's release notes).
+_STAN_VERSIONS = {"4.13.0": "2.35.0", "4.12.0": "2.33.0", "4.11.0": "2.32.2"}

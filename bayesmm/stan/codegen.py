@@ -1,0 +1,367 @@
+"""Render a ModelSpec into a Stan program and its data dict.
+
+The program comes from ``templates/model.stan.j2``; the family registry supplies the likelihood
+snippets. User names appear only in comments: :func:`strip_comments` gives the code that is
+hashed and compiled, so models of the same structure share one binary.
+
+Examples
+--------
+>>> from bayesmm.stan.codegen import strip_comments
+>>> strip_comments("real x;  // a comment\\n\\n// only a comment\\nreal y;")
+'real x;\\nreal y;'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from .._version import __version__
+from ..model.priors import POSITIVE_ARGUMENTS
+from ..model.spec import ModelSpec, PriorTarget
+from ..model.user_priors import support_note
+from .parallel import partial_sum_function, reduce_sum_statement
+from .parameterization import centred_flags, population_columns
+
+
+@dataclass(frozen=True)
+class StanProgram:
+    """A Stan program ready to run.
+
+    Attributes
+    ----------
+    code : str
+        The program with its explanatory comments (what :func:`bayesmm.stancode` shows).
+    data : dict
+        The data dict passed to Stan (what :func:`bayesmm.standata` returns).
+    centred : tuple of bool
+        Per block, whether the latent program samples its effects centred (empty for the
+        marginal program).
+    """
+
+    code: str
+    data: dict[str, Any] = field(repr=False)
+    centred: tuple[bool, ...] = ()
+
+    @property
+    def compiled_code(self) -> str:
+        """The code that is hashed and compiled: comments and blank lines removed."""
+        return strip_comments(self.code)
+
+    @property
+    def code_hash(self) -> str:
+        """SHA-256 of :attr:`compiled_code` (the cache key's main part)."""
+        return hashlib.sha256(self.compiled_code.encode()).hexdigest()
+
+
+def strip_comments(code: str) -> str:
+    """Remove ``//`` and ``/* */`` comments and blank lines from Stan code."""
+    code = re.sub(r"/\*.*?\*/", "", code, flags=re.S)
+    lines = [re.sub(r"//.*$", "", line).rstrip() for line in code.splitlines()]
+    return "\n".join(line for line in lines if line.strip())
+
+
+def template_directory() -> Path:
+    """Where the Jinja templates live: inside the installed package, or the checkout's top."""
+    package = Path(__file__).resolve().parents[1]  # bayesmm/
+    installed = package / "templates"
+    if installed.is_dir():
+        return installed
+    return package.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_directory())),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _format_number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _prior_base(target: PriorTarget) -> str:
+    """Stem of a target's data names: ``prior_b``, or ``prior_b_normal`` for one distribution's
+    share of a parameter whose elements have priors of different distributions."""
+    if target.positions:
+        return f"prior_{target.parameter}_{target.distribution}"
+    return f"prior_{target.parameter}"
+
+
+def _prior_size(target: PriorTarget, spec: ModelSpec) -> str:
+    if target.positions:
+        return f"n_{_prior_base(target)}"
+    if target.parameter == "b":
+        return "K - 1" if spec.has_intercept else "K"
+    if target.parameter.startswith("sd_"):
+        return "M_" + target.parameter.split("_", 1)[1]
+    return ""
+
+
+def prior_text(distribution: str, row: np.ndarray) -> str:
+    """``normal(0, 2.5)`` from a distribution name and a row of hyperparameters."""
+    return f"{distribution}({', '.join(_format_number(v) for v in row)})"
+
+
+def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
+    size = _prior_size(target, spec)
+    base = _prior_base(target)
+    declarations = []
+    args = []
+    subject = target.parameter
+    if target.positions:
+        declarations.append(f"int<lower=1> {size};  // {', '.join(target.coefs)}")
+        declarations.append(f"array[{size}] int<lower=1> {base}_index;")
+        subject = f"{target.parameter}[{base}_index]"
+    for name in target.arg_names:
+        variable = f"{base}_{name}"
+        bound = "<lower=0>" if name in POSITIVE_ARGUMENTS else ""
+        kind = f"vector{bound}[{size}]" if size else f"real{bound}"
+        declarations.append(f"{kind} {variable};")
+        args.append(variable)
+    statement = f"{target.distribution}_lpdf({subject} | {', '.join(args)})"
+    who = target.prior_class + (f" of {target.group}" if target.group else "")
+    if target.coefs:
+        rows = [prior_text(target.distribution, row) for row in target.values]
+        if len(set(rows)) == 1:
+            comment = f"{who}: {', '.join(target.coefs)} ~ {rows[0]}"
+        else:
+            comment = f"{who}: " + "; ".join(
+                f"{c} ~ {r}" for c, r in zip(target.coefs, rows, strict=True)
+            )
+    else:
+        comment = f"{who} ~ {prior_text(target.distribution, target.values[0])}"
+    note = support_note(target.distribution, target.values[0], target.prior_class, spec.family)
+    if note:
+        comment += f" ({note})"
+    return {"declarations": declarations, "statement": statement, "comment": comment}
+
+
+def prior_data(spec: ModelSpec) -> dict[str, Any]:
+    """The prior hyperparameters as Stan data (``prior_<parameter>_<argument>``)."""
+    data: dict[str, Any] = {}
+    for target in spec.priors:
+        vector = bool(_prior_size(target, spec))
+        base = _prior_base(target)
+        if target.positions:
+            data[f"n_{base}"] = len(target.positions)
+            data[f"{base}_index"] = np.asarray(target.positions, dtype=np.int64) + 1
+        for j, name in enumerate(target.arg_names):
+            column = target.values[:, j]
+            data[f"{base}_{name}"] = column.tolist() if vector else float(column[0])
+    return data
+
+
+def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
+    family = spec.family
+    link = family.link
+    link_lpdf = family.link_lpdf.get(link)
+    use_glm = link in family.glm and len(spec.slope_names) > 0
+    inverse_link = family.link_function.stan_inverse.format(eta="eta")
+    if link_lpdf:
+        likelihood = link_lpdf.format(y="Y", eta="eta", trials="trials")
+        pointwise = link_lpdf.format(y="Y[n]", eta="eta[n]", trials="trials[n]")
+    else:
+        likelihood = family.lpdf.format(y="Y", mu="mu", trials="trials")
+        pointwise = family.lpdf.format(y="Y[n]", mu="mu[n]", trials="trials[n]")
+    if link in family.link_rng:
+        rng = family.link_rng[link].format(eta="eta", trials="trials")
+    else:
+        rng = family.rng.format(mu="mu", trials="trials")
+    glm_likelihood = ""
+    if use_glm:
+        glm_likelihood = family.glm[link].format(y="Y", X="Xc", alpha="eta", b="b", trials="trials")
+    return {
+        "use_glm": use_glm,
+        "glm_likelihood": glm_likelihood,
+        "likelihood": likelihood,
+        "needs_mu": not use_glm and not link_lpdf,
+        "needs_mu_generated": not link_lpdf or link not in family.link_rng,
+        "inverse_link": inverse_link,
+        "pointwise_likelihood": pointwise,
+        "rng": rng,
+    }
+
+
+def stan_functions(spec: ModelSpec) -> str:
+    """The ``functions`` block's body: the family's Stan functions from ``templates/functions``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> spec = build_model_spec("y ~ 1", pd.DataFrame({"y": [0.0, 1.5]}), family="tweedie")
+    >>> "real tweedie_lpdf(real y" in stan_functions(spec)
+    True
+    """
+    folder = template_directory() / "functions"
+    parts = [(folder / name).read_text().rstrip() for name in spec.family.stan_functions]
+    return "\n".join(parts)
+
+
+def _response_declaration(spec: ModelSpec) -> str:
+    if spec.family.response_type == "real":
+        return "vector[N] Y;"
+    upper = ", upper=1" if spec.family.name == "bernoulli" else ""
+    return f"array[N] int<lower=0{upper}> Y;"
+
+
+def render_code(
+    spec: ModelSpec, threaded: bool = False, centred: Sequence[bool] | None = None
+) -> str:
+    """Render the Stan program (with comments) for ``spec``.
+
+    ``threaded`` writes the likelihood as a ``reduce_sum`` over rows (see
+    :mod:`bayesmm.stan.parallel`); ``centred`` says per block whether its effects are sampled
+    centred (default: every block non-centred; see :mod:`bayesmm.stan.parameterization`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": ["a", "a", "b", "b"]})
+    >>> "(1 | g): 1 effect over 2 levels" in render_code(build_model_spec("y ~ (1 | g)", df))
+    True
+    """
+    flags = centred_flags(spec, centred)
+    columns = population_columns(spec, flags)
+    blocks = [
+        {
+            "population_terms": population_terms(spec, columns, i - 1),
+            "id": i,
+            "group": block.group,
+            "term": block.term.text,
+            "description": block.description,
+            "effects": ", ".join(block.effect_names),
+            "correlated": block.correlated,
+            "centred": flags[i - 1],
+        }
+        for i, block in enumerate(spec.blocks, start=1)
+    ]
+    context = {
+        "version": __version__,
+        "formula": spec.formula.text,
+        "family": spec.family,
+        "functions": "\n".join(
+            part
+            for part in (stan_functions(spec), partial_sum_function(spec) if threaded else "")
+            if part
+        ),
+        "threaded": threaded,
+        "reduce_sum_statement": reduce_sum_statement(spec) if threaded else "",
+        "n_obs": spec.n_obs,
+        "response_declaration": _response_declaration(spec),
+        "response_label": spec.response_label
+        + (f" (1 = {spec.response_levels[1]})" if spec.response_levels else ""),
+        "trials_label": spec.formula.response.second,
+        "fixed_names": spec.fixed_names,
+        "slope_names": spec.slope_names,
+        "has_intercept": spec.has_intercept,
+        "family_parameters": [
+            {
+                "name": a.name,
+                "lower": _format_number(a.lower),
+                "upper": "" if a.upper is None else _format_number(a.upper),
+                "description": a.description,
+            }
+            for a in spec.family.aux
+        ],
+        "blocks": blocks,
+        "priors": [_render_prior(target, spec) for target in spec.priors],
+        **_likelihood_snippets(spec),
+    }
+    return _environment().get_template("model.stan.j2").render(**context)
+
+
+def population_terms(spec: ModelSpec, columns: list[list[int]], block: int) -> list[str]:
+    """Stan expressions of the population values that a centred block's level coefficients
+    are centred on, one per effect (``0`` where the effect has no population column).
+
+    The design matrix is centred, so a level's intercept on the original scale is
+    ``Intercept - means_X[k] * b[k]`` summed over the slopes that centred blocks carry: the
+    block holding the intercept gets those terms, and the likelihood then depends on the level
+    coefficients alone, not on the population values they are centred on.
+    """
+    slopes = [k for row in columns for k in row if k > 0] if spec.has_intercept else []
+    terms = []
+    for k in columns[block]:
+        if k < 0:
+            terms.append("0")
+        elif spec.has_intercept and k == 0:
+            terms.append(" - ".join(["Intercept", *(f"means_X[{s}] * b[{s}]" for s in slopes)]))
+        else:
+            terms.append(f"b[{k}]" if spec.has_intercept else f"b[{k + 1}]")
+    return terms
+
+
+def build_data(
+    spec: ModelSpec, *, prior_only: bool = False, log_lik: bool = True, y_rep: bool = True
+) -> dict[str, Any]:
+    """The data dict for :func:`render_code`'s program.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    prior_only : bool
+        Switch the likelihood off (sample from the prior).
+    log_lik, y_rep : bool
+        Compute the pointwise log-likelihood / replicated responses in generated quantities.
+
+    Returns
+    -------
+    dict
+        numpy arrays and numbers, as both backends accept them.
+    """
+    response = spec.response
+    data: dict[str, Any] = {
+        "N": spec.n_obs,
+        "Y": response.astype(float if spec.family.response_type == "real" else np.int64),
+        "K": len(spec.fixed_names),
+        "X": spec.fixed_design.reshape(spec.n_obs, -1),
+    }
+    if spec.family.uses_trials:
+        data["trials"] = spec.trials.astype(np.int64)
+    for i, block in enumerate(spec.blocks, start=1):
+        data[f"J_{i}"] = len(block.group_levels)
+        data[f"M_{i}"] = len(block.effect_names)
+        data[f"group_{i}"] = (block.level_index + 1).astype(np.int64)
+        data[f"Z_{i}"] = block.design
+    data.update(prior_data(spec))
+    data["prior_only"] = int(prior_only)
+    data["compute_log_lik"] = int(log_lik)
+    data["compute_y_rep"] = int(y_rep)
+    return data
+
+
+def build_program(
+    spec: ModelSpec,
+    grainsize: int | None = None,
+    centred: Sequence[bool] | None = None,
+    **data_options: bool,
+) -> StanProgram:
+    """Code and data for ``spec`` (see :func:`build_data` for the options).
+
+    A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
+    rows; see :mod:`bayesmm.stan.parallel`); ``centred`` flags the blocks whose effects are
+    sampled centred (:mod:`bayesmm.stan.parameterization`).
+    """
+    data = build_data(spec, **data_options)
+    if grainsize is not None:
+        data["grainsize"] = int(grainsize)
+    flags = centred_flags(spec, centred)
+    code = render_code(spec, threaded=grainsize is not None, centred=flags)
+    return StanProgram(code, data, centred=flags)
