@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import FamilyError, ResponseError, suggest
+from . import zero_hurdle as zh
 from .links import LINKS, Link
 
 
@@ -373,6 +374,26 @@ validate_nonnegative = _continuous_validator(
 )
 
 
+validate_nonnegative_hurdle = _continuous_validator(
+    "hurdle",
+    lambda v: v < 0,
+    "non-negative (zeros allowed)",
+    "Hurdle families model exact zeros and positive values.",
+)
+validate_zero_inflated_beta = _continuous_validator(
+    "zero_inflated_beta",
+    lambda v: (v < 0) | (v >= 1),
+    "in [0, 1) (exact zeros allowed, ones not)",
+    "For exact 1s as well use family='zero_one_inflated_beta'.",
+)
+validate_zero_one_inflated_beta = _continuous_validator(
+    "zero_one_inflated_beta",
+    lambda v: (v < 0) | (v > 1),
+    "in [0, 1] (exact zeros and ones allowed)",
+    "Proportions outside [0, 1] are not proportions: check the column.",
+)
+
+
 #: Weakly informative default priors of the family parameters (see the README's table).
 #: ``scale_y`` is brms's data scale max(2.5, mad(y)) for gaussian and Student t responses
 #: (2.5 for the other families, whose sigma lives on the log scale).
@@ -393,6 +414,16 @@ _PHI_TWEEDIE_PRIOR = ("student_t", (3, 0, 2.5))
 _POWER_PRIOR = ("uniform", (1, 2))
 
 _SIGMA = AuxParameter("sigma", 0.0, _SCALE_PRIOR, "residual standard deviation")
+#: Probabilities of the zero/one parts (zi, hu, zoi, coi): uniform, as brms's beta(1, 1).
+_PROBABILITY_PRIOR = ("beta", (1, 1))
+_ZI = AuxParameter("zi", 0.0, _PROBABILITY_PRIOR, "zero-inflation probability", upper=1.0)
+_HU = AuxParameter("hu", 0.0, _PROBABILITY_PRIOR, "hurdle probability P(y = 0)", upper=1.0)
+_NB_SHAPE = AuxParameter(
+    "shape", 0.0, _SHAPE_PRIOR, "negative binomial shape (Var = mu + mu^2 / shape)"
+)
+_BETA_PHI = AuxParameter(
+    "phi", 0.0, _PHI_BETA_PRIOR, "beta precision (Var = mu (1 - mu) / (1 + phi))"
+)
 
 REGISTRY: dict[str, Family] = {
     fam.name: fam
@@ -546,6 +577,149 @@ REGISTRY: dict[str, Family] = {
             stan_functions=("tweedie.stan",),
             simulate=simulate_tweedie,
         ),
+        Family(
+            name="zero_inflated_poisson",
+            link="log",
+            links=("log",),
+            response_type="int",
+            aux=(_ZI,),
+            lpdf="zero_inflated_poisson_log_lpmf({y} | log({mu}), zi)",
+            rng="zero_inflated_poisson_log_rng(log({mu}), zi)",
+            link_lpdf={"log": "zero_inflated_poisson_log_lpmf({y} | {eta}, zi)"},
+            link_rng={"log": "zero_inflated_poisson_log_rng({eta}, zi)"},
+            validate=validate_counts,
+            stan_functions=("zero_inflated_poisson.stan",),
+            simulate=zh.simulate_zero_inflated_poisson,
+            log_density=zh.log_density_zero_inflated_poisson,
+            mean=zh.mean_zero_inflated,
+        ),
+        Family(
+            name="zero_inflated_negbinomial",
+            link="log",
+            links=("log",),
+            response_type="int",
+            aux=(_NB_SHAPE, _ZI),
+            lpdf="zero_inflated_neg_binomial_log_lpmf({y} | log({mu}), shape, zi)",
+            rng="zero_inflated_neg_binomial_log_rng(log({mu}), shape, zi)",
+            link_lpdf={"log": "zero_inflated_neg_binomial_log_lpmf({y} | {eta}, shape, zi)"},
+            link_rng={"log": "zero_inflated_neg_binomial_log_rng({eta}, shape, zi)"},
+            validate=validate_counts,
+            stan_functions=("zero_inflated_negbinomial.stan",),
+            simulate=zh.simulate_zero_inflated_negbinomial,
+            log_density=zh.log_density_zero_inflated_negbinomial,
+            mean=zh.mean_zero_inflated,
+        ),
+        Family(
+            name="zero_inflated_binomial",
+            link="logit",
+            links=("logit", "probit", "cloglog", "cauchit"),
+            response_type="int",
+            aux=(_ZI,),
+            lpdf="zero_inflated_binomial_lpmf({y} | {trials}, {mu}, zi)",
+            rng="zero_inflated_binomial_rng({trials}, {mu}, zi)",
+            validate=validate_binomial,
+            uses_trials=True,
+            stan_functions=("zero_inflated_binomial.stan",),
+            simulate=zh.simulate_zero_inflated_binomial,
+            log_density=zh.log_density_zero_inflated_binomial,
+            mean=zh.mean_zero_inflated_binomial,
+        ),
+        Family(
+            name="zero_inflated_beta",
+            link="logit",
+            links=("logit", "probit", "cloglog", "cauchit"),
+            response_type="real",
+            aux=(_BETA_PHI, _ZI),
+            lpdf="zero_inflated_beta_lpdf({y} | {mu}, phi, zi)",
+            rng="zero_inflated_beta_rng({mu}, phi, zi)",
+            validate=validate_zero_inflated_beta,
+            stan_functions=("zero_inflated_beta.stan",),
+            simulate=zh.simulate_zero_inflated_beta,
+            log_density=zh.log_density_zero_inflated_beta,
+            mean=zh.mean_zero_inflated,
+        ),
+        Family(
+            name="zero_one_inflated_beta",
+            link="logit",
+            links=("logit", "probit", "cloglog", "cauchit"),
+            response_type="real",
+            aux=(
+                _BETA_PHI,
+                AuxParameter(
+                    "zoi", 0.0, _PROBABILITY_PRIOR, "probability of an exact 0 or 1", upper=1.0
+                ),
+                AuxParameter(
+                    "coi", 0.0, _PROBABILITY_PRIOR, "probability of 1 given 0 or 1", upper=1.0
+                ),
+            ),
+            lpdf="zero_one_inflated_beta_lpdf({y} | {mu}, phi, zoi, coi)",
+            rng="zero_one_inflated_beta_rng({mu}, phi, zoi, coi)",
+            validate=validate_zero_one_inflated_beta,
+            stan_functions=("zero_one_inflated_beta.stan",),
+            simulate=zh.simulate_zero_one_inflated_beta,
+            log_density=zh.log_density_zero_one_inflated_beta,
+            mean=zh.mean_zero_one_inflated_beta,
+        ),
+        Family(
+            name="hurdle_poisson",
+            link="log",
+            links=("log",),
+            response_type="int",
+            aux=(_HU,),
+            lpdf="hurdle_poisson_log_lpmf({y} | log({mu}), hu)",
+            rng="hurdle_poisson_log_rng(log({mu}), hu)",
+            link_lpdf={"log": "hurdle_poisson_log_lpmf({y} | {eta}, hu)"},
+            link_rng={"log": "hurdle_poisson_log_rng({eta}, hu)"},
+            validate=validate_counts,
+            stan_functions=("hurdle_poisson.stan",),
+            simulate=zh.simulate_hurdle_poisson,
+            log_density=zh.log_density_hurdle_poisson,
+            mean=zh.mean_hurdle_poisson,
+        ),
+        Family(
+            name="hurdle_negbinomial",
+            link="log",
+            links=("log",),
+            response_type="int",
+            aux=(_NB_SHAPE, _HU),
+            lpdf="hurdle_neg_binomial_log_lpmf({y} | log({mu}), shape, hu)",
+            rng="hurdle_neg_binomial_log_rng(log({mu}), shape, hu)",
+            link_lpdf={"log": "hurdle_neg_binomial_log_lpmf({y} | {eta}, shape, hu)"},
+            link_rng={"log": "hurdle_neg_binomial_log_rng({eta}, shape, hu)"},
+            validate=validate_counts,
+            stan_functions=("hurdle_negbinomial.stan",),
+            simulate=zh.simulate_hurdle_negbinomial,
+            log_density=zh.log_density_hurdle_negbinomial,
+            mean=zh.mean_hurdle_negbinomial,
+        ),
+        Family(
+            name="hurdle_gamma",
+            link="log",
+            links=("log",),
+            response_type="real",
+            aux=(AuxParameter("shape", 0.0, _SHAPE_PRIOR, "gamma shape (Var = mu^2 / shape)"), _HU),
+            lpdf="hurdle_gamma_lpdf({y} | {mu}, shape, hu)",
+            rng="hurdle_gamma_rng({mu}, shape, hu)",
+            validate=validate_nonnegative_hurdle,
+            stan_functions=("hurdle_gamma.stan",),
+            simulate=zh.simulate_hurdle_gamma,
+            log_density=zh.log_density_hurdle_gamma,
+            mean=zh.mean_hurdle,
+        ),
+        Family(
+            name="hurdle_lognormal",
+            link="identity",
+            links=("identity",),
+            response_type="real",
+            aux=(AuxParameter("sigma", 0.0, _SCALE_PRIOR, "standard deviation of log(y)"), _HU),
+            lpdf="hurdle_lognormal_lpdf({y} | {mu}, sigma, hu)",
+            rng="hurdle_lognormal_rng({mu}, sigma, hu)",
+            validate=validate_nonnegative_hurdle,
+            stan_functions=("hurdle_lognormal.stan",),
+            simulate=zh.simulate_hurdle_lognormal,
+            log_density=zh.log_density_hurdle_lognormal,
+            mean=zh.mean_hurdle_lognormal,
+        ),
     )
 }
 
@@ -623,3 +797,12 @@ binomial = _family_factory("binomial")
 poisson = _family_factory("poisson")
 negbinomial = _family_factory("negbinomial")
 tweedie = _family_factory("tweedie")
+zero_inflated_poisson = _family_factory("zero_inflated_poisson")
+zero_inflated_negbinomial = _family_factory("zero_inflated_negbinomial")
+zero_inflated_binomial = _family_factory("zero_inflated_binomial")
+zero_inflated_beta = _family_factory("zero_inflated_beta")
+zero_one_inflated_beta = _family_factory("zero_one_inflated_beta")
+hurdle_poisson = _family_factory("hurdle_poisson")
+hurdle_negbinomial = _family_factory("hurdle_negbinomial")
+hurdle_gamma = _family_factory("hurdle_gamma")
+hurdle_lognormal = _family_factory("hurdle_lognormal")

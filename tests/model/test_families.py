@@ -22,17 +22,17 @@ from bayesmm.model.families import REGISTRY, get_family
 from bayesmm.stan.backends.stanc import check_stan_code
 
 from ..conftest import ROOT
-from ..family_cases import SIM_CASES, fit_case, recovery_table, simulate
+from ..family_cases import ALL_CASES, SIM_CASES, fit_case, recovery_table, simulate
 
 #: One valid simulated data set per family (its first case), for programs checked with stanc.
 FAMILY_DATA = {
-    family: simulate(next(c for c in SIM_CASES if c.family == family), seed=1)
+    family: simulate(next(c for c in ALL_CASES if c.family == family), seed=1)
     for family in REGISTRY
 }
 
 
 def _response(family: str) -> str:
-    return "cbind(y, n - y)" if family == "binomial" else "y"
+    return "cbind(y, n - y)" if REGISTRY[family].uses_trials else "y"
 
 
 # ---------------------------------------------------------------------------- generated Stan
@@ -179,8 +179,8 @@ def test_unknown_family_lists_the_valid_ones():
         bmm.stancode("y ~ x + (1 | g)", FAMILY_DATA["negbinomial"], family="negbinom")
     message = str(err.value)
     assert "Unknown family 'negbinom'" in message and "Did you mean 'negbinomial'" in message
-    assert "Valid families: bernoulli, beta, binomial, gamma, gaussian, lognormal, " in message
-    assert "negbinomial, poisson, student, tweedie." in message
+    assert "Valid families: bernoulli, beta, binomial, gamma, gaussian, hurdle_gamma, " in message
+    assert "poisson, student, tweedie, zero_inflated_beta, " in message
 
 
 def test_invalid_link_lists_the_valid_ones():

@@ -9,6 +9,59 @@ from scipy import integrate
 
 from bayesmm.model.families import REGISTRY
 
+
+def _mixture(p_zero_part, value_zero_part, base_mean, base_second_moment):
+    """Mean and variance of: value_zero_part with prob p, else the base (its first two moments)."""
+    mean = p_zero_part * value_zero_part + (1 - p_zero_part) * base_mean
+    second = p_zero_part * value_zero_part**2 + (1 - p_zero_part) * base_second_moment
+    return mean, second - mean**2
+
+
+def _truncated_moments(mean, second, p0):
+    """Moments of a count distribution truncated above 0 (its zeros add nothing to either)."""
+    return mean / (1 - p0), second / (1 - p0)
+
+
+_NB_P0 = (2.0 / 4.0) ** 2.0  # NB2 with mu = 2, shape = 2
+_LOGN_M1, _LOGN_M2 = np.exp(0.5 + 0.125), np.exp(1.0 + 0.5)  # log-normal(0.5, 0.5) moments
+ZERO_HURDLE_MOMENTS = {
+    "zero_inflated_poisson": (2.0, {"zi": 0.3}, *_mixture(0.3, 0.0, 2.0, 2.0 + 4.0)),
+    "zero_inflated_negbinomial": (
+        2.0,
+        {"shape": 2.0, "zi": 0.3},
+        *_mixture(0.3, 0.0, 2.0, 4.0 + 4.0),
+    ),
+    "zero_inflated_binomial": (0.3, {"zi": 0.3}, *_mixture(0.3, 0.0, 3.0, 2.1 + 9.0)),
+    "zero_inflated_beta": (
+        0.3,
+        {"phi": 10.0, "zi": 0.2},
+        *_mixture(0.2, 0.0, 0.3, 0.21 / 11 + 0.09),
+    ),
+    "zero_one_inflated_beta": (
+        0.3,
+        {"phi": 10.0, "zoi": 0.2, "coi": 0.4},
+        # 0/1 part: mean coi, second moment coi (values 0 or 1)
+        0.2 * 0.4 + 0.8 * 0.3,
+        0.2 * 0.4 + 0.8 * (0.21 / 11 + 0.09) - (0.2 * 0.4 + 0.8 * 0.3) ** 2,
+    ),
+    "hurdle_poisson": (
+        2.0,
+        {"hu": 0.3},
+        *_mixture(0.3, 0.0, *_truncated_moments(2.0, 6.0, np.exp(-2.0))),
+    ),
+    "hurdle_negbinomial": (
+        2.0,
+        {"shape": 2.0, "hu": 0.3},
+        *_mixture(0.3, 0.0, *_truncated_moments(2.0, 8.0, _NB_P0)),
+    ),
+    "hurdle_gamma": (2.0, {"shape": 3.0, "hu": 0.3}, *_mixture(0.3, 0.0, 2.0, 4.0 / 3 + 4.0)),
+    "hurdle_lognormal": (
+        0.5,
+        {"sigma": 0.5, "hu": 0.3},
+        *_mixture(0.3, 0.0, _LOGN_M1, _LOGN_M2),
+    ),
+}
+
 #: family -> (mean parameter on the response scale, aux values, closed-form mean, variance)
 CASES = {
     "gaussian": (2.0, {"sigma": 1.5}, 2.0, 2.25),
@@ -21,6 +74,8 @@ CASES = {
     "poisson": (2.0, {}, 2.0, 2.0),
     "negbinomial": (2.0, {"shape": 2.0}, 2.0, 2.0 + 4.0 / 2.0),
     "tweedie": (2.0, {"phi": 1.5, "power": 1.4}, 2.0, 1.5 * 2.0**1.4),
+    # zero-inflated and hurdle families: moments of the two-part mixtures (closed forms below)
+    **ZERO_HURDLE_MOMENTS,
 }
 
 
@@ -50,9 +105,17 @@ def test_simulator_matches_closed_form_moments(name):
 def test_continuous_log_density_integrates_to_one(name):
     family = REGISTRY[name]
     mu, aux, _, _ = CASES[name]
-    lower = 0.0 if name in ("lognormal", "gamma", "beta") else -np.inf
-    upper = 1.0 if name == "beta" else np.inf
+    unit = ("beta", "zero_inflated_beta", "zero_one_inflated_beta")
+    positive = ("lognormal", "gamma", "hurdle_gamma", "hurdle_lognormal")
+    lower = 0.0 if name in unit + positive else -np.inf
+    upper = 1.0 if name in unit else np.inf
     total, _ = integrate.quad(lambda y: np.exp(family.log_density(y, mu, aux, None)), lower, upper)
+    # point masses of the zero-inflated and hurdle families (quad never evaluates the ends)
+    masses = {"zero_one_inflated_beta": [0.0, 1.0]}.get(
+        name, [0.0] if name.startswith(("zero_", "hurdle_")) else []
+    )
+    for value in masses:
+        total += float(np.exp(family.log_density(np.array([value]), mu, aux, None))[0])
     assert abs(total - 1) < 1e-6
 
 

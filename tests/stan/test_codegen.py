@@ -52,6 +52,15 @@ RESPONSES = {
     "beta": ["prop"],
     "negbinomial": ["count"],
     "tweedie": ["count"],
+    "zero_inflated_poisson": ["count"],
+    "zero_inflated_negbinomial": ["count"],
+    "zero_inflated_binomial": ["s | trials(n)"],
+    "zero_inflated_beta": ["prop"],
+    "zero_one_inflated_beta": ["prop"],
+    "hurdle_poisson": ["count"],
+    "hurdle_negbinomial": ["count"],
+    "hurdle_gamma": ["w"],
+    "hurdle_lognormal": ["w"],
 }
 
 FAMILY_LINKS = [(name, link) for name, fam in REGISTRY.items() for link in fam.links]
@@ -325,7 +334,9 @@ def test_compiled_model_accepts_the_data_of_another_data_set(sleepstudy):
     renamed = sleepstudy.rename(columns={"Reaction": "rt", "Days": "day", "Subject": "person"})
     program = build_program(build_model_spec("rt ~ day + (day | person)", renamed[:126]))
     if not PystanBackend().is_cached(program.compiled_code):
-        pytest.skip("the sleepstudy structure is not compiled yet (tests/stan/test_sampling.py does)")
+        pytest.skip(
+            "the sleepstudy structure is not compiled yet (tests/stan/test_sampling.py does)"
+        )
     configure_httpstan()
     model = stan.build(program.compiled_code, data=program.data, random_seed=1)
     shapes = dict(zip(model.param_names, model.dims, strict=True))
