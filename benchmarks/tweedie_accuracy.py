@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_tweedie import (  # noqa: E402
+from tests.stan.test_tweedie import (  # noqa: E402
     RNG_SETTINGS,
     run_tweedie_check,
     tweedie_reference_mixture,
