@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import BayesmmError
+from .errors import BayesmmError, UnsupportedModelError
 from .model.design import build_model_spec
 from .model.families import Family
 from .model.prior_table import prior_table
@@ -35,9 +35,15 @@ AUTO_POINTWISE_LIMIT = 20_000_000
 
 
 def model_spec(
-    formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    priors: Any = None,
+    offset: Any = None,
 ) -> ModelSpec:
     """Build the :class:`~bayesmm.model.spec.ModelSpec` of a model without running anything.
+
+    ``offset`` as in :func:`fit`.
 
     Examples
     --------
@@ -46,7 +52,7 @@ def model_spec(
     >>> spec.blocks[0].group_levels
     ('a', 'b')
     """
-    return build_model_spec(formula, data, family, priors)
+    return build_model_spec(formula, data, family, priors, offset=offset)
 
 
 def get_prior(
@@ -91,6 +97,7 @@ def stancode(
     *,
     method: str = "auto",
     parameterization: str = "auto",
+    offset: Any = None,
 ) -> str:
     """The Stan program (with comments naming every term) that :func:`fit` would run.
 
@@ -104,7 +111,7 @@ def stancode(
     >>> "(1 | g): 1 effect over 2 levels" in code
     True
     """
-    spec = model_spec(formula, data, family, priors)
+    spec = model_spec(formula, data, family, priors, offset)
     used_method = resolve_method(spec, method)
     return _program(
         spec, "no", None, None, 4000, used_method, parameterization=parameterization
@@ -122,6 +129,7 @@ def standata(
     y_rep: bool | None = None,
     draws: int = 4000,
     method: str = "auto",
+    offset: Any = None,
 ) -> dict[str, Any]:
     """The data dict that :func:`fit` passes to Stan, exactly.
 
@@ -132,7 +140,7 @@ def standata(
     >>> d["N"], d["J_1"], d["group_1"].tolist()
     (4, 2, [1, 1, 2, 2])
     """
-    spec = model_spec(formula, data, family, priors)
+    spec = model_spec(formula, data, family, priors, offset)
     return _program(spec, sample_prior, log_lik, y_rep, draws, resolve_method(spec, method)).data
 
 
@@ -154,6 +162,11 @@ def _program(
         build = build_marginal_program  # its cost does not grow with N: no threads needed
     else:
         build = build_program
+        if threads_per_chain is not None and spec.additions.any:
+            raise UnsupportedModelError(
+                "threads_per_chain is not available with weights(), cens(), trunc() or se() "
+                "yet; drop threads_per_chain."
+            )
         if threads_per_chain is not None:
             options["grainsize"] = default_grainsize(spec.n_obs, threads_per_chain)
         options["centred"] = centred_blocks(spec, parameterization)
@@ -189,6 +202,7 @@ def fit(
     method: str = "auto",
     threads_per_chain: int | None = None,
     parameterization: str = "auto",
+    offset: Any = None,
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -248,6 +262,10 @@ def fit(
         How the latent program samples group-level effects: ``"auto"`` centres a block with at
         least 10 levels of at least 100 rows each (data-rich levels, where the non-centred form
         mixes slowly) and keeps the others non-centred; see :mod:`bayesmm.stan.parameterization`.
+    offset : str or array-like, optional
+        lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
+        (evaluated again on new data by ``predict``), or one value per data row; added to any
+        ``offset(...)`` terms of the formula with coefficient 1.
 
     Returns
     -------
@@ -260,7 +278,7 @@ def fit(
     >>> fit = bmm.fit("Reaction ~ Days + (Days | Subject)", df, seed=1)  # doctest: +SKIP
     >>> fit.fixef()  # doctest: +SKIP
     """
-    spec = model_spec(formula, data, family, priors)
+    spec = model_spec(formula, data, family, priors, offset)
     used_method = resolve_method(spec, method)
     centred_blocks(spec, parameterization)  # an unknown value fails here, whatever the method
     if threads_per_chain is not None and int(threads_per_chain) < 1:

@@ -22,6 +22,7 @@ import re
 import sys
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,11 @@ import pandas as pd
 from formulae.environment import Environment
 
 from ..errors import DataError, FormulaError, MissingDataWarning, ResponseError, suggest
+from .additions import (
+    check_response_within,
+    evaluate_additions,
+    evaluate_offset,
+)
 from .families import Family, get_family
 from .formula import ParsedFormula, RandomTerm, parse_formula, referenced_names
 from .priors import default_priors
@@ -67,6 +73,20 @@ def check_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
                 + (" ..." if len(columns) > 20 else ".")
             )
     return used
+
+
+def check_addition_columns(parsed: ParsedFormula, frame: pd.DataFrame, offset: Any) -> None:
+    """Raise DataError naming an offset / addition-term column that is not in the data."""
+    columns = [str(c) for c in frame.columns]
+    names = parsed.addition_variables()
+    if isinstance(offset, str):
+        names += referenced_names(offset)
+    for name in names:
+        if name not in columns:
+            raise DataError(
+                f"Column '{name}' of the offset / addition terms of '{parsed.text}' is not in "
+                f"the data.{suggest(name, columns)}"
+            )
 
 
 def drop_missing(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, int]:
@@ -314,6 +334,7 @@ def build_model_spec(
     data: Any,
     family: str | Family = "gaussian",
     priors: Any = None,
+    offset: Any = None,
 ) -> ModelSpec:
     """Turn formula + data + family into a :class:`~bayesmm.model.spec.ModelSpec`.
 
@@ -328,6 +349,10 @@ def build_model_spec(
     priors : list of Prior, optional
         User priors from :func:`bayesmm.prior`; they override the data-scaled defaults in
         their slots (see :mod:`bayesmm.model.user_priors`).
+    offset : str or array-like, optional
+        lme4's ``offset=``: a column name or expression (``"np.log(t)"``, evaluated again on
+        new data for prediction) or one value per row; added to any ``offset(...)`` terms of
+        the formula (see :mod:`bayesmm.model.additions`).
 
     Returns
     -------
@@ -345,9 +370,26 @@ def build_model_spec(
     frame = as_data_frame(data)
     frame.columns = [str(c) for c in frame.columns]
     used = check_columns(parsed, frame)
+    check_addition_columns(parsed, frame, offset)
+    keep = ~frame[used].isna().any(axis=1).to_numpy()
+    row_labels = frame.index[keep]
+    offset_values = evaluate_offset(parsed, frame, keep, evaluate_expression, offset)
+    discrete = family.response_type == "int"
+    additions = evaluate_additions(
+        parsed, frame, family.name, discrete, keep, evaluate=evaluate_expression
+    ).subset(keep)
     frame, n_dropped = drop_missing(frame, used)
     frame = _ordered_categoricals(frame, used)
     response, trials, response_levels = build_response(parsed, frame, family)
+    check_response_within(additions, response, parsed.response.expression, row_labels)
+    if (additions.censoring is not None or additions.truncated) and not family.lcdf:
+        raise FormulaError(
+            f"cens() and trunc() need the CDF of the family; family '{family.name}' has none "
+            "here. Drop them or choose another family."
+        )
+    if additions.se is not None and not additions.se_sigma:
+        # se(s, sigma = FALSE): the known SDs are the whole residual SD; no sigma is estimated
+        family = replace(family, aux=tuple(a for a in family.aux if a.name != "sigma"))
     fixed_design, fixed_names, evaluator = model_matrix(parsed.fixed, frame, formula)
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
     seen: dict[str, set[str]] = {}
@@ -377,4 +419,8 @@ def build_model_spec(
         n_dropped=n_dropped,
         new_data_evaluator=evaluator,
         user_priors=user_priors,
+        offset=None if offset_values is None else offset_values[keep],
+        offset_terms=parsed.offsets + ((offset,) if isinstance(offset, str) else ()),
+        offset_from_array=offset is not None and not isinstance(offset, str),
+        additions=additions,
     )

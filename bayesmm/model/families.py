@@ -100,6 +100,12 @@ class Family:
     stan_functions : tuple of str
         Files in ``templates/functions`` that the program's ``functions`` block needs
         (for densities Stan lacks, such as the Tweedie).
+    lcdf, lccdf : str
+        Stan log CDF / complementary CDF of ``{y}`` given ``{mu}`` (one row), used by
+        censoring and truncation (``cens()``, ``trunc()``); empty where Stan has none.
+    distribution : callable, optional
+        numpy ``distribution(mu, aux, trials)`` -> a frozen scipy.stats distribution, for the
+        CDFs of censored rows and the quantiles of truncated replicates.
     """
 
     name: str
@@ -118,6 +124,9 @@ class Family:
     log_density: Callable[..., np.ndarray] | None = None
     mean: Callable[..., np.ndarray] | None = None
     stan_functions: tuple[str, ...] = ()
+    lcdf: str = ""
+    lccdf: str = ""
+    distribution: Callable[..., object] | None = None
 
     @property
     def link_function(self) -> Link:
@@ -324,6 +333,49 @@ def simulate_tweedie(mu, aux, trials, rng):
     return np.where(counts > 0, rng.gamma(np.maximum(shape, 1e-300), scale), 0.0)
 
 
+# scipy distributions (CDFs and quantiles for censored and truncated responses)
+def distribution_gaussian(mu, aux, trials):
+    """Normal with mean ``mu`` and SD ``sigma``."""
+    return stats.norm(mu, aux["sigma"])
+
+
+def distribution_student(mu, aux, trials):
+    """Student t with location ``mu``, scale ``sigma`` and ``nu`` degrees of freedom."""
+    return stats.t(aux["nu"], mu, aux["sigma"])
+
+
+def distribution_lognormal(mu, aux, trials):
+    """Log-normal; ``mu`` and ``sigma`` of log(y)."""
+    return stats.lognorm(s=aux["sigma"], scale=np.exp(mu))
+
+
+def distribution_gamma(mu, aux, trials):
+    """Gamma with mean ``mu`` and shape ``shape``."""
+    return stats.gamma(a=aux["shape"], scale=np.asarray(mu) / aux["shape"])
+
+
+def distribution_beta(mu, aux, trials):
+    """Beta with mean ``mu`` and precision ``phi``."""
+    mu = np.clip(mu, 1e-12, 1 - 1e-12)
+    return stats.beta(mu * aux["phi"], (1 - mu) * aux["phi"])
+
+
+def distribution_binomial(mu, aux, trials):
+    """Binomial with ``trials`` and probability ``mu``."""
+    return stats.binom(trials, np.clip(mu, 0.0, 1.0))
+
+
+def distribution_poisson(mu, aux, trials):
+    """Poisson with mean ``mu``."""
+    return stats.poisson(np.maximum(mu, 1e-300))
+
+
+def distribution_negbinomial(mu, aux, trials):
+    """NB2 with mean ``mu`` and shape ``shape``."""
+    shape = aux["shape"]
+    return stats.nbinom(shape, shape / (shape + np.maximum(mu, 1e-300)))
+
+
 def _continuous_validator(
     family: str, is_bad: Callable[[np.ndarray], np.ndarray], requirement: str, hint: str
 ) -> Callable[[np.ndarray, str, np.ndarray | None], None]:
@@ -440,6 +492,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_real,
             simulate=simulate_gaussian,
             log_density=log_density_gaussian,
+            lcdf="normal_lcdf({y} | {mu}, sigma)",
+            lccdf="normal_lccdf({y} | {mu}, sigma)",
+            distribution=distribution_gaussian,
         ),
         Family(
             name="student",
@@ -455,6 +510,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_student,
             simulate=simulate_student,
             log_density=log_density_student,
+            lcdf="student_t_lcdf({y} | nu, {mu}, sigma)",
+            lccdf="student_t_lccdf({y} | nu, {mu}, sigma)",
+            distribution=distribution_student,
         ),
         Family(
             name="lognormal",
@@ -467,6 +525,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_positive_lognormal,
             simulate=simulate_lognormal,
             log_density=log_density_lognormal,
+            lcdf="lognormal_lcdf({y} | {mu}, sigma)",
+            lccdf="lognormal_lccdf({y} | {mu}, sigma)",
+            distribution=distribution_lognormal,
             mean=mean_lognormal,
         ),
         Family(
@@ -480,6 +541,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_positive_gamma,
             simulate=simulate_gamma,
             log_density=log_density_gamma,
+            lcdf="gamma_lcdf({y} | shape, shape / {mu})",
+            lccdf="gamma_lccdf({y} | shape, shape / {mu})",
+            distribution=distribution_gamma,
         ),
         Family(
             name="beta",
@@ -496,6 +560,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_unit_interval,
             simulate=simulate_beta,
             log_density=log_density_beta,
+            lcdf="beta_proportion_lcdf({y} | {mu}, phi)",
+            lccdf="beta_proportion_lccdf({y} | {mu}, phi)",
+            distribution=distribution_beta,
         ),
         Family(
             name="bernoulli",
@@ -525,6 +592,9 @@ REGISTRY: dict[str, Family] = {
             uses_trials=True,
             simulate=simulate_binomial,
             log_density=log_density_binomial,
+            lcdf="binomial_lcdf({y} | {trials}, {mu})",
+            lccdf="binomial_lccdf({y} | {trials}, {mu})",
+            distribution=distribution_binomial,
             mean=mean_binomial,
         ),
         Family(
@@ -540,6 +610,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_counts,
             simulate=simulate_poisson,
             log_density=log_density_poisson,
+            lcdf="poisson_lcdf({y} | {mu})",
+            lccdf="poisson_lccdf({y} | {mu})",
+            distribution=distribution_poisson,
         ),
         Family(
             name="negbinomial",
@@ -559,6 +632,9 @@ REGISTRY: dict[str, Family] = {
             validate=validate_counts,
             simulate=simulate_negbinomial,
             log_density=log_density_negbinomial,
+            lcdf="neg_binomial_2_lcdf({y} | {mu}, shape)",
+            lccdf="neg_binomial_2_lccdf({y} | {mu}, shape)",
+            distribution=distribution_negbinomial,
         ),
         Family(
             name="tweedie",

@@ -20,13 +20,53 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ..errors import FormulaError, caret_message
+from ..errors import FormulaError, caret_message, suggest
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
 #: A grouping factor: column names joined by ':', '/' or '*'.
 GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
 #: Names that may appear in formulas as functions or modules rather than columns.
 NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
+
+
+#: Addition terms after the bar of the response (brms), each with its argument names in order.
+ADDITION_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "trials": ("n",),
+    "weights": ("w",),
+    "cens": ("c", "y2"),
+    "trunc": ("lb", "ub"),
+    "se": ("s", "sigma"),
+}
+
+
+@dataclass(frozen=True)
+class AdditionTerm:
+    """One brms addition term on the response side, e.g. ``cens(c, y2)``.
+
+    Attributes
+    ----------
+    name : str
+        ``"trials"``, ``"weights"``, ``"cens"``, ``"trunc"`` or ``"se"``.
+    arguments : tuple of (str, str)
+        (argument name, expression) pairs, positional arguments named by
+        :data:`ADDITION_ARGUMENTS` (``(("lb", "0"),)`` for ``trunc(lb = 0)``).
+    """
+
+    name: str
+    arguments: tuple[tuple[str, str], ...]
+
+    def get(self, argument: str, default: str = "") -> str:
+        """The expression given for ``argument`` (``default`` when absent)."""
+        return dict(self.arguments).get(argument, default)
+
+    @property
+    def text(self) -> str:
+        """The term as written back, e.g. ``trunc(lb = 0)``."""
+        positional = {"trunc": (), "cens": ("c", "y2")}.get(
+            self.name, ADDITION_ARGUMENTS[self.name][:1]
+        )
+        parts = [v if k in positional else f"{k} = {v}" for k, v in self.arguments]
+        return f"{self.name}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -47,15 +87,28 @@ class Response:
     kind: str
     expression: str
     second: str = ""
+    additions: tuple[AdditionTerm, ...] = ()
+
+    def addition(self, name: str) -> AdditionTerm | None:
+        """The addition term ``name`` (``"weights"``, ``"cens"``, ...), or None."""
+        for term in self.additions:
+            if term.name == name:
+                return term
+        return None
 
     @property
     def label(self) -> str:
         """The response as the user wrote it, for summaries."""
         if self.kind == "cbind":
-            return f"cbind({self.expression}, {self.second})"
-        if self.kind == "trials":
-            return f"{self.expression} | trials({self.second})"
-        return self.expression
+            base = f"cbind({self.expression}, {self.second})"
+        elif self.kind == "trials":
+            base = f"{self.expression} | trials({self.second})"
+        else:
+            base = self.expression
+        others = [term.text for term in self.additions if term.name != "trials"]
+        if others:
+            base += (" + " if self.kind == "trials" else " | ") + " + ".join(others)
+        return base
 
 
 @dataclass(frozen=True)
@@ -104,12 +157,16 @@ class ParsedFormula:
         ``"1 + Days"``; handed to formulae to build the design matrix.
     random_terms : tuple of RandomTerm
         One entry per bar term after expanding ``/`` and ``*`` in grouping factors.
+    offsets : tuple of str
+        The expressions of the ``offset(...)`` terms of the fixed part (``("np.log(t)",)``):
+        added to the linear predictor with coefficient 1, never estimated.
     """
 
     text: str
     response: Response
     fixed: str
     random_terms: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
 
     @property
     def has_intercept(self) -> bool:
@@ -121,12 +178,30 @@ class ParsedFormula:
         parts = [self.response.expression, self.response.second, self.fixed]
         for term in self.random_terms:
             parts.extend([term.effects, term.group])
-        names: list[str] = []
-        for part in parts:
-            for name in referenced_names(part):
-                if name not in names:
-                    names.append(name)
-        return names
+        return _names_in(parts)
+
+    def addition_variables(self) -> list[str]:
+        """Columns of the offsets and of the addition terms other than ``trials()``.
+
+        They are checked, not dropped: a missing value there is an error naming the rows
+        (a NaN offset or weight would silently change the model).
+        """
+        parts = list(self.offsets)
+        for term in self.response.additions:
+            if term.name == "trials":
+                continue
+            parts += [value for key, value in term.arguments if key != "sigma"]
+        return _names_in(parts)
+
+
+def _names_in(parts: list[str]) -> list[str]:
+    """Column names referenced by any of ``parts``, in order of first appearance."""
+    names: list[str] = []
+    for part in parts:
+        for name in referenced_names(part):
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def referenced_names(expression: str) -> list[str]:
@@ -264,6 +339,69 @@ def _normalise_effects(effects: str) -> str:
     return " + ".join([head, *terms]).replace("+ -", "-")
 
 
+def _parse_addition(piece: str, text: str, at: int) -> AdditionTerm:
+    """One addition term such as ``cens(c, y2)`` or ``trunc(lb = 0)``."""
+    match = re.fullmatch(r"([A-Za-z_]+)\s*\((.*)\)", piece.strip(), flags=re.S)
+    known = ", ".join(f"{name}()" for name in ADDITION_ARGUMENTS)
+    if not match:
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                "A '|' in the response must be followed by addition terms",
+                f"Write e.g. y | weights(w) ~ x or s | trials(n) ~ x (known terms: {known}).",
+            )
+        )
+    name, inner = match.group(1), match.group(2)
+    if name == "mi":
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                "mi() (imputing a missing response) is not supported",
+                "Rows with a missing response are dropped with a warning; drop mi().",
+            )
+        )
+    if name not in ADDITION_ARGUMENTS:
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                f"Unknown addition term '{name}()'{suggest(name, ADDITION_ARGUMENTS)}",
+                f"Known terms: {known}.",
+            )
+        )
+    names = ADDITION_ARGUMENTS[name]
+    arguments: list[tuple[str, str]] = []
+    pieces = [p.strip() for _, _, p in _split_top_level(inner, ",")] if inner.strip() else []
+    for position, argument in enumerate(pieces):
+        keyword = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.+)", argument, flags=re.S)
+        if keyword:
+            key, value = keyword.group(1), keyword.group(2).strip()
+        elif position < len(names):
+            key, value = names[position], argument
+        else:
+            key, value = "", argument
+        if key not in names or not value or key in dict(arguments):
+            raise FormulaError(
+                caret_message(
+                    text,
+                    at,
+                    f"Bad argument '{argument}' of {name}()",
+                    f"{name}() takes {', '.join(names)}.",
+                )
+            )
+        arguments.append((key, value))
+    required = () if name == "trunc" else names[:1]
+    if any(key not in dict(arguments) for key in required) or (name == "trunc" and not arguments):
+        raise FormulaError(
+            caret_message(
+                text, at, f"{name}() needs {' or '.join(names) if name == 'trunc' else names[0]}"
+            )
+        )
+    return AdditionTerm(name, tuple(arguments))
+
+
 def _parse_response(lhs: str, text: str, offset: int) -> Response:
     lhs_stripped = lhs.strip()
     if not lhs_stripped:
@@ -271,23 +409,33 @@ def _parse_response(lhs: str, text: str, offset: int) -> Response:
             caret_message(text, offset, "The formula has no response before '~'", "Write y ~ ...")
         )
     bar = _find_top_level(lhs_stripped, "|")
+    additions: tuple[AdditionTerm, ...] = ()
     if bar >= 0:
         successes = lhs_stripped[:bar].strip()
-        right = lhs_stripped[bar + 1 :].strip()
-        match = re.fullmatch(r"trials\s*\((.+)\)", right)
-        if not match or not successes:
-            bar_at = offset + lhs.index("|")
-            # point at what follows the bar (e.g. a misspelt 'trial(n)'), or at the bar itself
-            after = len(lhs) - len(lhs[bar_at - offset + 1 :].lstrip())
+        right = lhs_stripped[bar + 1 :]
+        bar_at = offset + lhs.index("|")
+        if not successes or not right.strip():
             raise FormulaError(
                 caret_message(
                     text,
-                    offset + after if successes and right else bar_at,
-                    "A '|' in the response must read 'successes | trials(n)'",
-                    "For binomial data write e.g. incidence | trials(size).",
+                    bar_at,
+                    "A '|' in the response must read 'response | addition terms'",
+                    "For binomial data write e.g. incidence | trials(size); for weights "
+                    "y | weights(w).",
                 )
             )
-        return Response("trials", successes, match.group(1).strip())
+        terms = []
+        for _, start, piece in _split_top_level(right, "+"):
+            at = bar_at + 1 + start + len(piece) - len(piece.lstrip())
+            term = _parse_addition(piece, text, at)
+            if any(t.name == term.name for t in terms):
+                raise FormulaError(caret_message(text, at, f"{term.name}() is given twice"))
+            terms.append(term)
+        additions = tuple(terms)
+        lhs_stripped = successes
+        trials = next((t for t in additions if t.name == "trials"), None)
+        if trials is not None:
+            return Response("trials", successes, trials.get("n"), additions)
     match = re.fullmatch(r"cbind\s*\((.*)\)", lhs_stripped)
     if match:
         args = [piece.strip() for _, _, piece in _split_top_level(match.group(1), ",")]
@@ -300,8 +448,8 @@ def _parse_response(lhs: str, text: str, offset: int) -> Response:
                     "Write cbind(successes, failures), e.g. cbind(incidence, size - incidence).",
                 )
             )
-        return Response("cbind", args[0], args[1])
-    return Response("plain", lhs_stripped)
+        return Response("cbind", args[0], args[1], additions)
+    return Response("plain", lhs_stripped, "", additions)
 
 
 def parse_formula(text: str) -> ParsedFormula:
@@ -353,6 +501,7 @@ def parse_formula(text: str) -> ParsedFormula:
     intercept = True
     fixed_terms: list[str] = []
     random_terms: list[RandomTerm] = []
+    offsets: list[str] = []
     for sep, start, piece in _split_top_level(rhs, "+-"):
         stripped = piece.strip()
         position = rhs_offset + start + (len(piece) - len(piece.lstrip()))
@@ -437,6 +586,19 @@ def parse_formula(text: str) -> ParsedFormula:
                     f"Write ({stripped}) instead of {stripped}.",
                 )
             )
+        offset_match = re.fullmatch(r"offset\s*\((.*)\)", stripped, flags=re.S)
+        if offset_match and _closing_paren(stripped, stripped.index("(")) == len(stripped) - 1:
+            if sep == "-" or not offset_match.group(1).strip():
+                raise FormulaError(
+                    caret_message(
+                        text,
+                        position,
+                        "An offset must be added with a non-empty expression",
+                        "Write + offset(log(exposure)).",
+                    )
+                )
+            offsets.append(offset_match.group(1).strip())
+            continue
         if stripped == "1" and sep != "-":
             intercept = True
         elif stripped == "0" or (stripped == "1" and sep == "-"):
@@ -446,4 +608,4 @@ def parse_formula(text: str) -> ParsedFormula:
         else:
             fixed_terms.append(stripped)
     fixed = " + ".join(["1" if intercept else "0", *fixed_terms]).replace("+ -", "-")
-    return ParsedFormula(text, response, fixed, tuple(random_terms))
+    return ParsedFormula(text, response, fixed, tuple(random_terms), tuple(offsets))

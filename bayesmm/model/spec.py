@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .additions import ResponseAdditions
 from .families import Family
 from .formula import ParsedFormula, RandomTerm
 
@@ -149,6 +150,16 @@ class ModelSpec:
         formulae's design object for the fixed part (evaluates new data identically).
     user_priors : tuple of bayesmm.model.user_priors.Prior
         The priors the user set (already folded into ``priors``; kept for the prior table).
+    offset : numpy.ndarray or None
+        The summed offsets per row (``offset(...)`` terms and ``fit(offset=)``), added to the
+        linear predictor with coefficient 1.
+    offset_terms : tuple of str
+        The offset expressions, evaluated again on new data by ``predict``.
+    offset_from_array : bool
+        Whether ``offset=`` was given as an array (new data cannot be evaluated for it).
+    additions : ResponseAdditions
+        weights, censoring, truncation and known SDs of the response
+        (:mod:`bayesmm.model.additions`).
     """
 
     formula: ParsedFormula
@@ -164,6 +175,10 @@ class ModelSpec:
     n_dropped: int = 0
     new_data_evaluator: Any = None
     user_priors: tuple[Any, ...] = ()
+    offset: np.ndarray | None = None
+    offset_terms: tuple[str, ...] = ()
+    offset_from_array: bool = False
+    additions: ResponseAdditions = ResponseAdditions()
 
     @property
     def n_obs(self) -> int:

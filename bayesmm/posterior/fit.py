@@ -21,11 +21,13 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import SamplingWarning
+from ..model.additions import describe as describe_additions
 from ..model.naming import NamedPosterior, group_dims, posterior_variables, summary_labels
 from ..model.prior_table import prior_lines, prior_table
 from ..model.spec import ModelSpec
 from ..stan.backends.base import SamplerOutput, SamplerSettings
 from ..stan.codegen import StanProgram
+from ..stan.marginal import marginal_obstacle
 
 STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 SUMMARY_COLUMNS = [*STAT_COLUMNS, "Rhat", "Bulk_ESS", "Tail_ESS"]
@@ -352,6 +354,11 @@ class Fit:
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
             f" Method: {METHOD_LABELS.get(self.method, self.method)}",
         ]
+        if self.method == "latent" and fam.name == "gaussian" and fam.link == "identity":
+            reason = marginal_obstacle(spec)
+            if reason and (spec.offset is not None or spec.additions.any):
+                lines.append(f"         (not the marginal program: {reason})")
+        lines += describe_additions(spec.additions, spec.offset_terms, spec.offset_from_array)
         centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
         if centred:
             lines.append(f"         effects of {', '.join(centred)} sampled centred")

@@ -53,6 +53,15 @@ class PredictionData:
         Binomial trials, when the family uses them and they could be evaluated.
     index : pandas.Index
         Row labels for summary tables.
+    offset : numpy.ndarray or None
+        The rows' offsets (the model's offset expressions evaluated on them).
+    se : numpy.ndarray or None
+        Known measurement SDs (``se()``), when the model has them and they could be evaluated.
+    lower, upper : numpy.ndarray or None
+        Truncation bounds (``trunc()``), likewise.
+    unavailable : tuple of str
+        Addition terms the model has but the rows lack columns for (``"se"``, ``"lb"``, ...):
+        predict() then refuses, naming them.
     """
 
     fixed_design: np.ndarray
@@ -61,6 +70,11 @@ class PredictionData:
     level_labels: tuple[np.ndarray, ...]
     trials: np.ndarray | None
     index: pd.Index
+    offset: np.ndarray | None = None
+    se: np.ndarray | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    unavailable: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -209,6 +223,60 @@ def _new_trials(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray | None:
     return None
 
 
+def _new_offset(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray | None:
+    """The model's offsets evaluated on new rows (an error naming what is missing)."""
+    if spec.offset is None:
+        return None
+    if spec.offset_from_array:
+        raise DataError(
+            "The fit's offset was given as an array (fit(offset=[...])), which cannot be "
+            "evaluated on new data. Refit with the offset as a column name or in the formula "
+            "(offset='log_exposure' or + offset(np.log(exposure)))."
+        )
+    total = np.zeros(len(frame))
+    for expression in spec.offset_terms:
+        absent = [c for c in referenced_names(expression) if c not in frame.columns]
+        if absent:
+            raise DataError(
+                f"newdata lacks the column(s) {', '.join(absent)} of the offset '{expression}': "
+                "predictions on new data use the new rows' offset. Add the column (e.g. "
+                "exposure 1 for rates per unit)."
+            )
+        values = np.asarray(evaluate_expression(expression, frame), dtype=float)
+        values = np.broadcast_to(values, (len(frame),))
+        if not np.all(np.isfinite(values)):
+            bad = frame.index[~np.isfinite(values)][:5].tolist()
+            raise DataError(
+                f"The offset '{expression}' is missing or not finite in newdata rows {bad}."
+            )
+        total = total + values
+    return total
+
+
+def _new_additions(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, Any]:
+    """se() and trunc() bounds evaluated on new rows, where the rows have their columns."""
+    additions = spec.additions
+    found: dict[str, Any] = {}
+    unavailable = []
+    for name, present in (
+        ("se", additions.se is not None),
+        ("lb", additions.lower is not None),
+        ("ub", additions.upper is not None),
+    ):
+        if not present:
+            continue
+        expression = additions.label(name)
+        if any(c not in frame.columns for c in referenced_names(expression)):
+            unavailable.append(name)
+            continue
+        values = np.asarray(evaluate_expression(expression, frame), dtype=float)
+        found[{"se": "se", "lb": "lower", "ub": "upper"}[name]] = np.broadcast_to(
+            values, (len(frame),)
+        ).copy()
+    found["unavailable"] = tuple(unavailable)
+    return found
+
+
 def prediction_data(
     spec: ModelSpec,
     newdata: Any = None,
@@ -241,6 +309,10 @@ def prediction_data(
             level_labels=tuple(np.asarray(b.group_levels)[b.level_index] for b in spec.blocks),
             trials=spec.trials,
             index=pd.RangeIndex(spec.n_obs),
+            offset=spec.offset,
+            se=spec.additions.se,
+            lower=spec.additions.lower,
+            upper=spec.additions.upper,
         )
     frame = as_data_frame(newdata).copy()
     frame.columns = [str(c) for c in frame.columns]
@@ -293,6 +365,8 @@ def prediction_data(
         level_labels=tuple(labels_out),
         trials=_new_trials(spec, frame),
         index=frame.index,
+        offset=_new_offset(spec, frame),
+        **_new_additions(spec, frame),
     )
 
 
@@ -377,6 +451,8 @@ def linear_predictor(
     rng = np.random.default_rng() if rng is None else rng
     n_draws = len(draws)
     eta = np.zeros((n_draws, rows.n_rows))
+    if rows.offset is not None:
+        eta += rows.offset[None, :]
     if rows.fixed_design.shape[1]:
         b = stacked_draws(posterior, "b")[draws]
         eta += b @ rows.fixed_design.T
@@ -406,9 +482,66 @@ def linear_predictor(
     return eta
 
 
-def aux_draws(posterior: Any, spec: ModelSpec, draws: np.ndarray) -> dict[str, np.ndarray]:
-    """Each family parameter's draws as an (S, 1) column, broadcastable over rows."""
-    return {a.name: stacked_draws(posterior, a.name)[draws][:, None] for a in spec.family.aux}
+def aux_draws(
+    posterior: Any, spec: ModelSpec, draws: np.ndarray, rows: PredictionData | None = None
+) -> dict[str, np.ndarray]:
+    """Each family parameter's draws as an (S, 1) column, broadcastable over rows.
+
+    With ``se()`` in the model, ``sigma`` is the rows' total SD (S, n):
+    ``sqrt(sigma^2 + se^2)``, or ``se`` itself for ``se(s, sigma = FALSE)``.
+    """
+    aux = {a.name: stacked_draws(posterior, a.name)[draws][:, None] for a in spec.family.aux}
+    if spec.additions.se is not None:
+        if rows is None or rows.se is None:
+            raise DataError(
+                f"predict() with se() needs the known SDs of the new rows: newdata must have "
+                f"the column(s) of '{spec.additions.label('se')}'."
+            )
+        se = np.asarray(rows.se, dtype=float)[None, :]
+        aux["sigma"] = np.sqrt(np.square(aux["sigma"]) + np.square(se)) if "sigma" in aux else se
+        aux["sigma"] = np.broadcast_to(aux["sigma"], (len(draws), rows.n_rows))
+    return aux
+
+
+def truncated_draws(
+    spec: ModelSpec,
+    mu: np.ndarray,
+    aux: dict[str, np.ndarray],
+    trials: np.ndarray | None,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Responses drawn from the family truncated to [lower, upper], by inverse CDF.
+
+    For counts both bounds are included: u ~ U(F(lower - 1), F(upper)), y = F^-1(u).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y | trunc(lb = 0) ~ 1", {"y": [0.5, 1.0, 2.0]})
+    >>> y = truncated_draws(spec, np.zeros((100, 3)), {"sigma": np.ones((100, 1))}, None,
+    ...                     np.zeros(3), None, np.random.default_rng(1))
+    >>> bool(y.min() >= 0)
+    True
+    """
+    family = spec.family
+    if family.distribution is None:
+        raise BayesmmError(f"Family '{family.name}' has no distribution hook for trunc().")
+    law = family.distribution(mu, aux, trials)
+    discrete = family.response_type == "int"
+    low = np.zeros(np.shape(mu))
+    high = np.ones(np.shape(mu))
+    if lower is not None:
+        low = np.broadcast_to(law.cdf(lower - 1 if discrete else lower), np.shape(mu))
+    if upper is not None:
+        high = np.broadcast_to(law.cdf(upper), np.shape(mu))
+    values = law.ppf(rng.uniform(low, np.maximum(high, low)))
+    if lower is not None:
+        values = np.maximum(values, lower)
+    if upper is not None:
+        values = np.minimum(values, upper)
+    return np.asarray(values, dtype=float)
 
 
 def _need_trials(spec: ModelSpec, rows: PredictionData, what: str) -> np.ndarray | None:
@@ -430,7 +563,7 @@ def expected_value(
     if spec.family.mean is None:
         return mu
     trials = _need_trials(spec, rows, "fitted()")
-    return spec.family.mean(mu, aux_draws(posterior, spec, draws), trials)
+    return spec.family.mean(mu, aux_draws(posterior, spec, draws, rows), trials)
 
 
 def simulate_response(
@@ -450,7 +583,15 @@ def simulate_response(
         )
     trials = _need_trials(spec, rows, "predict()")
     mu = family.link_function.inverse(eta)
-    return np.asarray(family.simulate(mu, aux_draws(posterior, spec, draws), trials, rng))
+    aux = aux_draws(posterior, spec, draws, rows)
+    if spec.additions.truncated:
+        if rows.unavailable:
+            raise DataError(
+                "predict() of a truncated response needs the truncation bounds of the new rows: "
+                f"newdata lacks the column(s) of {', '.join(rows.unavailable)}."
+            )
+        return truncated_draws(spec, mu, aux, trials, rows.lower, rows.upper, rng)
+    return np.asarray(family.simulate(mu, aux, trials, rng))
 
 
 def summarize_rows(draws: np.ndarray, index: pd.Index) -> pd.DataFrame:

@@ -86,6 +86,43 @@ def scale_residuals(
     return below + rng.uniform(size=observed.shape) * equal
 
 
+def censored_residuals(
+    residuals: np.ndarray,
+    observed: np.ndarray,
+    simulated: np.ndarray,
+    additions: Any,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Scaled residuals of censored rows: uniform over the PIT values their interval allows.
+
+    A right-censored row (true value above y) gets U(P(sim <= y), 1), a left-censored one
+    U(0, P(sim <= y)), an interval-censored one U(P(sim <= y), P(sim <= y2)): uniform on
+    [0, 1] if the model is right, like the residuals of uncensored rows.
+
+    Examples
+    --------
+    >>> from bayesmm.model.additions import ResponseAdditions
+    >>> sims = np.tile(np.arange(10.0), (1, 1)).T
+    >>> extras = ResponseAdditions(censoring=np.array([1]))
+    >>> r = censored_residuals(np.array([0.5]), np.array([4.0]), sims, extras,
+    ...                        np.random.default_rng(0))
+    >>> bool(0.5 <= r[0] <= 1.0)
+    True
+    """
+    out = np.array(residuals, dtype=float)
+    codes = additions.censoring
+    at_most = np.mean(simulated <= observed[None, :], axis=0)
+    uniform = rng.uniform(size=observed.shape)
+    right, left, interval = codes == 1, codes == -1, codes == 2
+    out[right] = at_most[right] + uniform[right] * (1 - at_most[right])
+    out[left] = uniform[left] * at_most[left]
+    if interval.any():
+        upper = np.asarray(additions.censoring_upper, dtype=float)
+        top = np.mean(simulated <= upper[None, :], axis=0)
+        out[interval] = at_most[interval] + uniform[interval] * (top - at_most)[interval]
+    return out
+
+
 def scaled_residuals(
     fit: Any, seed: int | None = None, conditional: bool = False
 ) -> ScaledResiduals:
@@ -135,8 +172,11 @@ def scaled_residuals(
         unseen = tuple(np.full_like(index, -1) for index in rows.level_index)
         simulated, expected = simulate(replace(rows, level_index=unseen))
     observed = np.asarray(spec.response, dtype=float)
+    residuals = scale_residuals(observed, simulated, rng)
+    if spec.additions.censoring is not None:
+        residuals = censored_residuals(residuals, observed, simulated, spec.additions, rng)
     return ScaledResiduals(
-        scale_residuals(observed, simulated, rng),
+        residuals,
         observed,
         simulated,
         expected,

@@ -165,11 +165,50 @@ def prior_data(spec: ModelSpec) -> dict[str, Any]:
     return data
 
 
+def _with_row_sigma(snippet: str, index: str) -> str:
+    """A family snippet with its ``sigma`` replaced by the per-row SD of ``se()``."""
+    return re.sub(r"\bsigma\b", f"sigma_total{index}", snippet)
+
+
+def _row_snippets(spec: ModelSpec) -> dict[str, str]:
+    """Stan expressions of one row's density and CDFs, for the row-wise likelihood of weights,
+    censoring and truncation (see the ``row_log_lik`` macro of ``model.stan.j2``)."""
+    family = spec.family
+    fill = {"mu": "mu[n]", "trials": "trials[n]"}
+
+    def snippet(template: str, y: str) -> str:
+        text = template.format(y=y, **fill)
+        return _with_row_sigma(text, "[n]") if spec.additions.se is not None else text
+
+    discrete = family.response_type == "int"
+    below = "lb[n] - 1" if discrete else "lb[n]"  # counts: P(y >= lb) = 1 - F(lb - 1)
+    if not family.lcdf:
+        lcdf = lccdf = "negative_infinity()"  # never reached: refused at the design stage
+    else:
+        lcdf, lccdf = family.lcdf, family.lccdf
+    mass = f"log_diff_exp({snippet(lcdf, 'ub[n]')}, {snippet(lcdf, below)})"
+    if discrete:
+        mass = f"(lb[n] >= 1 ? {mass} : {snippet(lcdf, 'ub[n]')})"
+    return {
+        "lpdf": snippet(family.lpdf, "Y[n]"),
+        "lcdf_y": snippet(lcdf, "Y[n]"),
+        "lccdf_y": snippet(lccdf, "Y[n]"),
+        "lcdf_y2": snippet(lcdf, "Y2[n]"),
+        "lcdf_ub": snippet(lcdf, "ub[n]"),
+        "lccdf_lb": snippet(lccdf, below),
+        "log_mass_lb_ub": mass,
+        "lb_active": " && lb[n] >= 1" if discrete else "",
+    }
+
+
 def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     family = spec.family
     link = family.link
     link_lpdf = family.link_lpdf.get(link)
-    use_glm = link in family.glm and len(spec.slope_names) > 0
+    additions = spec.additions
+    if additions.any:
+        link_lpdf = None  # the row-wise likelihood and se() need mu and the plain density
+    use_glm = link in family.glm and len(spec.slope_names) > 0 and not additions.any
     inverse_link = family.link_function.stan_inverse.format(eta="eta")
     if link_lpdf:
         likelihood = link_lpdf.format(y="Y", eta="eta", trials="trials")
@@ -184,6 +223,10 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     glm_likelihood = ""
     if use_glm:
         glm_likelihood = family.glm[link].format(y="Y", X="Xc", alpha="eta", b="b", trials="trials")
+    if additions.se is not None:
+        likelihood = _with_row_sigma(likelihood, "")
+        pointwise = _with_row_sigma(pointwise, "[n]")
+        rng = _with_row_sigma(rng, "")
     return {
         "use_glm": use_glm,
         "glm_likelihood": glm_likelihood,
@@ -193,6 +236,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         "inverse_link": inverse_link,
         "pointwise_likelihood": pointwise,
         "rng": rng,
+        "row": _row_snippets(spec) if additions.rowwise else {},
     }
 
 
@@ -282,8 +326,66 @@ def render_code(
         "blocks": blocks,
         "priors": [_render_prior(target, spec) for target in spec.priors],
         **_likelihood_snippets(spec),
+        **_addition_context(spec),
     }
     return _environment().get_template("model.stan.j2").render(**context)
+
+
+def _addition_context(spec: ModelSpec) -> dict[str, Any]:
+    """Template variables of the offset and the response's addition terms."""
+    additions = spec.additions
+    labels = {
+        name: additions.label(name) or "none"
+        for name in ("weights", "cens", "y2", "lb", "ub", "se")
+    }
+    if additions.se is not None and additions.se_sigma:
+        sigma_total = "sqrt(square(sigma) + square(se))"
+    else:
+        sigma_total = "se"
+    int_response = spec.family.response_type == "int"
+    return {
+        "has_offset": spec.offset is not None,
+        "offset_label": " + ".join(spec.offset_terms) or "offset= of fit()",
+        "rowwise": additions.rowwise,
+        "has_se": additions.se is not None,
+        "sigma_total": sigma_total,
+        "addition_labels": labels,
+        "bound_type": "array[N] int" if int_response else "vector[N]",
+    }
+
+
+def addition_data(spec: ModelSpec) -> dict[str, Any]:
+    """Stan data of the offset and the addition terms (what the template declares)."""
+    data: dict[str, Any] = {}
+    n_obs = spec.n_obs
+    additions = spec.additions
+    if spec.offset is not None:
+        data["offsets"] = np.asarray(spec.offset, dtype=float)
+    if additions.rowwise:
+        as_type = np.int64 if spec.family.response_type == "int" else float
+        y = np.asarray(spec.response, dtype=float)
+
+        def column(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
+            chosen = fallback if values is None else values
+            return np.asarray(np.round(chosen) if as_type is np.int64 else chosen).astype(as_type)
+
+        data["weights"] = (
+            np.ones(n_obs) if additions.weights is None else np.asarray(additions.weights, float)
+        )
+        data["cens"] = (
+            np.zeros(n_obs, dtype=np.int64)
+            if additions.censoring is None
+            else np.asarray(additions.censoring, dtype=np.int64)
+        )
+        upper = additions.censoring_upper
+        data["Y2"] = column(None if upper is None else np.where(np.isfinite(upper), upper, y), y)
+        data["has_lb"] = int(additions.lower is not None)
+        data["has_ub"] = int(additions.upper is not None)
+        data["lb"] = column(additions.lower, np.zeros(n_obs))
+        data["ub"] = column(additions.upper, np.zeros(n_obs))
+    if additions.se is not None:
+        data["se"] = np.asarray(additions.se, dtype=float)
+    return data
 
 
 def population_terms(spec: ModelSpec, columns: list[list[int]], block: int) -> list[str]:
@@ -340,10 +442,12 @@ def build_data(
         data[f"M_{i}"] = len(block.effect_names)
         data[f"group_{i}"] = (block.level_index + 1).astype(np.int64)
         data[f"Z_{i}"] = block.design
+    data.update(addition_data(spec))
     data.update(prior_data(spec))
     data["prior_only"] = int(prior_only)
     data["compute_log_lik"] = int(log_lik)
-    data["compute_y_rep"] = int(y_rep)
+    # a truncated response's replicates come from numpy (inverse CDF of the truncated law)
+    data["compute_y_rep"] = int(y_rep and not spec.additions.truncated)
     return data
 
 

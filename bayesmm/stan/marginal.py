@@ -68,6 +68,17 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
         )
     if not spec.blocks:
         return "the model has no group-level effects"
+    if spec.offset is not None:
+        return "the model has an offset (the marginal program does not take one yet)"
+    additions = spec.additions
+    if additions.censored or additions.censoring is not None:
+        return "the response is censored (cens()): censored rows have no Gaussian marginal"
+    if additions.truncated:
+        return "the response is truncated (trunc()): a truncated normal has no Gaussian marginal"
+    if additions.weights is not None:
+        return "the model has weights() (not in the marginal program's sufficient statistics)"
+    if additions.se is not None:
+        return "the model has se() (not in the marginal program's sufficient statistics)"
     groups = spec.group_labels()
     if len(groups) > 1:
         return (

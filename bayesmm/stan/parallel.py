@@ -46,6 +46,8 @@ def _shared_arguments(spec: ModelSpec) -> list[tuple[str, str]]:
     arguments = [(response, "Y")]
     if family.uses_trials:
         arguments.append(("array[] int", "trials"))
+    if spec.offset is not None:
+        arguments.append(("vector", "offsets"))
     arguments += [("matrix", "Xc"), ("vector", "b")]
     if spec.has_intercept:
         arguments.append(("real", "Intercept"))
@@ -75,7 +77,8 @@ def partial_sum_function(spec: ModelSpec) -> str:
         "  // log-likelihood of rows start:end (the slice handed out by reduce_sum)",
         f"  real partial_log_lik(array[] int slice, int start, int end, {signature}) {{",
         "    int n = end - start + 1;",
-        f"    vector[n] eta = rep_vector({'Intercept' if spec.has_intercept else '0'}, n);",
+        f"    vector[n] eta = rep_vector({'Intercept' if spec.has_intercept else '0'}, n)"
+        + (f" + offsets[{rows}];" if spec.offset is not None else ";"),
     ]
     for i, block in enumerate(spec.blocks, start=1):
         lines.append(
