@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedModelError,
 )
 from .model import families
+from .model.distributional import ModelFormula, bf
 from .model.spec import ModelSpec
 from .model.user_priors import Prior, prior
 from .posterior.fit import Fit
@@ -45,6 +46,8 @@ sys.modules[f"{__name__}.families"] = families
 __all__ = [
     "__version__",
     "families",
+    "bf",
+    "ModelFormula",
     "fit",
     "get_prior",
     "prior",

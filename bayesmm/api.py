@@ -16,6 +16,7 @@ import pandas as pd
 
 from .errors import BayesmmError, UnsupportedModelError
 from .model.design import build_model_spec
+from .model.distributional import ModelFormula
 from .model.families import Family
 from .model.prior_table import prior_table
 from .model.spec import ModelSpec
@@ -35,7 +36,7 @@ AUTO_POINTWISE_LIMIT = 20_000_000
 
 
 def model_spec(
-    formula: str,
+    formula: str | ModelFormula,
     data: Any,
     family: str | Family = "gaussian",
     priors: Any = None,
@@ -56,7 +57,7 @@ def model_spec(
 
 
 def get_prior(
-    formula: str, data: Any, family: str | Family = "gaussian", priors: Any = None
+    formula: str | ModelFormula, data: Any, family: str | Family = "gaussian", priors: Any = None
 ) -> pd.DataFrame:
     """The priors of a model, one row per slot, before anything runs (brms's ``get_prior``).
 
@@ -90,7 +91,7 @@ def get_prior(
 
 
 def stancode(
-    formula: str,
+    formula: str | ModelFormula,
     data: Any,
     family: str | Family = "gaussian",
     priors: Any = None,
@@ -119,7 +120,7 @@ def stancode(
 
 
 def standata(
-    formula: str,
+    formula: str | ModelFormula,
     data: Any,
     family: str | Family = "gaussian",
     priors: Any = None,
@@ -180,7 +181,7 @@ def _program(
 
 
 def fit(
-    formula: str,
+    formula: str | ModelFormula,
     data: Any,
     family: str | Family = "gaussian",
     *,

@@ -35,10 +35,11 @@ from .additions import (
     evaluate_additions,
     evaluate_offset,
 )
+from .distributional import ModelFormula, as_model_formula, check_dpar, dpar_link
 from .families import Family, get_family
-from .formula import ParsedFormula, RandomTerm, parse_formula, referenced_names
-from .priors import default_priors
-from .spec import ModelSpec, RandomBlock
+from .formula import ParsedFormula, RandomTerm, Response, parse_formula, referenced_names
+from .priors import default_dpar_priors, default_priors
+from .spec import DparSpec, ModelSpec, RandomBlock
 from .user_priors import apply_user_priors, as_prior_list
 
 
@@ -329,8 +330,40 @@ def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> Ran
     return RandomBlock(term, names, levels, index, design, evaluator)
 
 
+def _check_repeated_effects(blocks: tuple[RandomBlock, ...], formula: str) -> None:
+    seen: dict[str, set[str]] = {}
+    for block in blocks:
+        names = seen.setdefault(block.group, set())
+        repeated = names.intersection(block.effect_names)
+        if repeated:
+            raise FormulaError(
+                f"Effect '{sorted(repeated)[0]}' varies over '{block.group}' in two bar terms of "
+                f"'{formula}'. Keep it in one term."
+            )
+        names.update(block.effect_names)
+
+
+def _parse_dpars(model_formula: ModelFormula, family: Family) -> list[tuple[str, ParsedFormula]]:
+    """Each distributional formula, parsed after checking that the family has the parameter."""
+    parsed = []
+    for name, rhs in model_formula.dpars:
+        check_dpar(name, family)
+        dpar_formula = parse_formula(f"{name} ~ {rhs}")
+        parsed.append((name, dpar_formula))
+    return parsed
+
+
+def _build_dpar(name: str, parsed: ParsedFormula, frame: pd.DataFrame, family: Family) -> DparSpec:
+    aux = next(a for a in family.aux if a.name == name)
+    text = parsed.text
+    design, names, evaluator = model_matrix(parsed.fixed, frame, text)
+    blocks = tuple(build_block(term, frame, text) for term in parsed.random_terms)
+    _check_repeated_effects(blocks, text)
+    return DparSpec(name, dpar_link(aux), parsed, names, design, blocks, evaluator)
+
+
 def build_model_spec(
-    formula: str,
+    formula: str | ModelFormula,
     data: Any,
     family: str | Family = "gaussian",
     priors: Any = None,
@@ -340,8 +373,9 @@ def build_model_spec(
 
     Parameters
     ----------
-    formula : str
-        lme4/brms-style formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    formula : str or ModelFormula
+        lme4/brms-style formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``, or
+        :func:`bayesmm.bf` with formulas for distributional parameters.
     data : pandas.DataFrame or dict
         The data.
     family : str or Family
@@ -365,11 +399,17 @@ def build_model_spec(
     >>> build_model_spec("y ~ 1 + (1 | g)", df, family="bernoulli").family.link
     'logit'
     """
+    model_formula = as_model_formula(formula)
+    formula = model_formula.formula
     parsed = parse_formula(formula)
     family = get_family(family)
+    dpar_formulas = _parse_dpars(model_formula, family)
     frame = as_data_frame(data)
     frame.columns = [str(c) for c in frame.columns]
     used = check_columns(parsed, frame)
+    for _, dpar_formula in dpar_formulas:
+        right_side = replace(dpar_formula, response=Response("plain", ""))  # no column 'sigma'
+        used += [c for c in check_columns(right_side, frame) if c not in used]
     check_addition_columns(parsed, frame, offset)
     keep = ~frame[used].isna().any(axis=1).to_numpy()
     row_labels = frame.index[keep]
@@ -392,17 +432,20 @@ def build_model_spec(
         family = replace(family, aux=tuple(a for a in family.aux if a.name != "sigma"))
     fixed_design, fixed_names, evaluator = model_matrix(parsed.fixed, frame, formula)
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
-    seen: dict[str, set[str]] = {}
-    for block in blocks:
-        names = seen.setdefault(block.group, set())
-        repeated = names.intersection(block.effect_names)
-        if repeated:
-            raise FormulaError(
-                f"Effect '{sorted(repeated)[0]}' varies over '{block.group}' in two bar terms of "
-                f"'{formula}'. Keep it in one term."
-            )
-        names.update(block.effect_names)
+    _check_repeated_effects(blocks, formula)
+    dpars = tuple(_build_dpar(name, f, frame, family) for name, f in dpar_formulas)
+    if dpars and additions.any:
+        raise FormulaError(
+            f"The addition terms of '{parsed.response.label}' (weights, cens, trunc, se) do not "
+            "yet combine with distributional formulas ("
+            + ", ".join(d.name for d in dpars)
+            + "). Fit one or the other."
+        )
     priors_used = default_priors(family, response, fixed_names, fixed_design, blocks)
+    if dpars:
+        modelled = {d.name for d in dpars}
+        priors_used = tuple(p for p in priors_used if p.parameter not in modelled)
+        priors_used += default_dpar_priors(dpars, len(blocks))
     user_priors = as_prior_list(priors)
     priors_used = apply_user_priors(priors_used, user_priors, family)
     return ModelSpec(
@@ -423,4 +466,5 @@ def build_model_spec(
         offset_terms=parsed.offsets + ((offset,) if isinstance(offset, str) else ()),
         offset_from_array=offset is not None and not isinstance(offset, str),
         additions=additions,
+        dpars=dpars,
     )

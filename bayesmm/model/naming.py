@@ -50,6 +50,14 @@ def correlation_pairs(effect_names: tuple[str, ...]) -> list[tuple[int, int]]:
     return [(i, j) for j in range(len(effect_names)) for i in range(j)]
 
 
+def effect_label(spec: ModelSpec, position: int, name: str) -> str:
+    """An effect's name in ``r_<group>`` / ``sd_<group>``: as written for the mean's blocks,
+    prefixed with the parameter for a distributional formula's (``sigma_Intercept``, so the
+    summary shows brms's ``sd_g__sigma_Intercept``)."""
+    owner = spec.block_owner(position)
+    return f"{owner}_{name}" if owner else name
+
+
 def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedPosterior:
     """Name the backend's draws after the user's columns, levels and effects."""
     variables: dict[str, np.ndarray] = {}
@@ -60,16 +68,27 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
         parts.append(np.asarray(draws["b_Intercept"])[..., None])
     if spec.slope_names:
         parts.append(np.asarray(draws["b"]))
+    fixed_names = list(spec.fixed_names)
+    for dpar in spec.dpars:  # brms's b_sigma_Intercept, b_sigma_x, ...
+        if dpar.has_intercept:
+            parts.append(np.asarray(draws[f"b_{dpar.name}_Intercept"])[..., None])
+        if dpar.slope_names:
+            parts.append(np.asarray(draws[f"b_{dpar.name}"]))
+        fixed_names += [dpar.label(name) for name in dpar.fixed_names]
     if parts:
         variables["b"] = np.concatenate(parts, axis=-1)
         dims["b"] = ["effect"]
-        coords["effect"] = list(spec.fixed_names)
-    for aux in spec.family.aux:
+        coords["effect"] = fixed_names
+    for aux in spec.scalar_aux:
         variables[aux.name] = np.asarray(draws[aux.name])
-    for group in spec.group_labels():
+    all_blocks = spec.all_blocks
+    groups = list(dict.fromkeys(block.group for block in all_blocks))
+    for group in groups:
         level_dim, effect_dim = group_dims(group)
-        blocks = spec.blocks_of(group)
-        effects = [name for _, block in blocks for name in block.effect_names]
+        blocks = [(i + 1, b) for i, b in enumerate(all_blocks) if b.group == group]
+        effects = [
+            effect_label(spec, i - 1, name) for i, block in blocks for name in block.effect_names
+        ]
         coords[level_dim] = list(blocks[0][1].group_levels)
         coords[effect_dim] = effects
         variables[f"sd_{group}"] = np.concatenate(
@@ -85,9 +104,10 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
             if not block.correlated:
                 continue
             matrix = np.asarray(draws[f"Cor_{i}"])
+            names = [effect_label(spec, i - 1, name) for name in block.effect_names]
             for a, c in correlation_pairs(block.effect_names):
                 cor_values.append(matrix[..., a, c])
-                cor_names.append(f"{block.effect_names[a]}__{block.effect_names[c]}")
+                cor_names.append(f"{names[a]}__{names[c]}")
         if cor_values:
             cor_dim = f"{group}_cor"
             variables[f"cor_{group}"] = np.stack(cor_values, axis=-1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .priors import default_priors
+from .priors import default_dpar_priors, default_priors
 from .spec import ModelSpec, PriorTarget
 from .user_priors import Prior, prior_string, support_note
 
@@ -43,6 +43,7 @@ class ResolvedElement:
     distribution: str
     args: tuple[float, ...]
     source: str
+    dpar: str = ""
 
     @property
     def text(self) -> str:
@@ -65,6 +66,7 @@ def resolved_elements(targets: Sequence[PriorTarget]) -> list[ResolvedElement]:
                 target.distribution,
                 tuple(float(v) for v in target.values[k]),
                 target.source[k],
+                target.dpar,
             )
             entries.append((position, element))
     return [e for entries in by_parameter.values() for _, e in sorted(entries, key=lambda x: x[0])]
@@ -78,12 +80,17 @@ def class_order(spec: ModelSpec) -> list[str]:
     return [c for c in order if c in present]
 
 
-def _user_at(users: Sequence[Prior], prior_class: str, coef: str, group: str) -> Prior | None:
+def _user_at(
+    users: Sequence[Prior], prior_class: str, coef: str, group: str, dpar: str = ""
+) -> Prior | None:
     """The user prior that applies at a slot: given there, or at a broader slot above it."""
     candidates = [
         p
         for p in users
-        if p.class_ == prior_class and p.coef in ("", coef) and p.group in ("", group)
+        if p.class_ == prior_class
+        and p.dpar == dpar
+        and p.coef in ("", coef)
+        and p.group in ("", group)
     ]
     return max(candidates, key=lambda p: p.specificity) if candidates else None
 
@@ -94,9 +101,10 @@ def _row(
     coef: str,
     group: str,
     below: Sequence[ResolvedElement],
+    dpar: str = "",
 ) -> dict[str, str]:
     """A class-wide or group-wide row: the user's prior there, else the common default."""
-    user = _user_at(spec.user_priors, prior_class, coef, group)
+    user = _user_at(spec.user_priors, prior_class, coef, group, dpar)
     if user is not None:
         text, source = str(user), "user"
         note = support_note(user.distribution, user.args, prior_class, spec.family)
@@ -116,6 +124,7 @@ def _row(
         "class": prior_class,
         "coef": coef,
         "group": group,
+        "dpar": dpar,
         "source": source,
         "note": note,
     }
@@ -128,6 +137,7 @@ def _element_row(spec: ModelSpec, element: ResolvedElement) -> dict[str, str]:
         "class": element.prior_class,
         "coef": element.coef,
         "group": element.group,
+        "dpar": element.dpar,
         "source": element.source,
         "note": note,
     }
@@ -156,12 +166,30 @@ def prior_table(spec: ModelSpec) -> pd.DataFrame:
     >>> prior_table(spec).set_index(["class", "coef", "group"]).loc[("sd", "", ""), "source"]
     'user'
     """
-    elements = resolved_elements(spec.priors)
-    defaults = resolved_elements(
+    all_elements = resolved_elements(spec.priors)
+    all_defaults = resolved_elements(
         default_priors(spec.family, spec.response, spec.fixed_names, spec.fixed_design, spec.blocks)
+        + default_dpar_priors(spec.dpars, len(spec.blocks))
     )
     rows: list[dict[str, str]] = []
-    for prior_class in class_order(spec):
+    for dpar in ["", *(d.name for d in spec.dpars)]:
+        elements = [e for e in all_elements if e.dpar == dpar]
+        defaults = [e for e in all_defaults if e.dpar == dpar]
+        rows += _class_rows(spec, elements, defaults, dpar)
+    columns = PRIOR_COLUMNS[:4] + ["dpar"] + PRIOR_COLUMNS[4:] if spec.dpars else PRIOR_COLUMNS
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _class_rows(
+    spec: ModelSpec,
+    elements: Sequence[ResolvedElement],
+    defaults: Sequence[ResolvedElement],
+    dpar: str,
+) -> list[dict[str, str]]:
+    """The rows of one formula's classes (the mean's, or one distributional parameter's)."""
+    rows: list[dict[str, str]] = []
+    present = {e.prior_class for e in elements}
+    for prior_class in [c for c in class_order(spec) if c in present]:
         in_class = [e for e in elements if e.prior_class == prior_class]
         default_in_class = [e for e in defaults if e.prior_class == prior_class]
         has_coefs = any(e.coef for e in in_class)
@@ -171,15 +199,15 @@ def prior_table(spec: ModelSpec) -> pd.DataFrame:
                 row["note"] = "; ".join(n for n in (_INTERCEPT_NOTE, row["note"]) if n)
             rows.append(row)
             continue
-        rows.append(_row(spec, prior_class, "", "", default_in_class))
+        rows.append(_row(spec, prior_class, "", "", default_in_class, dpar))
         groups = list(dict.fromkeys(e.group for e in in_class))
         for group in groups:
             if group:
                 below = [e for e in default_in_class if e.group == group]
-                rows.append(_row(spec, prior_class, "", group, below))
+                rows.append(_row(spec, prior_class, "", group, below, dpar))
             if has_coefs:
                 rows += [_element_row(spec, e) for e in in_class if e.group == group and e.coef]
-    return pd.DataFrame(rows, columns=PRIOR_COLUMNS)
+    return rows
 
 
 def prior_lines(spec: ModelSpec) -> list[str]:
@@ -194,10 +222,13 @@ def prior_lines(spec: ModelSpec) -> list[str]:
     """
     elements = resolved_elements(spec.priors)
     lines = ["Priors:"]
-    for prior_class in class_order(spec):
-        in_class = [e for e in elements if e.prior_class == prior_class]
+    for dpar, prior_class in [
+        (d, c) for d in ["", *(d.name for d in spec.dpars)] for c in class_order(spec)
+    ]:
+        in_class = [e for e in elements if e.prior_class == prior_class and e.dpar == dpar]
         for group in dict.fromkeys(e.group for e in in_class):
             label = f"{prior_class}({group})" if group else prior_class
+            label = f"{label}[{dpar}]" if dpar else label
             members = [e for e in in_class if e.group == group]
             for text in dict.fromkeys(e.text for e in members):
                 same = [e for e in members if e.text == text]

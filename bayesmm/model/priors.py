@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .families import Family
-from .spec import PriorTarget, RandomBlock
+from .spec import DparSpec, PriorTarget, RandomBlock
 
 #: Distribution name -> names of its arguments (Stan's order).
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -91,9 +91,10 @@ def response_scale(response: np.ndarray) -> float:
     return max(2.5, mad)
 
 
-def _target(parameter, prior_class, group, coefs, distribution, rows) -> PriorTarget:
+def _target(parameter, prior_class, group, coefs, distribution, rows, dpar="") -> PriorTarget:
     values = np.atleast_2d(np.asarray(rows, dtype=float))
     return PriorTarget(
+        dpar=dpar,
         parameter=parameter,
         prior_class=prior_class,
         group=group,
@@ -174,4 +175,51 @@ def default_priors(
         distribution, args = aux.default_prior
         row = [context[a] if isinstance(a, str) else a for a in args]
         priors.append(_target(aux.name, aux.name, "", (), distribution, row))
+    return tuple(priors)
+
+
+def default_dpar_priors(dpars: tuple[DparSpec, ...], n_mean_blocks: int) -> tuple[PriorTarget, ...]:
+    """Default priors of the distributional parameters' formulas, on their link scales.
+
+    As for a non-gaussian mean (brms): ``Intercept_<dpar> ~ student_t(3, 0, 2.5)``, each slope
+    ``normal(0, 2.5 / sd(x_k))``, group-level SDs half ``student_t(3, 0, 2.5)``, correlations
+    ``lkj_corr_cholesky(1)``. Blocks are numbered after the mean's (``sd_<i>``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> from bayesmm.model.distributional import bf
+    >>> spec = build_model_spec(bf("y ~ 1", sigma="~ x"), pd.DataFrame(
+    ...     {"y": [1.0, 2, 4, 3], "x": [0.0, 1, 2, 3]}))
+    >>> [(p.parameter, p.prior_class, p.dpar) for p in spec.priors if p.dpar]
+    [('Intercept_sigma', 'Intercept', 'sigma'), ('b_sigma', 'b', 'sigma')]
+    """
+    priors: list[PriorTarget] = []
+    index = n_mean_blocks
+    for dpar in dpars:
+        name = dpar.name
+        if dpar.has_intercept:
+            priors.append(
+                _target(f"Intercept_{name}", "Intercept", "", (), "student_t", [3, 0, 2.5], name)
+            )
+        if dpar.slope_names:
+            columns = dpar.fixed_design[:, 1:] if dpar.has_intercept else dpar.fixed_design
+            rows = []
+            for column in columns.T:
+                sd_x = float(np.std(column, ddof=1)) if column.size > 1 else 0.0
+                rows.append([0.0, 2.5 / sd_x if sd_x > 0 else 2.5])
+            priors.append(_target(f"b_{name}", "b", "", dpar.slope_names, "normal", rows, name))
+        for block in dpar.blocks:
+            index += 1
+            rows = [[3, 0.0, 2.5]] * len(block.effect_names)
+            priors.append(
+                _target(
+                    f"sd_{index}", "sd", block.group, block.effect_names, "student_t", rows, name
+                )
+            )
+            if block.correlated:
+                priors.append(
+                    _target(f"L_{index}", "cor", block.group, (), "lkj_corr_cholesky", [1], name)
+                )
     return tuple(priors)

@@ -74,6 +74,54 @@ class RandomBlock:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class DparSpec:
+    """A distributional parameter with its own formula (``sigma ~ x + (1 | g)``).
+
+    Like the mean, it has a population-level part and random-effect blocks, on the scale of
+    its own link (``log`` for positive parameters, ``logit`` for probabilities).
+
+    Attributes
+    ----------
+    name : str
+        The family parameter (``"sigma"``, ``"zi"``, ...).
+    link : str
+        Its link (a key of :data:`bayesmm.model.links.LINKS`).
+    formula : ParsedFormula
+        The parsed right-hand side (its response is the parameter's name).
+    fixed_names : tuple of str
+        Population-level columns (``"Intercept"`` first when present).
+    fixed_design : numpy.ndarray
+        N x K population-level design matrix (uncentred).
+    blocks : tuple of RandomBlock
+        One per bar term of the parameter's formula.
+    new_data_evaluator : Any
+        formulae's design object for the fixed part.
+    """
+
+    name: str
+    link: str
+    formula: ParsedFormula
+    fixed_names: tuple[str, ...]
+    fixed_design: np.ndarray
+    blocks: tuple[RandomBlock, ...]
+    new_data_evaluator: Any = None
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the parameter's population-level part has an intercept."""
+        return bool(self.fixed_names) and self.fixed_names[0] == "Intercept"
+
+    @property
+    def slope_names(self) -> tuple[str, ...]:
+        """Population-level effects other than the intercept."""
+        return self.fixed_names[1:] if self.has_intercept else self.fixed_names
+
+    def label(self, name: str) -> str:
+        """brms's name of one of its effects: ``sigma_Intercept``, ``sigma_x``."""
+        return f"{self.name}_{name}"
+
+
 @dataclass(frozen=True)
 class PriorTarget:
     """The prior of one Stan parameter (vectorised over its elements).
@@ -100,6 +148,9 @@ class PriorTarget:
         0-based positions of ``coefs`` in the parameter when the parameter's elements have
         priors of different distributions (one target per distribution); empty when this
         target covers the whole parameter.
+    dpar : str
+        The distributional parameter whose formula the target belongs to (``"sigma"``);
+        empty for the mean's and the family parameters' priors.
     """
 
     parameter: str
@@ -111,6 +162,7 @@ class PriorTarget:
     values: np.ndarray
     source: tuple[str, ...]
     positions: tuple[int, ...] = ()
+    dpar: str = ""
 
     @property
     def is_vector(self) -> bool:
@@ -160,6 +212,9 @@ class ModelSpec:
     additions : ResponseAdditions
         weights, censoring, truncation and known SDs of the response
         (:mod:`bayesmm.model.additions`).
+    dpars : tuple of DparSpec
+        Family parameters with their own formulas (from :func:`bayesmm.bf`); the others stay
+        one scalar each.
     """
 
     formula: ParsedFormula
@@ -179,6 +234,35 @@ class ModelSpec:
     offset_terms: tuple[str, ...] = ()
     offset_from_array: bool = False
     additions: ResponseAdditions = ResponseAdditions()
+    dpars: tuple[DparSpec, ...] = ()
+
+    def dpar(self, name: str) -> DparSpec | None:
+        """The formula part of family parameter ``name`` (None when it is a scalar)."""
+        return next((d for d in self.dpars if d.name == name), None)
+
+    @property
+    def scalar_aux(self) -> tuple[Any, ...]:
+        """Family parameters without a formula (one scalar parameter each)."""
+        modelled = {d.name for d in self.dpars}
+        return tuple(a for a in self.family.aux if a.name not in modelled)
+
+    @property
+    def all_blocks(self) -> tuple[RandomBlock, ...]:
+        """The mean's blocks, then each distributional parameter's, in Stan's numbering
+        (block ``i`` is ``sd_i``, ``r_i``, ...)."""
+        return self.blocks + tuple(b for d in self.dpars for b in d.blocks)
+
+    def block_owner(self, position: int) -> str:
+        """Which linear predictor block ``position`` (0-based, of :attr:`all_blocks`) adds to:
+        ``""`` for the mean, else the parameter's name."""
+        if position < len(self.blocks):
+            return ""
+        position -= len(self.blocks)
+        for d in self.dpars:
+            if position < len(d.blocks):
+                return d.name
+            position -= len(d.blocks)
+        raise IndexError(position)
 
     @property
     def n_obs(self) -> int:

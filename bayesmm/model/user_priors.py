@@ -80,6 +80,9 @@ class Prior:
         An effect name, or ``""`` for the whole class.
     group : str
         A grouping factor (``sd`` and ``cor`` only), or ``""`` for every group.
+    dpar : str
+        A distributional parameter with its own formula (``"sigma"``), or ``""`` for the
+        mean's formula and the scalar family parameters.
     """
 
     distribution: str
@@ -87,11 +90,12 @@ class Prior:
     class_: str = "b"
     coef: str = ""
     group: str = ""
+    dpar: str = ""
 
     @property
-    def slot(self) -> tuple[str, str, str]:
-        """``(class, coef, group)``."""
-        return (self.class_, self.coef, self.group)
+    def slot(self) -> tuple[str, ...]:
+        """``(class, coef, group)``, plus the distributional parameter when there is one."""
+        return (self.class_, self.coef, self.group) + ((self.dpar,) if self.dpar else ())
 
     @property
     def specificity(self) -> int:
@@ -101,6 +105,8 @@ class Prior:
     def describe_slot(self) -> str:
         """``class 'sd', coef 'Days', group 'Subject'`` (for messages)."""
         parts = [f"class '{self.class_}'"]
+        if self.dpar:
+            parts.append(f"dpar '{self.dpar}'")
         if self.coef:
             parts.append(f"coef '{self.coef}'")
         if self.group:
@@ -181,7 +187,11 @@ def parse_distribution(text: str) -> tuple[str, tuple[float, ...]]:
 
 
 def prior(
-    distribution: str, class_: str = "b", coef: str | None = None, group: str | None = None
+    distribution: str,
+    class_: str = "b",
+    coef: str | None = None,
+    group: str | None = None,
+    dpar: str | None = None,
 ) -> Prior:
     """A prior for one slot of a model, written the way Stan (and brms) writes it.
 
@@ -199,6 +209,9 @@ def prior(
         One effect of the class (``"Days"``); the whole class if omitted.
     group : str, optional
         One grouping factor (``sd`` and ``cor`` only); every group if omitted.
+    dpar : str, optional
+        The distributional parameter whose formula the slot belongs to (brms's ``dpar``):
+        ``prior("normal(0, 1)", class_="b", dpar="sigma")`` is the prior of ``b_sigma_*``.
 
     Returns
     -------
@@ -217,12 +230,19 @@ def prior(
     ('sd', '', 'Subject')
     """
     name, args = parse_distribution(distribution)
-    for label, value in (("class_", class_), ("coef", coef), ("group", group)):
+    for label, value in (("class_", class_), ("coef", coef), ("group", group), ("dpar", dpar)):
         if value is not None and not isinstance(value, str):
             raise PriorError(f"{label} must be a string, got {type(value).__name__} {value!r}.")
     if not class_:
         raise PriorError("class_ must name a class such as 'b', 'sd', 'cor' or 'sigma'.")
-    return Prior(name, args, class_.strip(), (coef or "").strip(), (group or "").strip())
+    return Prior(
+        name,
+        args,
+        class_.strip(),
+        (coef or "").strip(),
+        (group or "").strip(),
+        (dpar or "").strip(),
+    )
 
 
 def as_prior_list(priors: Any) -> tuple[Prior, ...]:
@@ -363,12 +383,13 @@ class Element:
     prior_class: str
     coef: str
     group: str
+    dpar: str = ""
 
 
 def target_elements(target: PriorTarget) -> list[Element]:
     """The elements of a default target (one per coef, or one for a scalar/matrix)."""
     coefs = target.coefs or ("",)
-    return [Element(target.prior_class, coef, target.group) for coef in coefs]
+    return [Element(target.prior_class, coef, target.group, target.dpar) for coef in coefs]
 
 
 def _valid_list(values: Iterable[str]) -> str:
@@ -379,6 +400,15 @@ def _valid_list(values: Iterable[str]) -> str:
 def check_slot(user: Prior, defaults: Sequence[PriorTarget]) -> None:
     """Raise :class:`PriorError` when ``user``'s class, coef or group is not in this model."""
     elements = [e for t in defaults for e in target_elements(t)]
+    dpars = list(dict.fromkeys(e.dpar for e in elements if e.dpar))
+    if user.dpar and user.dpar not in dpars:
+        raise PriorError(
+            f"Prior '{user}' ({user.describe_slot()}): '{user.dpar}' has no formula in this "
+            f"model.{suggest(user.dpar, dpars)} Parameters with formulas: {_valid_list(dpars)}. "
+            f"Give it one with bmm.bf(..., {user.dpar}='~ ...'), or, for a scalar family "
+            f"parameter, write class_='{user.dpar}' without dpar."
+        )
+    elements = [e for e in elements if e.dpar == user.dpar]
     classes = list(dict.fromkeys(e.prior_class for e in elements))
     if user.class_ not in classes:
         raise PriorError(
@@ -427,6 +457,7 @@ def best_prior(element: Element, users: Sequence[Prior]) -> Prior | None:
         p
         for p in users
         if p.class_ == element.prior_class
+        and p.dpar == element.dpar
         and p.coef in ("", element.coef)
         and p.group in ("", element.group)
     ]

@@ -207,7 +207,8 @@ class Fit:
             return pd.DataFrame(columns=STAT_COLUMNS)
         values = np.asarray(self.idata.posterior["b"].values)
         stats = describe_draws(values)
-        return pd.DataFrame(stats, index=list(self.spec.fixed_names), columns=STAT_COLUMNS)
+        names = [str(v) for v in self.idata.posterior.coords["effect"].values]
+        return pd.DataFrame(stats, index=names, columns=STAT_COLUMNS)
 
     def _group_table(self, group: str, values: np.ndarray) -> pd.DataFrame:
         level_dim, effect_dim = group_dims(group)
@@ -233,8 +234,13 @@ class Fit:
         """
         return {
             group: self._group_table(group, np.asarray(self.idata.posterior[f"r_{group}"].values))
-            for group in self.spec.group_labels()
+            for group in self._groups()
         }
+
+    def _groups(self) -> list[str]:
+        """Grouping factors of every formula (the mean's first, then the distributional
+        parameters')."""
+        return list(dict.fromkeys(block.group for block in self.spec.all_blocks))
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Group-level coefficients: population effect + the level's deviation, per draw.
@@ -248,12 +254,13 @@ class Fit:
         """
         out = {}
         posterior = self.idata.posterior
-        for group in self.spec.group_labels():
+        fixed = {str(v) for v in posterior.coords["effect"].values} if "b" in posterior else set()
+        for group in self._groups():
             _, effect_dim = group_dims(group)
             values = np.asarray(posterior[f"r_{group}"].values).copy()
             effects = [str(v) for v in posterior.coords[effect_dim].values]
             for k, effect in enumerate(effects):
-                if effect in self.spec.fixed_names:
+                if effect in fixed:
                     b = np.asarray(posterior["b"].sel(effect=effect).values)
                     values[..., k] += b[..., None]
             out[group] = self._group_table(group, values)
@@ -339,11 +346,15 @@ class Fit:
         spec = self.spec
         settings = self.settings
         fam = spec.family
-        links = [f"mu = {fam.link}"] + [f"{a.name} = identity" for a in fam.aux]
+        dpar_links = {d.name: d.link for d in spec.dpars}
+        links = [f"mu = {fam.link}"] + [
+            f"{a.name} = {dpar_links.get(a.name, 'identity')}" for a in fam.aux
+        ]
         lines = [
             f" Family: {fam.name}",
             f"  Links: {'; '.join(links)}",
             f"Formula: {spec.formula.text}",
+            *(f"         {d.formula.text}" for d in spec.dpars),
             f"   Data: {spec.n_obs} observations"
             + (f" ({spec.n_dropped} rows with missing values dropped)" if spec.n_dropped else ""),
             f"  Draws: {settings.chains} chains, each with iter = "
@@ -377,10 +388,10 @@ class Fit:
                 part[col] = part[col].round().astype(int)
             return part.to_string(float_format=lambda v: f"{v:.2f}")
 
-        if spec.blocks:
+        if spec.all_blocks:
             lines += ["", "Multilevel Hyperparameters:"]
-            for group in spec.group_labels():
-                n_levels = len(spec.blocks_of(group)[0][1].group_levels)
+            for group in dict.fromkeys(b.group for b in spec.all_blocks):
+                n_levels = len(next(b for b in spec.all_blocks if b.group == group).group_levels)
                 lines.append(f"~{group} (Number of levels: {n_levels})")
                 prefix_sd, prefix_cor = f"sd_{group}__", f"cor_{group}__"
                 rows = [r for r in table.index if r.startswith((prefix_sd, prefix_cor))]
@@ -395,7 +406,7 @@ class Fit:
         if b_rows:
             lines += ["" if not spec.blocks else "", "Regression Coefficients:"]
             lines.append(block(b_rows, lambda r: r[2:]))
-        aux_rows = [a.name for a in fam.aux]
+        aux_rows = [a.name for a in spec.scalar_aux]
         if aux_rows:
             lines += ["", "Further Distributional Parameters:", block(aux_rows, lambda r: r)]
         lines += ["", *prior_lines(spec)]
@@ -426,6 +437,7 @@ class Fit:
         ndraws: int | None = None,
         summary: bool = True,
         seed: int | None = None,
+        dpar: str | None = None,
     ) -> pd.DataFrame | np.ndarray:
         """Linear predictor draws; see :meth:`predict` for the arguments.
 
@@ -437,7 +449,7 @@ class Fit:
 
         return predict_draws(
             self, "linpred", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
-            summary, seed,
+            summary, seed, dpar=dpar,
         )  # fmt: skip
 
     def fitted(
@@ -449,19 +461,22 @@ class Fit:
         ndraws: int | None = None,
         summary: bool = True,
         seed: int | None = None,
+        dpar: str | None = None,
     ) -> pd.DataFrame | np.ndarray:
         """Expected response (the inverse link of the linear predictor; times the trials for
-        binomial); see :meth:`predict` for the arguments.
+        binomial); see :meth:`predict` for the arguments. ``dpar="sigma"`` (or another family
+        parameter) gives that parameter's value per row instead, as brms's ``dpar``.
 
         Examples
         --------
         >>> fit.fitted(re_formula="~0").head()  # the population line  # doctest: +SKIP
+        >>> fit.fitted(dpar="sigma").head()  # the residual SD of each row  # doctest: +SKIP
         """
         from .predict import predict_draws
 
         return predict_draws(
             self, "fitted", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
-            summary, seed,
+            summary, seed, dpar=dpar,
         )  # fmt: skip
 
     def predict(

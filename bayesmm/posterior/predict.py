@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import BayesmmError, DataError, FormulaError
 from ..model.design import as_data_frame, evaluate_expression
 from ..model.formula import parse_formula, referenced_names
+from ..model.links import LINKS
 from ..model.naming import correlation_pairs
 from ..model.spec import ModelSpec, RandomBlock
 
@@ -62,6 +63,8 @@ class PredictionData:
     unavailable : tuple of str
         Addition terms the model has but the rows lack columns for (``"se"``, ``"lb"``, ...):
         predict() then refuses, naming them.
+    dpar_rows : dict
+        The same rows evaluated through each distributional parameter's formula.
     """
 
     fixed_design: np.ndarray
@@ -75,6 +78,7 @@ class PredictionData:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     unavailable: tuple[str, ...] = ()
+    dpar_rows: dict[str, PredictionData] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -277,6 +281,26 @@ def _new_additions(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, Any]:
     return found
 
 
+def dpar_view(spec: ModelSpec, name: str) -> ModelSpec:
+    """The model seen through one distributional parameter's formula (its fixed part and
+    blocks in place of the mean's), for evaluating rows."""
+    dpar = spec.dpar(name)
+    formula = replace(
+        spec.formula, fixed=dpar.formula.fixed, random_terms=dpar.formula.random_terms
+    )
+    return replace(
+        spec,
+        formula=formula,
+        fixed_names=dpar.fixed_names,
+        fixed_design=dpar.fixed_design,
+        blocks=dpar.blocks,
+        new_data_evaluator=dpar.new_data_evaluator,
+        dpars=(),
+        offset=None,  # offsets belong to the mean's linear predictor
+        offset_terms=(),
+    )
+
+
 def prediction_data(
     spec: ModelSpec,
     newdata: Any = None,
@@ -299,6 +323,27 @@ def prediction_data(
     >>> prediction_data(spec, {"x": [2.0], "g": ["b"]}).level_index[0].tolist()
     [1]
     """
+    rows = _prediction_rows(spec, newdata, re_formula, allow_new_levels)
+    if not spec.dpars:
+        return rows
+    # a distributional formula keeps all its group-level effects when re_formula is None and
+    # drops them otherwise (re_formula names the mean's terms)
+    dpar_re_formula = None if re_formula is None else "~0"
+    dpar_rows = {
+        d.name: _prediction_rows(
+            dpar_view(spec, d.name), newdata, dpar_re_formula, allow_new_levels
+        )
+        for d in spec.dpars
+    }
+    return replace(rows, dpar_rows=dpar_rows)
+
+
+def _prediction_rows(
+    spec: ModelSpec,
+    newdata: Any = None,
+    re_formula: str | None = None,
+    allow_new_levels: bool = False,
+) -> PredictionData:
     masks = effects_in_use(spec, re_formula)
     if newdata is None:
         designs = tuple(b.design * m[None, :] for b, m in zip(spec.blocks, masks, strict=True))
@@ -386,12 +431,27 @@ def draw_subset(n_total: int, ndraws: int | None, rng: np.random.Generator) -> n
     return np.sort(rng.choice(n_total, size=int(ndraws), replace=False))
 
 
+def _part(spec: ModelSpec, dpar: str) -> tuple[int, list[int]]:
+    """Where one formula's coefficients sit: (its first column in ``b``, its blocks'
+    positions in :attr:`ModelSpec.all_blocks`); ``dpar=""`` is the mean."""
+    if not dpar:
+        return 0, list(range(len(spec.blocks)))
+    start, position = len(spec.fixed_names), len(spec.blocks)
+    for d in spec.dpars:
+        if d.name == dpar:
+            return start, list(range(position, position + len(d.blocks)))
+        start += len(d.fixed_names)
+        position += len(d.blocks)
+    raise BayesmmError(f"'{dpar}' has no formula in this model.")
+
+
 def _block_layout(spec: ModelSpec) -> list[tuple[int, int]]:
     """Per block: (first effect column in r_<group>, first correlation in cor_<group>)."""
     offsets = []
-    for block_position, block in enumerate(spec.blocks):
+    blocks = spec.all_blocks
+    for block_position, block in enumerate(blocks):
         effect_start = cor_start = 0
-        for other in spec.blocks[:block_position]:
+        for other in blocks[:block_position]:
             if other.group == block.group:
                 effect_start += len(other.effect_names)
                 if other.correlated:
@@ -410,7 +470,7 @@ def _new_level_effects(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Effects (S, M) of one new level of one block, one per posterior draw."""
-    block = spec.blocks[block_position]
+    block = spec.all_blocks[block_position]
     effect_start, cor_start = _block_layout(spec)[block_position]
     n_effects = len(block.effect_names)
     columns = slice(effect_start, effect_start + n_effects)
@@ -436,8 +496,10 @@ def linear_predictor(
     draws: np.ndarray,
     sample_new_levels: str = "gaussian",
     rng: np.random.Generator | None = None,
+    dpar: str = "",
 ) -> np.ndarray:
-    """Linear predictor draws (S x n) for the evaluated rows.
+    """Linear predictor draws (S x n) for the evaluated rows (of the mean, or of the
+    distributional parameter ``dpar`` on its link scale).
 
     Examples
     --------
@@ -449,27 +511,33 @@ def linear_predictor(
             f"got {sample_new_levels!r}."
         )
     rng = np.random.default_rng() if rng is None else rng
+    fixed_start, positions = _part(spec, dpar)
+    if dpar:
+        rows = rows.dpar_rows[dpar]
     n_draws = len(draws)
     eta = np.zeros((n_draws, rows.n_rows))
-    if rows.offset is not None:
+    if rows.offset is not None and not dpar:  # offsets belong to the mean
         eta += rows.offset[None, :]
-    if rows.fixed_design.shape[1]:
-        b = stacked_draws(posterior, "b")[draws]
+    n_fixed = rows.fixed_design.shape[1]
+    if n_fixed:
+        b = stacked_draws(posterior, "b")[draws][:, fixed_start : fixed_start + n_fixed]
         eta += b @ rows.fixed_design.T
     layout = _block_layout(spec)
     borrowed: dict[tuple[str, str], np.ndarray] = {}
-    for position, block in enumerate(spec.blocks):
-        design = rows.block_designs[position]
+    all_blocks = spec.all_blocks
+    for local, position in enumerate(positions):
+        block = all_blocks[position]
+        design = rows.block_designs[local]
         if not design.any():
             continue
         effect_start, _ = layout[position]
         columns = slice(effect_start, effect_start + len(block.effect_names))
-        index = rows.level_index[position]
+        index = rows.level_index[local]
         known = index >= 0
         if known.any():
             r = stacked_draws(posterior, f"r_{block.group}")[draws][:, :, columns]
             eta[:, known] += np.einsum("snm,nm->sn", r[:, index[known], :], design[known])
-        labels = rows.level_labels[position]
+        labels = rows.level_labels[local]
         for label in sorted(set(labels[~known])):
             key = (block.group, label)
             if key not in borrowed:
@@ -483,14 +551,24 @@ def linear_predictor(
 
 
 def aux_draws(
-    posterior: Any, spec: ModelSpec, draws: np.ndarray, rows: PredictionData | None = None
+    posterior: Any,
+    spec: ModelSpec,
+    draws: np.ndarray,
+    rows: PredictionData | None = None,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each family parameter's draws as an (S, 1) column, broadcastable over rows.
+    """Each family parameter's draws: an (S, 1) column for a scalar parameter, an (S, n)
+    array (the inverse link of its linear predictor on ``rows``) for one with a formula.
 
     With ``se()`` in the model, ``sigma`` is the rows' total SD (S, n):
     ``sqrt(sigma^2 + se^2)``, or ``se`` itself for ``se(s, sigma = FALSE)``.
     """
-    aux = {a.name: stacked_draws(posterior, a.name)[draws][:, None] for a in spec.family.aux}
+    aux = {a.name: stacked_draws(posterior, a.name)[draws][:, None] for a in spec.scalar_aux}
+    for dpar in spec.dpars:
+        if rows is None or dpar.name not in rows.dpar_rows:
+            raise BayesmmError(f"'{dpar.name}' has a formula: its values need the rows.")
+        eta = linear_predictor(posterior, spec, rows, draws, rng=rng, dpar=dpar.name)
+        aux[dpar.name] = LINKS[dpar.link].inverse(eta)
     if spec.additions.se is not None:
         if rows is None or rows.se is None:
             raise DataError(
@@ -583,7 +661,7 @@ def simulate_response(
         )
     trials = _need_trials(spec, rows, "predict()")
     mu = family.link_function.inverse(eta)
-    aux = aux_draws(posterior, spec, draws, rows)
+    aux = aux_draws(posterior, spec, draws, rows, rng)
     if spec.additions.truncated:
         if rows.unavailable:
             raise DataError(
@@ -618,6 +696,7 @@ def predict_draws(
     ndraws: int | None = None,
     summary: bool = True,
     seed: int | None = None,
+    dpar: str | None = None,
 ) -> pd.DataFrame | np.ndarray:
     """What :meth:`Fit.linpred`, :meth:`Fit.fitted` and :meth:`Fit.predict` return.
 
@@ -642,6 +721,9 @@ def predict_draws(
         A table (Estimate, Est.Error, Q2.5, Q97.5 per row) or the draws x rows array.
     seed : int, optional
         Seed for the random parts (draw subset, new levels, response draws).
+    dpar : str, optional
+        For ``"linpred"`` and ``"fitted"``: a family parameter (``"sigma"``, ``"zi"``) instead
+        of the mean; its linear predictor or its value per row (brms's ``dpar``).
 
     Returns
     -------
@@ -659,6 +741,9 @@ def predict_draws(
     rows = prediction_data(spec, newdata, re_formula, allow_new_levels)
     n_total = posterior.sizes["chain"] * posterior.sizes["draw"]
     draws = draw_subset(n_total, ndraws, rng)
+    if dpar not in (None, "", "mu"):
+        values = _dpar_values(posterior, spec, rows, draws, kind, dpar, sample_new_levels, rng)
+        return summarize_rows(values, rows.index) if summary else values
     eta = linear_predictor(posterior, spec, rows, draws, sample_new_levels, rng)
     if kind == "linpred":
         values = eta
@@ -667,3 +752,26 @@ def predict_draws(
     else:
         values = simulate_response(posterior, spec, rows, eta, draws, rng)
     return summarize_rows(values, rows.index) if summary else values
+
+
+def _dpar_values(posterior, spec, rows, draws, kind, dpar, sample_new_levels, rng) -> np.ndarray:
+    """Draws x rows of one family parameter: its linear predictor (``linpred``) or value."""
+    names = [a.name for a in spec.family.aux]
+    if dpar not in names:
+        raise BayesmmError(
+            f"Family '{spec.family.name}' has no parameter '{dpar}'; its parameters besides the "
+            f"mean: {', '.join(names) if names else 'none'}."
+        )
+    if kind == "predict":
+        raise BayesmmError("predict() draws responses; use fitted(dpar=...) for a parameter.")
+    formula = spec.dpar(dpar)
+    if formula is None:
+        if kind == "linpred":
+            raise BayesmmError(
+                f"'{dpar}' has no formula in this model (one scalar); fitted(dpar='{dpar}') "
+                "gives its draws per row."
+            )
+        value = stacked_draws(posterior, dpar)[draws][:, None]
+        return np.broadcast_to(value, (len(draws), rows.n_rows)).copy()
+    eta = linear_predictor(posterior, spec, rows, draws, sample_new_levels, rng, dpar=dpar)
+    return eta if kind == "linpred" else LINKS[formula.link].inverse(eta)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..errors import BayesmmError
+from ..errors import BayesmmError, UnsupportedModelError
 from ..model.families import Family
 from ..model.spec import ModelSpec
 
@@ -150,6 +150,13 @@ def shrinkage_table(fit: Any, group: str | None = None) -> pd.DataFrame:
     >>> shrinkage_table(fit).loc[("Subject", "309", "Days")]  # doctest: +SKIP
     """
     spec: ModelSpec = fit.spec
+    if spec.dpars:
+        raise UnsupportedModelError(
+            "shrinkage() does not yet cover models with distributional formulas ("
+            + ", ".join(d.name for d in spec.dpars)
+            + "): its no-pooling fits take one value per family parameter. ranef() and coef() "
+            "show every formula's group-level effects."
+        )
     labels = spec.group_labels()
     if not labels:
         raise BayesmmError("shrinkage() needs a model with group-level effects.")

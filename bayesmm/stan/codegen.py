@@ -25,6 +25,8 @@ import jinja2
 import numpy as np
 
 from .._version import __version__
+from ..errors import UnsupportedModelError
+from ..model.links import LINKS
 from ..model.priors import POSITIVE_ARGUMENTS
 from ..model.spec import ModelSpec, PriorTarget
 from ..model.user_priors import support_note
@@ -106,6 +108,9 @@ def _prior_size(target: PriorTarget, spec: ModelSpec) -> str:
         return f"n_{_prior_base(target)}"
     if target.parameter == "b":
         return "K - 1" if spec.has_intercept else "K"
+    if target.dpar and target.prior_class == "b":
+        dpar = spec.dpar(target.dpar)
+        return f"K_{dpar.name} - 1" if dpar.has_intercept else f"K_{dpar.name}"
     if target.parameter.startswith("sd_"):
         return "M_" + target.parameter.split("_", 1)[1]
     return ""
@@ -134,6 +139,7 @@ def _render_prior(target: PriorTarget, spec: ModelSpec) -> dict[str, Any]:
         args.append(variable)
     statement = f"{target.distribution}_lpdf({subject} | {', '.join(args)})"
     who = target.prior_class + (f" of {target.group}" if target.group else "")
+    who += f" [{target.dpar}]" if target.dpar else ""
     if target.coefs:
         rows = [prior_text(target.distribution, row) for row in target.values]
         if len(set(rows)) == 1:
@@ -201,6 +207,34 @@ def _row_snippets(spec: ModelSpec) -> dict[str, str]:
     }
 
 
+def index_dpars(snippet: str, spec: ModelSpec, index: str = "[n]") -> str:
+    """Index the family parameters that have formulas (vectors in Stan) in a snippet.
+
+    The registry's snippets name family parameters by their own names (``sigma``); a parameter
+    with a formula is a vector, so a row's density takes ``sigma[n]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> from bayesmm.model.distributional import bf
+    >>> spec = build_model_spec(bf("y ~ 1", sigma="~ x"), pd.DataFrame(
+    ...     {"y": [1.0, 2, 4, 3], "x": [0.0, 1, 2, 3]}))
+    >>> index_dpars("normal_lpdf(Y[n] | mu[n], sigma)", spec)
+    'normal_lpdf(Y[n] | mu[n], sigma[n])'
+    """
+    for dpar in spec.dpars:
+        pattern = rf"(?<![\w.]){re.escape(dpar.name)}(?![\w\[(])"
+        snippet = re.sub(pattern, dpar.name + index, snippet)
+    return snippet
+
+
+def looped_likelihood(spec: ModelSpec) -> bool:
+    """Whether the likelihood is written row by row: a family density of our own (Stan
+    functions with scalar family parameters) meets a family parameter with a formula."""
+    return bool(spec.dpars) and bool(spec.family.stan_functions)
+
+
 def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     family = spec.family
     link = family.link
@@ -208,7 +242,11 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     additions = spec.additions
     if additions.any:
         link_lpdf = None  # the row-wise likelihood and se() need mu and the plain density
-    use_glm = link in family.glm and len(spec.slope_names) > 0 and not additions.any
+    looped = looped_likelihood(spec)
+    # GLM functions take scalar family parameters (normal_id_glm aside): none with dpar formulas
+    use_glm = (
+        link in family.glm and len(spec.slope_names) > 0 and not additions.any and not spec.dpars
+    )
     inverse_link = family.link_function.stan_inverse.format(eta="eta")
     if link_lpdf:
         likelihood = link_lpdf.format(y="Y", eta="eta", trials="trials")
@@ -216,10 +254,16 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     else:
         likelihood = family.lpdf.format(y="Y", mu="mu", trials="trials")
         pointwise = family.lpdf.format(y="Y[n]", mu="mu[n]", trials="trials[n]")
+    pointwise = index_dpars(pointwise, spec)
     if link in family.link_rng:
         rng = family.link_rng[link].format(eta="eta", trials="trials")
+        pointwise_rng = family.link_rng[link].format(eta="eta[n]", trials="trials[n]")
     else:
         rng = family.rng.format(mu="mu", trials="trials")
+        pointwise_rng = family.rng.format(mu="mu[n]", trials="trials[n]")
+    if looped:
+        likelihood = pointwise
+        rng = index_dpars(pointwise_rng, spec)
     glm_likelihood = ""
     if use_glm:
         glm_likelihood = family.glm[link].format(y="Y", X="Xc", alpha="eta", b="b", trials="trials")
@@ -228,6 +272,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         pointwise = _with_row_sigma(pointwise, "[n]")
         rng = _with_row_sigma(rng, "")
     return {
+        "looped": looped,
         "use_glm": use_glm,
         "glm_likelihood": glm_likelihood,
         "likelihood": likelihood,
@@ -280,6 +325,11 @@ def render_code(
     >>> "(1 | g): 1 effect over 2 levels" in render_code(build_model_spec("y ~ (1 | g)", df))
     True
     """
+    if threaded and spec.dpars:
+        raise UnsupportedModelError(
+            "Within-chain threading (threads_per_chain) does not yet cover distributional "
+            f"formulas ({', '.join(d.name for d in spec.dpars)}); fit without threads_per_chain."
+        )
     flags = centred_flags(spec, centred)
     columns = population_columns(spec, flags)
     blocks = [
@@ -292,8 +342,37 @@ def render_code(
             "effects": ", ".join(block.effect_names),
             "correlated": block.correlated,
             "centred": flags[i - 1],
+            "eta": "eta",
         }
         for i, block in enumerate(spec.blocks, start=1)
+    ]
+    for i, block in enumerate(spec.all_blocks[len(spec.blocks) :], start=len(spec.blocks) + 1):
+        owner = spec.block_owner(i - 1)
+        blocks.append(
+            {
+                "population_terms": [],
+                "id": i,
+                "group": block.group,
+                "term": f"{block.term.text} in the formula of {owner}",
+                "description": f"{owner}: {block.description}",
+                "effects": ", ".join(block.effect_names),
+                "correlated": block.correlated,
+                "centred": False,  # the blocks of distributional formulas stay non-centred
+                "eta": f"eta_{owner}",
+            }
+        )
+    dpars = [
+        {
+            "name": d.name,
+            "link": d.link,
+            "formula": d.formula.text,
+            "fixed_names": d.fixed_names,
+            "slope_names": d.slope_names,
+            "has_intercept": d.has_intercept,
+            "inverse_link": LINKS[d.link].stan_inverse.format(eta=f"eta_{d.name}"),
+            "blocks": [b for b in blocks if b["eta"] == f"eta_{d.name}"],
+        }
+        for d in spec.dpars
     ]
     context = {
         "version": __version__,
@@ -321,9 +400,11 @@ def render_code(
                 "upper": "" if a.upper is None else _format_number(a.upper),
                 "description": a.description,
             }
-            for a in spec.family.aux
+            for a in spec.scalar_aux
         ],
         "blocks": blocks,
+        "mean_blocks": [b for b in blocks if b["eta"] == "eta"],
+        "dpars": dpars,
         "priors": [_render_prior(target, spec) for target in spec.priors],
         **_likelihood_snippets(spec),
         **_addition_context(spec),
@@ -437,7 +518,10 @@ def build_data(
     }
     if spec.family.uses_trials:
         data["trials"] = spec.trials.astype(np.int64)
-    for i, block in enumerate(spec.blocks, start=1):
+    for dpar in spec.dpars:
+        data[f"K_{dpar.name}"] = len(dpar.fixed_names)
+        data[f"X_{dpar.name}"] = dpar.fixed_design.reshape(spec.n_obs, -1)
+    for i, block in enumerate(spec.all_blocks, start=1):
         data[f"J_{i}"] = len(block.group_levels)
         data[f"M_{i}"] = len(block.effect_names)
         data[f"group_{i}"] = (block.level_index + 1).astype(np.int64)

@@ -66,6 +66,9 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
             f"the family is {family.name} with the {family.link} link "
             "(only gaussian with the identity link has a closed-form marginal likelihood)"
         )
+    if spec.dpars:
+        names = ", ".join(d.name for d in spec.dpars)
+        return f"{names} has its own formula (the marginal path needs one residual SD)"
     if not spec.blocks:
         return "the model has no group-level effects"
     if spec.offset is not None:

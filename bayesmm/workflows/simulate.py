@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BackendError, DataError, suggest
+from ..errors import BackendError, DataError, UnsupportedModelError, suggest
 from ..model.design import as_data_frame, build_model_spec, check_columns
 from ..model.families import Family
 from ..model.naming import correlation_pairs, posterior_variables, summary_labels
@@ -386,6 +386,12 @@ def with_priors(spec: ModelSpec, priors: Any) -> tuple[ModelSpec, bool]:
 def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> ModelSpec:
     """:func:`bayesmm.model_spec`, also accepting a list of PriorTarget values as priors."""
     spec = build_model_spec(formula, data, family, None)
+    if spec.dpars:
+        raise UnsupportedModelError(
+            "simulate(), sbc() and power() do not yet cover distributional formulas ("
+            + ", ".join(d.name for d in spec.dpars)
+            + "); fit such models with bmm.fit and check them with fit.pp_check()."
+        )
     spec, consumed = with_priors(spec, priors)
     if not consumed and priors is not None:
         spec = build_model_spec(formula, data, family, priors)
