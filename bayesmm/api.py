@@ -10,17 +10,21 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .errors import BayesmmError, UnsupportedModelError
+from .errors import BayesmmError, SamplingWarning, UnsupportedModelError
 from .model.design import build_model_spec
 from .model.distributional import ModelFormula
 from .model.families import Family
 from .model.prior_table import prior_table
 from .model.spec import ModelSpec
 from .posterior.fit import Fit
+from .stan.algorithms import APPROXIMATE_INITS, AlgorithmSettings, check_algorithm
+from .stan.algorithms.inits import chain_inits
 from .stan.backends import get_backend
 from .stan.backends.base import SamplerSettings
 from .stan.codegen import build_program
@@ -204,6 +208,8 @@ def fit(
     threads_per_chain: int | None = None,
     parameterization: str = "auto",
     offset: Any = None,
+    algorithm: str = "nuts",
+    jacobian: bool | None = None,
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -235,11 +241,13 @@ def fit(
         Target acceptance rate (raise towards 1 when there are divergences).
     max_treedepth : int
         Maximum NUTS tree depth.
-    init : float, dict or list of dict, optional
+    init : float, dict, list of dict or str, optional
         Random-init radius, or initial values for every chain / each chain. By default Stan's
         random inits, except where they cannot work (a gamma, Poisson, negative binomial or
         Tweedie mean under the inverse or identity link): there every mean starts at the mean
-        response (:mod:`bayesmm.stan.inits`).
+        response (:mod:`bayesmm.stan.inits`). ``"pathfinder"``, ``"laplace"`` or
+        ``"optimize"`` run that approximation first and start each NUTS chain at one of its
+        draws (:mod:`bayesmm.stan.algorithms.inits`).
     parallel_chains : int, optional
         Chains run at once (cmdstanpy; pystan runs all at once).
     show_progress : bool
@@ -267,6 +275,18 @@ def fit(
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any
         ``offset(...)`` terms of the formula with coefficient 1.
+    algorithm : {"nuts", "optimize", "laplace", "pathfinder", "meanfield", "fullrank"}
+        ``"nuts"`` samples the posterior. The others are quicker approximations
+        (:mod:`bayesmm.stan.algorithms`) returning one chain of ``iter_sampling`` draws in the
+        same Fit: ``"optimize"`` the posterior mode by L-BFGS (one draw), ``"laplace"`` a
+        normal at the mode of the unconstrained density, ``"pathfinder"`` single-path
+        Pathfinder with PSIS resampling, ``"meanfield"``/``"fullrank"`` ADVI (cmdstanpy
+        backend only). ``print(fit)`` says which made the draws; their intervals are
+        approximate.
+    jacobian : bool, optional
+        For ``"optimize"`` and ``"laplace"``: include the Jacobian of the constraining
+        transforms (CmdStan's ``jacobian=``). Default False for optimize (with flat priors,
+        the maximum likelihood estimate) and True for laplace.
 
     Returns
     -------
@@ -279,6 +299,7 @@ def fit(
     >>> fit = bmm.fit("Reaction ~ Days + (Days | Subject)", df, seed=1)  # doctest: +SKIP
     >>> fit.fixef()  # doctest: +SKIP
     """
+    algorithm = check_algorithm(algorithm)
     spec = model_spec(formula, data, family, priors, offset)
     used_method = resolve_method(spec, method)
     centred_blocks(spec, parameterization)  # an unknown value fails here, whatever the method
@@ -291,13 +312,27 @@ def fit(
         sample_prior,
         log_lik,
         y_rep,
-        chains * iter_sampling,
+        (chains if algorithm == "nuts" else 1) * iter_sampling,
         used_method,
         threads_per_chain if used_method == "latent" else None,
         parameterization,
     )
-    if init is None and used_method == "latent":
-        init = feasible_init(spec, program.centred)
+    start = None if isinstance(init, str) else init
+    if start is None and used_method == "latent":
+        start = feasible_init(spec, program.centred)
+    runner = get_backend(backend)
+    if algorithm != "nuts":
+        return _approximate_fit(
+            spec, program, runner, used_method, sample_prior,
+            AlgorithmSettings(
+                algorithm, draws=iter_sampling, jacobian=jacobian, seed=seed, init=start,
+                show_progress=show_progress,
+            ),
+        )  # fmt: skip
+    if isinstance(init, str):
+        init = _approximate_inits(runner, program, init, chains, seed, start, show_progress)
+    elif init is None:
+        init = start
     settings = SamplerSettings(
         chains=chains,
         iter_warmup=iter_warmup,
@@ -310,13 +345,46 @@ def fit(
         show_progress=show_progress,
         threads_per_chain=threads_per_chain if used_method == "latent" else None,
     )
-    runner = get_backend(backend)
     output = runner.sample(program.compiled_code, program.data, settings)
     result = Fit.from_sampler(spec, program, output, settings, prior_only=sample_prior == "only")
     result.method = used_method
     if warn:
         result.warn_about_sampling()
     return result
+
+
+def _approximate_fit(
+    spec: ModelSpec, program, runner, used_method: str, sample_prior: str, approx
+) -> Fit:
+    """An optimization or approximation (``algorithm != "nuts"``) as a one-chain Fit."""
+    output = runner.approximate(program.compiled_code, program.data, approx)
+    settings = SamplerSettings(
+        chains=1,
+        iter_warmup=0,
+        iter_sampling=approx.n_draws,
+        seed=approx.seed,
+        init=approx.init,
+        show_progress=approx.show_progress,
+    )
+    result = Fit.from_sampler(spec, program, output, settings, prior_only=sample_prior == "only")
+    result.method = used_method
+    return result
+
+
+def _approximate_inits(runner, program, init: str, chains: int, seed, start, show_progress):
+    """Per-chain initial values from the approximation named by ``init``."""
+    if init not in APPROXIMATE_INITS:
+        raise BayesmmError(
+            f"init={init!r} is not an approximation to start from; use one of "
+            f"{', '.join(APPROXIMATE_INITS)}, a number (random-init radius) or a dict."
+        )
+    approx = AlgorithmSettings(
+        init, draws=max(100, chains), seed=seed, init=start, show_progress=show_progress
+    )
+    with warnings.catch_warnings():  # a poor Pareto k matters little for starting points
+        warnings.simplefilter("ignore", SamplingWarning)
+        output = runner.approximate(program.compiled_code, program.data, approx)
+    return chain_inits(output, chains, np.random.default_rng(seed))
 
 
 def load(path: Any) -> Fit:

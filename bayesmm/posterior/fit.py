@@ -11,8 +11,9 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import arviz as az
@@ -31,6 +32,15 @@ from ..stan.marginal import marginal_obstacle
 
 STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 SUMMARY_COLUMNS = [*STAT_COLUMNS, "Rhat", "Bulk_ESS", "Tail_ESS"]
+#: How ``print(fit)`` names the algorithm that made the draws.
+ALGORITHM_LABELS = {
+    "nuts": "NUTS",
+    "optimize": "L-BFGS optimization (the mode, no uncertainty)",
+    "laplace": "a Laplace approximation (normal at the mode, unconstrained scale)",
+    "pathfinder": "single-path Pathfinder (normal approximation along the L-BFGS path)",
+    "meanfield": "ADVI, mean-field (normal approximation with a diagonal covariance)",
+    "fullrank": "ADVI, full-rank (normal approximation)",
+}
 METHOD_LABELS = {
     "latent": "latent (group-level effects sampled by NUTS)",
     "marginal": "marginal (group-level effects integrated out exactly, drawn afterwards)",
@@ -61,18 +71,32 @@ def summarize_labels(labelled: dict[str, np.ndarray]) -> pd.DataFrame:
     dataset = xr.Dataset(
         {label: (("chain", "draw"), np.asarray(v, dtype=float)) for label, v in labelled.items()}
     )
-    rhat = az.rhat(dataset)
-    bulk = az.ess(dataset, method="bulk")
-    tail = az.ess(dataset, method="tail")
+    n_draws = dataset.sizes["draw"]
+    if n_draws >= 4:
+        arviz_log = logging.getLogger("arviz")
+        level = arviz_log.level
+        arviz_log.setLevel(logging.ERROR)  # one chain (an approximation): no shape warning
+        try:
+            rhat = az.rhat(dataset)
+            bulk = az.ess(dataset, method="bulk")
+            tail = az.ess(dataset, method="tail")
+        finally:
+            arviz_log.setLevel(level)
+        if dataset.sizes["chain"] < 2:  # split R-hat of one chain of independent draws
+            rhat = xr.full_like(rhat, np.nan)
     rows = []
     for label, values in labelled.items():
-        stats = describe_draws(np.asarray(values, dtype=float))
+        values = np.asarray(values, dtype=float)
+        if values.size > 1:
+            stats = {k: float(v) for k, v in describe_draws(values).items()}
+        else:  # one draw (an optimization's mode): no spread to report
+            stats = {"Estimate": float(values.ravel()[0])} | dict.fromkeys(STAT_COLUMNS[1:], np.nan)
         rows.append(
             {
-                **{k: float(v) for k, v in stats.items()},
-                "Rhat": float(rhat[label]),
-                "Bulk_ESS": float(bulk[label]),
-                "Tail_ESS": float(tail[label]),
+                **stats,
+                "Rhat": float(rhat[label]) if n_draws >= 4 else np.nan,
+                "Bulk_ESS": float(bulk[label]) if n_draws >= 4 else np.nan,
+                "Tail_ESS": float(tail[label]) if n_draws >= 4 else np.nan,
             }
         )
     return pd.DataFrame(rows, index=list(labelled), columns=SUMMARY_COLUMNS)
@@ -128,6 +152,12 @@ class Fit:
     method : str
         ``"latent"`` (group-level effects sampled) or ``"marginal"`` (integrated out exactly
         and drawn from their conditional afterwards).
+    algorithm : str
+        ``"nuts"``, or the approximation that made the draws (``"optimize"``, ``"laplace"``,
+        ``"pathfinder"``, ``"meanfield"``, ``"fullrank"``): then one chain of approximate
+        draws (optimize: one draw, the mode) and ``algorithm_details`` says how it went.
+    algorithm_details : dict
+        Iterations, Jacobian, Pareto k, ... of an approximation.
     """
 
     spec: ModelSpec
@@ -141,6 +171,8 @@ class Fit:
     sample_seconds: float
     prior_only: bool = False
     method: str = "latent"
+    algorithm: str = "nuts"
+    algorithm_details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_sampler(
@@ -164,6 +196,8 @@ class Fit:
             compile_seconds=output.compile_seconds,
             sample_seconds=output.sample_seconds,
             prior_only=prior_only,
+            algorithm=output.algorithm,
+            algorithm_details=dict(output.algorithm_details),
         )
 
     # ------------------------------------------------------------------ tables
@@ -306,8 +340,16 @@ class Fit:
             "min_tail_ess": float(table["Tail_ESS"].min()),
         }
 
+    @property
+    def is_approximate(self) -> bool:
+        """Whether the draws come from an optimization or approximation rather than NUTS."""
+        return self.algorithm != "nuts"
+
     def warn_about_sampling(self) -> None:
-        """Issue one :class:`SamplingWarning` per diagnostic problem, saying what to try."""
+        """Issue one :class:`SamplingWarning` per diagnostic problem, saying what to try
+        (NUTS fits; an approximation's draws have no chains to compare)."""
+        if self.is_approximate:
+            return
         d = self.sampler_diagnostics()
         total = self.settings.chains * self.settings.iter_sampling
         if d["divergences"]:
@@ -344,7 +386,6 @@ class Fit:
     # ------------------------------------------------------------------ printing
     def __str__(self) -> str:
         spec = self.spec
-        settings = self.settings
         fam = spec.family
         dpar_links = {d.name: d.link for d in spec.dpars}
         links = [f"mu = {fam.link}"] + [
@@ -357,10 +398,7 @@ class Fit:
             *(f"         {d.formula.text}" for d in spec.dpars),
             f"   Data: {spec.n_obs} observations"
             + (f" ({spec.n_dropped} rows with missing values dropped)" if spec.n_dropped else ""),
-            f"  Draws: {settings.chains} chains, each with iter = "
-            f"{settings.iter_warmup + settings.iter_sampling}; warmup = {settings.iter_warmup}; "
-            f"thin = 1;",
-            f"         total post-warmup draws = {settings.chains * settings.iter_sampling}",
+            *self._draws_lines(),
             f"Backend: {self.backend} (Stan {self.stan_version})"
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
             f" Method: {METHOD_LABELS.get(self.method, self.method)}",
@@ -385,7 +423,7 @@ class Fit:
             part = display.loc[rows].copy()
             part.index = [rename(r) for r in rows]
             for col in ("Bulk_ESS", "Tail_ESS"):
-                part[col] = part[col].round().astype(int)
+                part[col] = part[col].round().astype("Int64")  # <NA> for one draw
             return part.to_string(float_format=lambda v: f"{v:.2f}")
 
         if spec.all_blocks:
@@ -410,19 +448,61 @@ class Fit:
         if aux_rows:
             lines += ["", "Further Distributional Parameters:", block(aux_rows, lambda r: r)]
         lines += ["", *prior_lines(spec)]
-        lines += [
-            "",
-            "Draws were sampled using NUTS. Bulk_ESS and Tail_ESS are effective sample sizes;",
-            "Rhat is the potential scale reduction factor (1 at convergence).",
-        ]
+        lines += ["", *self._footer_lines()]
         return "\n".join(
             line for i, line in enumerate(lines) if not (line == "" and i and lines[i - 1] == "")
         )
 
+    def _draws_lines(self) -> list[str]:
+        settings = self.settings
+        if not self.is_approximate:
+            return [
+                f"  Draws: {settings.chains} chains, each with iter = "
+                f"{settings.iter_warmup + settings.iter_sampling}; warmup = "
+                f"{settings.iter_warmup}; thin = 1;",
+                f"         total post-warmup draws = {settings.chains * settings.iter_sampling}",
+            ]
+        label = ALGORITHM_LABELS.get(self.algorithm, self.algorithm)
+        details = self.algorithm_details
+        notes = [f"jacobian = {details['jacobian']}"] if "jacobian" in details else []
+        if "iterations" in details:
+            notes.append(f"{details['iterations']} L-BFGS iterations")
+        k = details.get("pareto_k")
+        if k is not None and np.isfinite(k):
+            notes.append(f"Pareto k = {k:.2f}")
+        count = settings.iter_sampling
+        what = "the mode" if self.algorithm == "optimize" else f"{count} approximate draws"
+        return [
+            f"  Draws: {what} from {label}",
+            *([f"         {'; '.join(notes)}"] if notes else []),
+        ]
+
+    def _footer_lines(self) -> list[str]:
+        if not self.is_approximate:
+            return [
+                "Draws were sampled using NUTS. Bulk_ESS and Tail_ESS are effective sample sizes;",
+                "Rhat is the potential scale reduction factor (1 at convergence).",
+            ]
+        if self.algorithm == "optimize":
+            return [
+                "Estimates are the optimum of the posterior density (with jacobian = False and "
+                "flat priors,",
+                "the maximum likelihood estimate); there are no posterior SDs or intervals. "
+                "Refit with algorithm='nuts'.",
+            ]
+        label = ALGORITHM_LABELS.get(self.algorithm, self.algorithm).split(" (")[0]
+        return [
+            f"Draws come from {label}, an approximation to the posterior: estimates, SDs and",
+            "intervals are approximate (group-level SDs especially); Rhat and ESS do not "
+            "apply. Check with algorithm='nuts'.",
+        ]
+
     def __repr__(self) -> str:
         return (
             f"<bayesmm.Fit {self.spec.formula.text!r}, family={self.spec.family!r}, "
-            f"{self.settings.chains}x{self.settings.iter_sampling} draws>"
+            f"{self.settings.chains}x{self.settings.iter_sampling} draws"
+            + ("" if not self.is_approximate else f", algorithm={self.algorithm!r}")
+            + ">"
         )
 
     # ------------------------------------------------------------------ after the fit

@@ -80,6 +80,8 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
         "sample_seconds": fit.sample_seconds,
         "prior_only": fit.prior_only,
         "method": fit.method,
+        "algorithm": fit.algorithm,
+        "algorithm_details": fit.algorithm_details,
     }
     (folder / MODEL_FILE).write_bytes(dumps_model(payload))
     fit.idata.to_netcdf(str(folder / IDATA_FILE))

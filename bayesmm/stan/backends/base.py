@@ -81,6 +81,14 @@ class SamplerOutput:
         Whether the compiled model came from the cache.
     compile_seconds, sample_seconds : float
         Wall-clock times.
+    messages : list of str
+        Messages of the run.
+    algorithm : str
+        ``"nuts"`` or the approximation that made the draws (one chain of them).
+    algorithm_details : dict
+        What an approximation reports (iterations, Pareto k, Jacobian, ...).
+    parameter_names : tuple of str
+        The model's parameters (for initial values), when the backend reports them.
     """
 
     draws: dict[str, np.ndarray]
@@ -91,6 +99,9 @@ class SamplerOutput:
     compile_seconds: float = 0.0
     sample_seconds: float = 0.0
     messages: list[str] = field(default_factory=list)
+    algorithm: str = "nuts"
+    algorithm_details: dict[str, Any] = field(default_factory=dict)
+    parameter_names: tuple[str, ...] = ()
 
 
 class Backend(Protocol):

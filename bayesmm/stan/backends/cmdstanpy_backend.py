@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendError
+from ..algorithms.settings import AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, record_compiled
 
@@ -67,8 +68,9 @@ class CmdStanPyBackend:
         _, _, _, exe = self._paths(code)
         return exe.exists()
 
-    def sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
-        """Compile (through the cache) and run NUTS; see :class:`SamplerSettings`."""
+    def _model(self, code: str, settings: SamplerSettings | None = None):
+        """The CmdStanModel of ``code``, compiled through the cache:
+        (model, was_cached, compile_seconds)."""
         try:
             import cmdstanpy
         except ImportError as err:  # pragma: no cover - a dependency
@@ -89,7 +91,7 @@ class CmdStanPyBackend:
                 model = cmdstanpy.CmdStanModel(
                     stan_file=str(stan_file),
                     exe_file=str(exe) if exe.exists() else None,
-                    cpp_options=threading_cpp_options(settings),
+                    cpp_options=threading_cpp_options(settings) if settings else None,
                 )
             except Exception as err:
                 raise BackendError(f"CmdStan could not compile the model: {err}") from None
@@ -103,6 +105,81 @@ class CmdStanPyBackend:
                         "compile_seconds": compile_seconds,
                     },
                 )
+        return model, was_cached, compile_seconds
+
+    def approximate(
+        self, code: str, data: dict[str, Any], settings: AlgorithmSettings
+    ) -> SamplerOutput:
+        """Compile (through the cache) and run CmdStan's ``optimize``, ``laplace``,
+        ``pathfinder`` or ADVI (``meanfield``, ``fullrank``) through cmdstanpy's
+        ``CmdStanModel.optimize / laplace_sample / pathfinder / variational``."""
+        model, was_cached, compile_seconds = self._model(code)
+        data = {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
+        common = {"data": data, "seed": settings.seed, "show_console": settings.show_progress}
+        inits = settings.init
+        algorithm = settings.algorithm
+        start = time.perf_counter()
+        try:
+            if algorithm == "optimize":
+                fit = model.optimize(
+                    **common, inits=inits, jacobian=settings.uses_jacobian,
+                    iter=settings.max_iterations,
+                )  # fmt: skip
+            elif algorithm == "laplace":
+                mode = model.optimize(  # laplace_sample needs a mode of the same density
+                    **common, inits=inits, jacobian=settings.uses_jacobian,
+                    iter=settings.max_iterations,
+                )  # fmt: skip
+                fit = model.laplace_sample(
+                    **common, mode=mode, draws=settings.draws, jacobian=settings.uses_jacobian
+                )
+            elif algorithm == "pathfinder":
+                fit = model.pathfinder(
+                    **common, inits=inits, draws=settings.draws, num_paths=1,
+                    psis_resample=settings.psis_resample, history_size=settings.history_size,
+                    num_elbo_draws=settings.elbo_draws,
+                )  # fmt: skip
+            else:
+                fit = model.variational(
+                    **common, inits=inits, algorithm=algorithm, draws=settings.draws,
+                    require_converged=False,
+                )  # fmt: skip
+        except Exception as err:
+            raise BackendError(f"CmdStan's {algorithm} failed: {err}") from None
+        sample_seconds = time.perf_counter() - start
+        n = settings.n_draws
+        draws = {}
+        for name in fit.metadata.stan_vars:
+            if algorithm == "optimize":
+                values = np.asarray(fit.stan_variable(name))[None, ...]
+            elif algorithm in ("meanfield", "fullrank"):
+                values = np.asarray(fit.stan_variable(name, mean=False))
+            else:
+                values = np.asarray(fit.stan_variable(name))
+            draws[name] = values.reshape(1, n, *values.shape[1:])
+        stats = {}
+        if algorithm != "optimize":
+            method = fit.method_variables()
+            for ours, theirs in (("lp", "lp__"), ("lp", "log_p__"), ("lp_approx", "log_g__"),
+                                 ("lp_approx", "lp_approx__")):  # fmt: skip
+                if theirs in method:
+                    stats[ours] = np.asarray(method[theirs], dtype=float).reshape(1, -1)[:, -n:]
+        return SamplerOutput(
+            draws=draws,
+            sample_stats=stats,
+            backend=self.name,
+            stan_version=self.stan_version(),
+            compiled_from_cache=was_cached,
+            compile_seconds=compile_seconds,
+            sample_seconds=sample_seconds,
+            algorithm=algorithm,
+            algorithm_details={"jacobian": settings.uses_jacobian, "draws": n},
+            parameter_names=tuple(model.src_info().get("parameters", {})),
+        )
+
+    def sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
+        """Compile (through the cache) and run NUTS; see :class:`SamplerSettings`."""
+        model, was_cached, compile_seconds = self._model(code, settings)
         init = settings.init
         if isinstance(init, dict):
             init = [dict(init) for _ in range(settings.chains)]

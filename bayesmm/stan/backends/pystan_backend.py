@@ -31,6 +31,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendError
+from ..algorithms.density import httpstan_density
+from ..algorithms.generated import is_marginal_program, redraw_marginal_effects, rng_free_data
+from ..algorithms.output import approximation_output
+from ..algorithms.runner import constrained_draws, run_algorithm
+from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
 
@@ -291,6 +296,52 @@ def healthy_chain_executor(
     )
 
 
+def unconstrained_size(module: Any, data: dict[str, Any], layout: list) -> int:
+    """Number of unconstrained parameters of an httpstan-built model.
+
+    httpstan does not expose it; ``log_prob`` refuses a vector of the wrong length, so the
+    sizes from the constrained total down are tried (a Cholesky factor of a correlation
+    matrix has fewer free values than entries; most parameters have as many).
+    """
+    total = sum(int(np.prod(d)) if d else 1 for _, d in layout)
+    for size in range(total, -1, -1):
+        try:
+            module.log_prob(data, [0.0] * size, True)
+        except RuntimeError as err:
+            if "number of parameters does not match" in str(err):
+                continue
+        return size
+    raise BackendError("Could not tell the number of parameters of the model.")
+
+
+def leading_layout(layout: list, size: int) -> list:
+    """The first entries of ``layout`` (name, dims) whose sizes add up to ``size``: the
+    parameters, which come before transformed parameters and generated quantities.
+
+    Examples
+    --------
+    >>> leading_layout([("b", (2,)), ("sigma", ()), ("y_rep", (5,))], 3)
+    [('b', (2,)), ('sigma', ())]
+    """
+    out, used = [], 0
+    for name, dims in layout:
+        if used >= size:
+            break
+        out.append((name, tuple(dims)))
+        used += int(np.prod(dims)) if dims else 1
+    return out
+
+
+@contextlib.contextmanager
+def _quiet(show_progress: bool):
+    """Silence pystan's and httpstan's console output unless progress is wanted."""
+    with contextlib.ExitStack() as stack:
+        if not show_progress:
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        yield
+
+
 def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
     """(chains, draws, prod(dims)) in Stan's column-major order -> (chains, draws, *dims)."""
     chains, draws = columns.shape[:2]
@@ -331,44 +382,15 @@ class PystanBackend:
         return run_outside_event_loop(self._sample, code, data, settings)
 
     def _sample(self, code: str, data: dict[str, Any], settings: SamplerSettings) -> SamplerOutput:
-        try:
-            import stan
-        except ImportError as err:  # pragma: no cover - pystan is a dependency
-            raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
-        configure_httpstan()
-        key = self._key(code)
-        was_cached = self.is_cached(code)
-        quiet = contextlib.ExitStack()
-        if not settings.show_progress:
-            quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-            quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
         seed = (
             settings.seed
             if settings.seed is not None
             else int(np.random.default_rng().integers(1, 2**31 - 1))
         )
-        with quiet:
-            start = time.perf_counter()
-            with compile_lock(key), captured_file_descriptor(2) as compiler_output:
-                if settings.show_progress and not was_cached:
-                    print("bayesmm: compiling the Stan model (about a minute, once per structure)")
-                try:
-                    model = stan.build(code, data=data, random_seed=seed)
-                except (ValueError, RuntimeError, TimeoutError) as err:
-                    raise BackendError(
-                        f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
-                    ) from None
-                compile_seconds = time.perf_counter() - start
-                if not was_cached:
-                    record_compiled(
-                        key,
-                        {
-                            "backend": self.name,
-                            "stan": self.stan_version(),
-                            "compile_seconds": compile_seconds,
-                            "model": model.model_name,
-                        },
-                    )
+        with _quiet(settings.show_progress):
+            model, was_cached, compile_seconds = self._build(
+                code, data, seed, settings.show_progress
+            )
             kwargs: dict[str, Any] = {
                 "num_chains": settings.chains,
                 "num_warmup": settings.iter_warmup,
@@ -390,6 +412,80 @@ class PystanBackend:
                 raise BackendError(f"Stan failed while sampling: {err}") from None
             sample_seconds = time.perf_counter() - start
         return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
+
+    def _build(self, code: str, data: dict[str, Any], seed: int, show_progress: bool):
+        """``stan.build`` through the cache: (model, was_cached, compile_seconds)."""
+        try:
+            import stan
+        except ImportError as err:  # pragma: no cover - pystan is a dependency
+            raise BackendError(f"pystan is not installed ({err}); pip install pystan") from None
+        configure_httpstan()
+        key = self._key(code)
+        was_cached = self.is_cached(code)
+        start = time.perf_counter()
+        with compile_lock(key), captured_file_descriptor(2) as compiler_output:
+            if show_progress and not was_cached:
+                print("bayesmm: compiling the Stan model (about a minute, once per structure)")
+            try:
+                model = stan.build(code, data=data, random_seed=seed)
+            except (ValueError, RuntimeError, TimeoutError) as err:
+                raise BackendError(
+                    f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
+                ) from None
+            compile_seconds = time.perf_counter() - start
+            if not was_cached:
+                record_compiled(
+                    key,
+                    {
+                        "backend": self.name,
+                        "stan": self.stan_version(),
+                        "compile_seconds": compile_seconds,
+                        "model": model.model_name,
+                    },
+                )
+        return model, was_cached, compile_seconds
+
+    def approximate(
+        self, code: str, data: dict[str, Any], settings: AlgorithmSettings
+    ) -> SamplerOutput:
+        """Compile (through the cache) and optimize, or draw from the Laplace or Pathfinder
+        approximation (:mod:`bayesmm.stan.algorithms`), with httpstan's log density and
+        gradient; ADVI (meanfield, fullrank) is cmdstanpy's only."""
+        return run_outside_event_loop(self._approximate, code, data, settings)
+
+    def _approximate(
+        self, code: str, data: dict[str, Any], settings: AlgorithmSettings
+    ) -> SamplerOutput:
+        if settings.algorithm in CMDSTAN_ONLY:
+            raise BackendError(
+                f"algorithm='{settings.algorithm}' (ADVI) runs on the cmdstanpy backend only: "
+                "install CmdStan (`python -m cmdstanpy.install_cmdstan`) and pass "
+                "backend='cmdstanpy', or use algorithm='pathfinder' here."
+            )
+        import httpstan.models
+
+        data = rng_free_data(data)
+        seed = settings.seed if settings.seed is not None else 1
+        with _quiet(settings.show_progress):
+            model, was_cached, compile_seconds = self._build(
+                code, data, seed, settings.show_progress
+            )
+        start = time.perf_counter()
+        module = httpstan.models.import_services_extension_module(model.model_name)
+        layout = [(n, tuple(d)) for n, d in zip(model.param_names, model.dims, strict=True)]
+        n_unconstrained = unconstrained_size(module, model.data, layout)
+        n_parameters = len(module.write_array(model.data, [0.0] * n_unconstrained, False, False))
+        parameters = tuple(leading_layout(layout, n_parameters))
+        density = httpstan_density(module, model.data, n_unconstrained, parameters)
+        approximation = run_algorithm(density, settings)
+        draws = constrained_draws(density, approximation, layout)
+        if is_marginal_program(data):
+            draws.update(redraw_marginal_effects(data, draws, np.random.default_rng(seed + 1)))
+        sample_seconds = time.perf_counter() - start
+        return approximation_output(
+            draws, approximation, self.name, self.stan_version(), was_cached,
+            compile_seconds, sample_seconds, [name for name, _ in parameters], settings.algorithm,
+        )  # fmt: skip
 
     def _collect(self, fit, settings, was_cached, compile_seconds, sample_seconds) -> SamplerOutput:
         frame = fit.to_frame()

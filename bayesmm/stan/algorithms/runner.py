@@ -1,0 +1,192 @@
+"""Run an algorithm on a :class:`~bayesmm.stan.algorithms.density.LogDensity` and lay its
+draws out as NUTS's are: Stan variable -> array (chains = 1, draws, *shape).
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayesmm.stan.algorithms.density import gaussian_density
+>>> from bayesmm.stan.algorithms.settings import AlgorithmSettings
+>>> d = gaussian_density(np.array([2.0]), np.array([1.0]))
+>>> out = run_algorithm(d, AlgorithmSettings("optimize", seed=1))
+>>> round(float(out.unconstrained[0, 0]), 6)
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...errors import BackendError, SamplingWarning
+from .density import LogDensity
+from .laplace import ApproximateDraws, laplace_draws
+from .optimize import find_mode
+from .pathfinder import pathfinder_draws
+from .settings import AlgorithmSettings
+
+#: Stan's attempts at a random starting point before it gives up.
+INIT_ATTEMPTS = 100
+
+#: Pareto k above which importance-resampled Pathfinder draws are unreliable (PSIS paper).
+PARETO_K_LIMIT = 0.7
+
+
+def split_flat(values: np.ndarray, layout: Sequence[tuple[str, Sequence[int]]]) -> dict:
+    """One flat constrained vector (Stan's column-major order) -> {name: array of dims}.
+
+    Examples
+    --------
+    >>> split_flat(np.arange(5.0), [("a", ()), ("m", (2, 2))])["m"].tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    """
+    out, offset = {}, 0
+    for name, dims in layout:
+        size = math.prod(dims) if dims else 1
+        chunk = np.asarray(values[offset : offset + size], dtype=float)
+        out[name] = chunk.reshape(tuple(dims), order="F") if dims else float(chunk[0])
+        offset += size
+    return out
+
+
+def starting_point(density: LogDensity, init: Any, rng: np.random.Generator) -> np.ndarray:
+    """An unconstrained start: uniform(-r, r) with r = ``init`` (2 by default), or the given
+    constrained values (missing parameters at random values), retried as Stan does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmm.stan.algorithms.density import gaussian_density
+    >>> x = starting_point(gaussian_density(np.zeros(3), np.ones(3)), 0.5, np.random.default_rng(1))
+    >>> bool(np.all(np.abs(x) <= 0.5))
+    True
+    """
+    radius = 2.0
+    given: dict[str, Any] = {}
+    if isinstance(init, dict):
+        given = dict(init)
+    elif isinstance(init, (int, float)) and not isinstance(init, bool):
+        radius = float(init)
+    elif init is not None:
+        raise BackendError(
+            "init for an approximation must be a radius or one dict of initial values, "
+            f"got {type(init).__name__}."
+        )
+    for _ in range(INIT_ATTEMPTS):
+        x = rng.uniform(-radius, radius, density.n_parameters)
+        if given:
+            if density.unconstrain is None:
+                raise BackendError("This backend cannot take initial values as a dict here.")
+            values = split_flat(density.constrain(x), density.parameters)
+            values = {name: values[name] for name, _ in density.parameters}
+            for name, value in given.items():
+                if name in values:
+                    values[name] = np.asarray(value, dtype=float).tolist()
+            values = {
+                k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in values.items()
+            }
+            x = density.unconstrain(values)
+        if np.isfinite(density.safe_log_density(x, True)):
+            return np.asarray(x, dtype=float)
+        if radius == 0:
+            break
+    raise BackendError(
+        f"No starting point with a finite log density after {INIT_ATTEMPTS} attempts; give "
+        "init= values inside the support of every parameter."
+    )
+
+
+def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> ApproximateDraws:
+    """Optimize, or draw from the Laplace or Pathfinder approximation, on the unconstrained
+    scale.
+
+    Returns
+    -------
+    ApproximateDraws
+        For ``optimize`` one row, the mode; ``details`` says how the run went (``jacobian``,
+        ``converged``, ``iterations``, ``pareto_k``, ...).
+    """
+    rng = np.random.default_rng(settings.seed)
+    x0 = starting_point(density, settings.init, rng)
+    jacobian = settings.uses_jacobian
+    if settings.algorithm == "pathfinder":
+        result = pathfinder_draws(
+            density,
+            x0,
+            rng,
+            draws=settings.draws,
+            history_size=settings.history_size,
+            elbo_draws=settings.elbo_draws,
+            max_iterations=min(settings.max_iterations, 1000),
+            resample=settings.psis_resample,
+        )
+        result.details["jacobian"] = True
+        k = result.details["pareto_k"]
+        if np.isfinite(k) and k > PARETO_K_LIMIT:
+            warnings.warn(
+                f"Pathfinder's Pareto k is {k:.2f} (> {PARETO_K_LIMIT}): the normal "
+                "approximation is far from the posterior and its draws are unreliable. "
+                "Use algorithm='nuts'.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+        return result
+    if settings.algorithm not in ("optimize", "laplace"):
+        raise BackendError(f"run_algorithm does not run {settings.algorithm!r}.")
+    mode = find_mode(
+        density,
+        x0,
+        jacobian=jacobian,
+        max_iterations=settings.max_iterations,
+        history_size=settings.history_size,
+    )
+    if not mode.converged:
+        warnings.warn(
+            f"L-BFGS did not converge in {mode.iterations} iterations ({mode.message}); the "
+            "mode may be inaccurate.",
+            SamplingWarning,
+            stacklevel=3,
+        )
+    details = {
+        "jacobian": jacobian,
+        "converged": mode.converged,
+        "iterations": mode.iterations,
+        "evaluations": mode.evaluations,
+        "log_density_at_mode": mode.log_density,
+    }
+    if settings.algorithm == "optimize":
+        return ApproximateDraws(
+            unconstrained=mode.x[None, :],
+            log_p=np.array([mode.log_density]),
+            log_q=np.array([np.nan]),
+            details=details,
+        )
+    result = laplace_draws(density, mode.x, settings.draws, rng)
+    details.pop("hessian", None)
+    result.details = {**details, "evaluations": mode.evaluations + 2 * density.n_parameters}
+    return result
+
+
+def constrained_draws(
+    density: LogDensity,
+    approximation: ApproximateDraws,
+    layout: Sequence[tuple[str, Sequence[int]]],
+) -> dict[str, np.ndarray]:
+    """Every Stan variable's draws, shaped (1, draws, *dims) as a NUTS chain's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmm.stan.algorithms.density import gaussian_density
+    >>> d = gaussian_density(np.zeros(2), np.ones(2))
+    >>> a = ApproximateDraws(np.zeros((3, 2)), np.zeros(3), np.zeros(3))
+    >>> constrained_draws(d, a, [("b", (2,))])["b"].shape
+    (1, 3, 2)
+    """
+    rows = [split_flat(density.constrain(x), layout) for x in approximation.unconstrained]
+    return {
+        name: np.asarray([row[name] for row in rows], dtype=float)[None, ...] for name, _ in layout
+    }

@@ -1,0 +1,150 @@
+"""Optimize, Laplace and Pathfinder on real models (pystan backend), against lme4 and NUTS.
+
+The structures are the sleepstudy marginal program and the cbpp latent program, which the
+default suite compiles anyway (priors and data flags are data): no new compiled models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayesmm as bmm
+from bayesmm.stan.backends import CmdStanPyBackend
+
+from ..conftest import QUICK, lme4_reference
+
+pytestmark = pytest.mark.sampling
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+QUIET = {"show_progress": False}
+
+#: Priors so wide that the posterior mode is the likelihood's maximum (to well under 0.1%);
+#: the same distributions as the defaults, so the program is the default's compiled one.
+FLAT = [
+    bmm.prior("student_t(3, 0, 100000)", class_="Intercept"),
+    bmm.prior("normal(0, 100000)", class_="b"),
+    bmm.prior("student_t(3, 0, 100000)", class_="sd"),
+    bmm.prior("student_t(3, 0, 100000)", class_="sigma"),
+]
+
+
+@pytest.fixture(scope="module")
+def cbpp_nuts(cbpp):
+    return bmm.fit(CBPP, cbpp, "binomial", chains=4, seed=1, warn=False, **QUIET)
+
+
+def test_optimize_reproduces_lme4_ml(sleepstudy):
+    """The exact marginal program, flat priors, jacobian=False: the optimum is the ML
+    estimate, so lme4's ML fit must be reproduced to 1% (fixed effects, SDs, sigma; the
+    correlation, 0.08, to 0.01 absolute)."""
+    fit = bmm.fit(SLEEP, sleepstudy, priors=FLAT, algorithm="optimize", seed=1, **QUIET)
+    assert fit.method == "marginal" and fit.algorithm == "optimize"
+    assert fit.idata.posterior.sizes["draw"] == 1
+    assert fit.algorithm_details["jacobian"] is False and fit.algorithm_details["converged"]
+    ref = lme4_reference()["sleepstudy_corr_ML"]
+    table = fit.summary()["Estimate"]
+    expected = {
+        "b_Intercept": ref["fixed_effects"][0]["estimate"],
+        "b_Days": ref["fixed_effects"][1]["estimate"],
+        "sd_Subject__Intercept": ref["random_sds"][0]["sd"],
+        "sd_Subject__Days": ref["random_sds"][1]["sd"],
+        "sigma": ref["residual_sd"],
+    }
+    for label, value in expected.items():
+        assert table[label] == pytest.approx(value, rel=0.01), label
+    assert abs(table["cor_Subject__Intercept__Days"] - ref["random_cors"][0]["cor"]) < 0.01
+    text = str(fit)
+    assert "the mode" in text and "no posterior SDs or intervals" in text
+
+
+def assert_fixed_effects_match(fit, nuts, mean_sds: float = 0.2, sd_ratio: float = 0.3):
+    reference, approx = nuts.fixef(), fit.fixef()
+    for effect in reference.index:
+        sd = reference.loc[effect, "Est.Error"]
+        gap = abs(approx.loc[effect, "Estimate"] - reference.loc[effect, "Estimate"])
+        assert gap < mean_sds * sd, (effect, gap / sd)
+        assert approx.loc[effect, "Est.Error"] == pytest.approx(sd, rel=sd_ratio), effect
+
+
+@pytest.mark.parametrize("algorithm", ["laplace", "pathfinder"])
+def test_approximation_matches_nuts_on_sleepstudy(algorithm, sleepstudy, sleepstudy_fit):
+    """The issue's criterion on the marginal sleepstudy program (6 parameters): fixed-effect
+    means within 0.2 NUTS posterior SDs, their SDs within 30% of NUTS's."""
+    fit = bmm.fit(SLEEP, sleepstudy, algorithm=algorithm, seed=2, **QUIET)
+    assert fit.idata.posterior.sizes["chain"] == 1
+    assert fit.idata.posterior.sizes["draw"] == 1000
+    assert_fixed_effects_match(fit, sleepstudy_fit)
+    # everything after the fit works on the approximate draws unchanged
+    assert set(fit.ranef()) == {"Subject"}
+    assert fit.fitted(re_formula="~0").shape[0] == 180
+    # the group-level SDs come out within 15% of NUTS's means here
+    for label in ("sd_Subject__Intercept", "sd_Subject__Days"):
+        ratio = (
+            fit.summary().loc[label, "Estimate"] / sleepstudy_fit.summary().loc[label, "Estimate"]
+        )
+        assert 0.85 < ratio < 1.15, (label, ratio)
+
+
+def test_pathfinder_on_cbpp_misses_the_criterion_by_a_little(cbpp, cbpp_nuts):
+    """cbpp's latent program (15 herd effects, a funnel between them and their SD): single-path
+    Pathfinder's fixed effects land within 0.6 NUTS SDs (0.15-0.53 over seeds 2-4, measured),
+    not 0.2, with SDs within 45%, and its Pareto k exceeds 0.7 (a warning says so)."""
+    with pytest.warns(bmm.errors.SamplingWarning, match="Pareto k"):
+        fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", seed=3, **QUIET)
+    assert_fixed_effects_match(fit, cbpp_nuts, mean_sds=0.6, sd_ratio=0.45)
+    assert fit.algorithm_details["pareto_k"] > 0.7
+
+
+def test_laplace_on_cbpp_shows_why_the_joint_mode_misleads(cbpp, cbpp_nuts):
+    """The teaching point: the normal at the joint mode of (z, log sd) is far too wide in the
+    log-SD direction of a hierarchical model (the curvature there is weak), so the herd SD's
+    draws are about 10x as spread as NUTS's and drag the intercept with them (measured:
+    sd_herd SD x11-13, intercept SD x3, slope still right)."""
+    fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="laplace", seed=2, **QUIET)
+    approx, nuts = fit.summary(), cbpp_nuts.summary()
+    ratio = approx["Est.Error"] / nuts["Est.Error"]
+    assert ratio["sd_herd__Intercept"] > 5
+    assert ratio["b_Intercept"] > 2
+    assert ratio["b_period"] == pytest.approx(1.0, rel=0.3)
+
+
+def test_approximate_fit_prints_and_round_trips(sleepstudy, tmp_path):
+    fit = bmm.fit(SLEEP, sleepstudy, algorithm="pathfinder", seed=3, **QUIET)
+    text = str(fit)
+    assert "Pathfinder" in text and "approximate" in text
+    assert "Pareto k" in text
+    assert "pathfinder" in repr(fit)
+    # pystan's write_array repeats one random stream: the marginal effects are redrawn in
+    # numpy, so the draws of a level's effects must vary beyond what the parameters explain
+    r = fit.idata.posterior["r_Subject"].values[0]
+    assert np.unique(r[:, 0, 0]).size > 500
+    again = bmm.load(fit.save(tmp_path / "pf"))
+    assert again.algorithm == "pathfinder"
+    assert again.algorithm_details["pareto_k"] == fit.algorithm_details["pareto_k"]
+    assert str(again) == text
+    pp = again.posterior_predictive(seed=1).posterior_predictive["y"]
+    assert pp.shape == (1, 1000, 180)
+
+
+def test_nuts_from_pathfinder_inits(cbpp):
+    """init="pathfinder": every chain starts at its own Pathfinder draw and NUTS runs as usual."""
+    fit = bmm.fit(CBPP, cbpp, "binomial", init="pathfinder", seed=4, warn=False, **QUICK)
+    assert fit.algorithm == "nuts"
+    assert fit.settings.init is not None and len(fit.settings.init) == QUICK["chains"]
+    starts = {round(i["Intercept"], 8) for i in fit.settings.init}
+    assert len(starts) == QUICK["chains"]
+    assert fit.summary()["Rhat"].max() < 1.05
+
+
+@pytest.mark.cmdstan
+@pytest.mark.skipif(
+    not CmdStanPyBackend.available(),
+    reason="CmdStan is not installed (python -m cmdstanpy.install_cmdstan needs GitHub)",
+)
+@pytest.mark.parametrize("algorithm", ["optimize", "laplace", "pathfinder", "meanfield"])
+def test_cmdstanpy_algorithms(algorithm, cbpp):
+    fit = bmm.fit(CBPP, cbpp, "binomial", algorithm=algorithm, backend="cmdstanpy", seed=1)
+    assert fit.algorithm == algorithm and fit.backend == "cmdstanpy"
+    assert "b_Intercept" in fit.summary().index
