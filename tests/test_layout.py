@@ -141,3 +141,62 @@ def test_the_checker_sees_an_uphill_import(tmp_path, monkeypatch):
     assert imported_modules(bad) == [(2, "bayesmm.posterior.fit")]
     with pytest.raises(AssertionError, match="may not import the posterior stage"):
         test_imports_run_downhill(bad)
+
+
+#: ``bayesmm.__all__`` before the layout change (issue 19): each name stays importable.
+PRE_LAYOUT_PUBLIC_NAMES = [
+    "__version__",
+    "families",
+    "fit",
+    "get_prior",
+    "prior",
+    "Prior",
+    "PriorError",
+    "model_spec",
+    "stancode",
+    "standata",
+    "load",
+    "compare",
+    "Fit",
+    "ModelSpec",
+    "covariance_matrices",
+    "CovarianceMatrices",
+    "plot_covariance",
+    "covariance_example",
+    "factorial_example",
+    "maximal_model",
+    "MaximalModel",
+    "BayesmmError",
+    "FormulaError",
+    "DataError",
+    "ResponseError",
+    "FamilyError",
+    "BackendError",
+    "BayesmmWarning",
+    "MissingDataWarning",
+    "SamplingWarning",
+    "UnsupportedModelError",
+    "MissingDependencyError",
+    "ModelCheckWarning",
+    "simulate",
+    "Simulation",
+    "sbc",
+    "SBCResult",
+    "power",
+    "PowerResult",
+]
+
+
+@pytest.mark.parametrize("name", PRE_LAYOUT_PUBLIC_NAMES)
+def test_public_names_survive_the_move(name):
+    import bayesmm
+
+    assert name in bayesmm.__all__
+    assert getattr(bayesmm, name) is not None
+
+
+def test_families_module_keeps_its_public_path():
+    from bayesmm.families import gamma, get_family
+
+    assert get_family("poisson").link == "log"
+    assert gamma(link="log").link == "log"

@@ -21,7 +21,7 @@ import bayesmm as bmm
 from bayesmm.model.families import REGISTRY, get_family
 from bayesmm.stan.backends import PystanBackend
 from bayesmm.stan.backends.stanc import check_stan_code
-from bayesmm.stan.codegen import build_program
+from bayesmm.stan.codegen import build_program, strip_comments
 
 from ..conftest import QUICK, lme4_reference, simulate_glmm
 
@@ -373,7 +373,7 @@ def test_tight_prior_pins_days_at_five(tight_fit, sleepstudy):
 @pytest.mark.sampling
 def test_changing_a_prior_scale_reuses_the_compiled_model(tight_fit, sleepstudy):
     """The tight prior ran the default program's binary: same compiled code, found in the cache."""
-    default_code = bmm.codegen.strip_comments(bmm.stancode(SLEEP, sleepstudy))
+    default_code = strip_comments(bmm.stancode(SLEEP, sleepstudy))
     assert tight_fit.program.compiled_code == default_code
     assert PystanBackend().is_cached(default_code)
     wider = bmm.fit(

@@ -21,6 +21,7 @@ from bayesmm.stan.backends.cache import (
     record_compiled,
 )
 from bayesmm.stan.backends.pystan_backend import unflatten
+from bayesmm.stan.codegen import strip_comments
 
 from ..conftest import QUICK, lme4_reference
 
@@ -178,7 +179,7 @@ def test_auto_backend_prefers_cmdstanpy_when_available(monkeypatch):
 
 
 def test_pystan_cache_is_empty_in_a_fresh_cache_folder(cache_dir):
-    code = bmm.codegen.strip_comments(
+    code = strip_comments(
         bmm.stancode("y ~ x + (1 | g)", {"y": [1.0, 2, 3, 4], "x": [0, 1, 0, 1], "g": list("aabb")})
     )
     assert not PystanBackend().is_cached(code)
