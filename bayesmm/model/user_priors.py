@@ -37,10 +37,6 @@ from .families import Family
 from .priors import ALIASES, DISTRIBUTIONS, POSITIVE_ARGUMENTS, SUPPORT
 from .spec import PriorTarget
 
-#: Classes that belong to the linear predictor and the random-effect blocks (family
-#: parameters come from ``Family.aux``).
-MODEL_CLASSES = ("Intercept", "b", "sd", "cor")
-
 #: Distributions offered instead of one whose support does not fit.
 REAL_LINE = ("normal", "student_t", "cauchy", "double_exponential", "logistic")
 POSITIVE_LINE = ("exponential", "gamma", "lognormal", "inv_gamma", "weibull")

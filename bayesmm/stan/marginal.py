@@ -94,7 +94,7 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
     return None
 
 
-def resolve_method(spec: ModelSpec, method: str, pointwise_requested: bool = False) -> str:
+def resolve_method(spec: ModelSpec, method: str) -> str:
     """Turn ``method`` (``"auto"``, ``"marginal"``, ``"latent"``) into the one that runs.
 
     ``"auto"`` picks ``"marginal"`` wherever :func:`marginal_obstacle` finds nothing in the way.
