@@ -362,12 +362,16 @@ def test_broken_or_forking_chain_pools_are_replaced(monkeypatch):
     import multiprocessing
 
     from bayesmm.stan.backends import pystan_backend
+    from bayesmm.stan.backends.chain_pool import ChainProcessPool
 
-    fork = concurrent.futures.ProcessPoolExecutor(mp_context=multiprocessing.get_context("fork"))
+    plain = concurrent.futures.ProcessPoolExecutor(mp_context=multiprocessing.get_context("fork"))
+    fork = pystan_backend.healthy_chain_executor(plain)  # httpstan's own: becomes ours
+    assert isinstance(fork, ChainProcessPool)
     assert pystan_backend.healthy_chain_executor(fork) is fork
     fork._broken = "a chain process died"
     fresh = pystan_backend.healthy_chain_executor(fork)
     assert fresh is not fork and fresh._mp_context.get_start_method() == "fork"
+    assert isinstance(fresh, ChainProcessPool)
     monkeypatch.setattr(pystan_backend, "in_dask_worker", lambda: True)
     worker = type("FakeWorker", (), {"plugins": {}})()
     monkeypatch.setattr("distributed.get_worker", lambda: worker)
@@ -375,5 +379,5 @@ def test_broken_or_forking_chain_pools_are_replaced(monkeypatch):
     assert spawned._mp_context.get_start_method() == "spawn"
     assert pystan_backend.healthy_chain_executor(spawned) is spawned
     assert worker.plugins["bayesmm-chain-pool"].executor is spawned  # shut down with the worker
-    for pool in (fork, fresh, spawned):
+    for pool in (plain, fork, fresh, spawned):
         pool.shutdown()

@@ -38,6 +38,7 @@ from ..algorithms.runner import constrained_draws, run_algorithm
 from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
+from .chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
 
 
 def run_outside_event_loop(function, *args, **kwargs):
@@ -207,22 +208,33 @@ def configure_httpstan() -> None:
     httpstan.cache.dump_fit = _recording(httpstan.cache.dump_fit)
 
 
+def dask_worker() -> Any:
+    """The ``dask.distributed`` worker of this process, or None.
+
+    Inside a task ``distributed.get_worker()`` answers; code that a worker runs outside a task
+    (``Client.run``, which bayesmm uses to compile before the jobs) finds it among the
+    workers alive in this process.
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_worker()
+    except ValueError:
+        pass
+    workers = list(getattr(distributed.Worker, "_instances", ()))
+    return workers[0] if workers else None
+
+
 def in_dask_worker() -> bool:
-    """Whether this code runs inside a ``dask.distributed`` worker (a task of it).
+    """Whether this code runs in a process of a ``dask.distributed`` worker.
 
     Examples
     --------
     >>> in_dask_worker()
     False
     """
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
-        return False
-    try:
-        distributed.get_worker()
-    except ValueError:
-        return False
-    return True
+    return dask_worker() is not None
 
 
 def prepare_chain_process() -> None:
@@ -258,10 +270,13 @@ class ChainPoolTeardown:
 def healthy_chain_executor(
     executor: concurrent.futures.ProcessPoolExecutor,
 ) -> concurrent.futures.ProcessPoolExecutor:
-    """httpstan's pool of chain processes, replaced where it cannot work.
+    """httpstan's pool of chain processes, replaced by a :class:`ChainProcessPool` where it
+    is not one or cannot work.
 
     httpstan runs every chain in a module-level ``ProcessPoolExecutor`` that *forks* the
-    calling process. Two things go wrong with that:
+    calling process. Our :class:`ChainProcessPool` knows which chain each of its processes
+    runs (so a chain that dies is named in our error) and may start processes from a daemonic
+    process (a Dask worker). Besides:
 
     * a chain process that dies (a segfault in a model, the OOM killer) breaks the pool for
       good: every later fit in this Python process fails with ``BrokenProcessPool``. A broken
@@ -278,22 +293,20 @@ def healthy_chain_executor(
     spawn_wanted = in_dask_worker()
     context = executor._mp_context.get_start_method() if hasattr(executor, "_mp_context") else ""
     broken = bool(getattr(executor, "_broken", False))
-    if not broken and (context == "spawn" or not spawn_wanted):
+    ours = isinstance(executor, ChainProcessPool)
+    if ours and not broken and (context == "spawn" or not spawn_wanted):
         return executor
+    if not ours and not broken and not getattr(executor, "_processes", None):
+        executor.shutdown(wait=False)  # httpstan's own pool, never used: nothing to stop
     if spawn_wanted:
-        import distributed
-
-        pool = concurrent.futures.ProcessPoolExecutor(
-            mp_context=multiprocessing.get_context("spawn"), initializer=prepare_chain_process
-        )
-        distributed.get_worker().plugins["bayesmm-chain-pool"] = ChainPoolTeardown(pool)
+        pool = ChainProcessPool(multiprocessing.get_context("spawn"), prepare_chain_process)
+        worker = dask_worker()
+        if worker is not None:
+            worker.plugins["bayesmm-chain-pool"] = ChainPoolTeardown(pool)
         return pool
     import httpstan.services_stub
 
-    return concurrent.futures.ProcessPoolExecutor(
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=httpstan.services_stub.init_worker,
-    )
+    return ChainProcessPool(multiprocessing.get_context("fork"), httpstan.services_stub.init_worker)
 
 
 def unconstrained_size(module: Any, data: dict[str, Any], layout: list) -> int:
@@ -406,9 +419,15 @@ class PystanBackend:
             elif init is not None:
                 kwargs["init"] = [dict(i) for i in init]
             start = time.perf_counter()
+            import httpstan.services_stub
+
+            pool = httpstan.services_stub.executor
             try:
                 fit = without_fit_files(lambda: model.sample(**kwargs))
             except (ValueError, RuntimeError) as err:
+                if is_broken_pool_message(str(err)):
+                    deaths = pool.dead_chains() if isinstance(pool, ChainProcessPool) else []
+                    raise chain_death_error(deaths, settings.chains) from None
                 raise BackendError(f"Stan failed while sampling: {err}") from None
             sample_seconds = time.perf_counter() - start
         return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)

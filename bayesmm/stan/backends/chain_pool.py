@@ -1,0 +1,242 @@
+"""The pool of processes in which httpstan runs Stan's chains: which chain died, and how.
+
+httpstan runs every chain as one call in a ``concurrent.futures.ProcessPoolExecutor``. When a
+chain's process dies (the out-of-memory killer, a segmentation fault in the compiled model),
+Python only says that "a process in the process pool was terminated abruptly", for every chain
+of the fit alike, and httpstan hands that on with a formatted traceback. :class:`ChainProcessPool`
+remembers which chain each process runs (every chain call first writes a marker), so that a
+fit that fails this way becomes a :class:`~bayesmm.errors.BackendError` naming the chain, the
+signal that ended it and what to try (:func:`chain_death_error`).
+
+It also starts its processes from a *daemonic* process: Python refuses that ("daemonic
+processes are not allowed to have children"), and the worker processes of a Dask cluster
+(``LocalCluster(processes=True)``, dask-jobqueue, Kubernetes) are daemonic. The refusal exists
+so that no child outlives its parent; the chain processes that bayesmm starts there die with
+the process that started them (``PR_SET_PDEATHSIG`` on Linux, set by their initializer; the
+pool is also shut down when the Dask worker closes), so the flag is lifted only while the pool
+starts a process (:func:`children_allowed`).
+
+Examples
+--------
+>>> describe_exit(-9)
+'was killed by signal 9 (SIGKILL)'
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import functools
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError
+
+_daemon_lock = threading.Lock()
+_daemon_lifted = 0
+
+
+@contextlib.contextmanager
+def children_allowed() -> Iterator[None]:
+    """Let this process start child processes while the block runs, even when it is daemonic.
+
+    Python marks a process daemonic in ``multiprocessing.current_process()._config`` and
+    refuses ``Process.start()`` there; the mark is lifted for the block (for all threads at
+    once, counted, so that overlapping blocks in two threads restore it only at the end).
+
+    Examples
+    --------
+    >>> with children_allowed():
+    ...     multiprocessing.current_process().daemon
+    False
+    """
+    global _daemon_lifted
+    config = multiprocessing.current_process()._config
+    with _daemon_lock:
+        if _daemon_lifted == 0:
+            children_allowed.was_daemonic = bool(config.get("daemon"))
+            if children_allowed.was_daemonic:
+                config["daemon"] = False
+        _daemon_lifted += 1
+    try:
+        yield
+    finally:
+        with _daemon_lock:
+            _daemon_lifted -= 1
+            if _daemon_lifted == 0 and children_allowed.was_daemonic:
+                config["daemon"] = True
+
+
+children_allowed.was_daemonic = False
+
+
+def run_marked(marker_directory: str, chain: Any, function: Callable[..., Any], *args: Any) -> Any:
+    """In a chain process: note which chain this process runs (a file named by its pid), then
+    run the chain."""
+    with contextlib.suppress(OSError):
+        Path(marker_directory, str(os.getpid())).write_text(str(chain))
+    return function(*args)
+
+
+@dataclass(frozen=True)
+class ChainDeath:
+    """A chain process that ended abnormally.
+
+    Attributes
+    ----------
+    chain : int or None
+        Stan's chain number (1-based), None when the process ran no chain yet.
+    pid : int
+        Its process id.
+    exitcode : int
+        ``multiprocessing``'s exit code: ``-N`` for signal N.
+    """
+
+    chain: int | None
+    pid: int
+    exitcode: int
+
+
+def describe_exit(exitcode: int) -> str:
+    """How a process ended, in words.
+
+    Examples
+    --------
+    >>> describe_exit(-11)
+    'was killed by signal 11 (SIGSEGV)'
+    >>> describe_exit(3)
+    'exited with code 3'
+    """
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"was killed by signal {-exitcode} ({name})"
+    return f"exited with code {exitcode}"
+
+
+class ChainProcessPool(concurrent.futures.ProcessPoolExecutor):
+    """A process pool for httpstan's chains that knows which chain each process runs, and
+    that can start its processes from a daemonic process (a Dask worker).
+
+    Parameters
+    ----------
+    mp_context : multiprocessing context
+        ``fork`` (httpstan's choice) or ``spawn`` (inside Dask workers).
+    initializer : callable, optional
+        Run once in every new process.
+
+    Examples
+    --------
+    >>> pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    >>> pool.submit(abs, -2).result()
+    2
+    >>> pool.dead_chains()
+    []
+    >>> pool.shutdown()
+    """
+
+    def __init__(self, mp_context: Any, initializer: Callable[[], Any] | None = None) -> None:
+        super().__init__(mp_context=mp_context, initializer=initializer)
+        self.marker_directory = tempfile.mkdtemp(prefix="bayesmm-chains-")
+        self.started: dict[int, Any] = {}
+        weakref.finalize(self, shutil.rmtree, self.marker_directory, True)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any):
+        """Submit a chain call; httpstan passes ``functools.partial(..., chain=i, ...)``."""
+        chain = (getattr(fn, "keywords", None) or {}).get("chain")
+        marked = functools.partial(run_marked, self.marker_directory, chain, fn)
+        with children_allowed():
+            future = super().submit(marked, *args, **kwargs)
+        self.started.update(getattr(self, "_processes", None) or {})
+        return future
+
+    def dead_chains(self) -> list[ChainDeath]:
+        """The processes of this pool that ended by themselves, abnormally.
+
+        A process that died takes the pool down: Python then terminates the others (SIGTERM),
+        so those are left out unless no process ended any other way.
+        """
+        ended = []
+        for pid, process in self.started.items():
+            code = process.exitcode
+            if code in (None, 0):
+                continue
+            marker = Path(self.marker_directory, str(pid))
+            try:
+                chain = int(marker.read_text())
+            except (OSError, ValueError):
+                chain = None
+            ended.append(ChainDeath(chain, pid, code))
+        own = [death for death in ended if death.exitcode != -signal.SIGTERM]
+        return own or ended
+
+
+def is_broken_pool_message(message: str) -> bool:
+    """Whether an error from pystan/httpstan reports a chain process that died.
+
+    Examples
+    --------
+    >>> is_broken_pool_message("Exception during call: `BrokenProcessPool('A process ...')`")
+    True
+    """
+    return "BrokenProcessPool" in message or "terminated abruptly" in message
+
+
+def chain_death_error(deaths: list[ChainDeath], chains: int) -> BackendError:
+    """The error for a fit whose chain process died: which chain, how, and what to try.
+
+    Examples
+    --------
+    >>> err = chain_death_error([ChainDeath(2, 123, -9)], chains=4)
+    >>> str(err).splitlines()[0]
+    'Stan chain 2 of 4 died: its process (pid 123) was killed by signal 9 (SIGKILL).'
+    """
+    if deaths:
+        what = "; ".join(
+            f"{'chain ' + str(d.chain) if d.chain is not None else 'a chain process'}"
+            f" (pid {d.pid}) {describe_exit(d.exitcode)}"
+            for d in deaths
+        )
+        first = deaths[0]
+        if len(deaths) == 1 and first.chain is not None:
+            head = (
+                f"Stan chain {first.chain} of {chains} died: its process (pid {first.pid}) "
+                f"{describe_exit(first.exitcode)}."
+            )
+        else:
+            head = f"A Stan chain process died ({what})."
+        codes = {d.exitcode for d in deaths}
+    else:
+        head = "A Stan chain process died (which one and how could not be found out)."
+        codes = set()
+    if -signal.SIGKILL in codes:
+        hint = (
+            "SIGKILL on Linux is usually the out-of-memory killer (see `dmesg`): the chains "
+            "needed more memory than was free. Try fewer chains at once (chains=2), fewer "
+            "draws kept (iter_sampling), no pointwise log-likelihood, fewer rows, or close "
+            "other memory-hungry programs."
+        )
+    elif codes & {-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGFPE}:
+        hint = (
+            "The compiled model crashed. Try backend='cmdstanpy' (the same program run by "
+            "CmdStan), another seed, or narrower priors; please report the model "
+            "(bayesmm.stancode(...)) if it repeats."
+        )
+    else:
+        hint = "Try again (the next fit starts new chain processes), or backend='cmdstanpy'."
+    return BackendError(
+        f"{head}\nThe other chains of this fit were stopped, so no draws are returned.\n"
+        f"What to try: {hint}\n"
+        "This Python session can go on: the next fit starts fresh chain processes."
+    )

@@ -1,0 +1,125 @@
+"""A chain process that dies becomes our BackendError naming the chain (issue 16/18), and chain
+pools start from daemonic processes (Dask workers)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import bayesmm as bmm
+from bayesmm.errors import BackendError
+from bayesmm.stan.backends.chain_pool import (
+    ChainDeath,
+    ChainProcessPool,
+    chain_death_error,
+    children_allowed,
+)
+from tests.conftest import QUICK
+
+
+def die(**keywords) -> None:
+    """A 'chain' whose process is killed as the out-of-memory killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_pool_names_the_chain_whose_process_died():
+    pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    future = pool.submit(functools.partial(die, chain=2))
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+        future.result(timeout=60)
+    deaths = pool.dead_chains()
+    assert [(d.chain, d.exitcode) for d in deaths] == [(2, -signal.SIGKILL)]
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(-signal.SIGKILL, "out-of-memory"), (-signal.SIGSEGV, "backend='cmdstanpy'"), (1, "again")],
+)
+def test_chain_death_message_names_chain_signal_and_what_to_try(code, words):
+    message = str(chain_death_error([ChainDeath(3, 4242, code)], chains=4))
+    assert message.startswith("Stan chain 3 of 4 died: its process (pid 4242)")
+    assert words in message
+    assert "What to try" in message and "Traceback" not in message
+
+
+def _pool_in_daemon(queue, ours: bool) -> None:
+    context = multiprocessing.get_context("spawn")
+    pool = ChainProcessPool(context) if ours else concurrent.futures.ProcessPoolExecutor(2, context)
+    try:
+        queue.put(("ok", pool.submit(abs, -5).result(timeout=120)))
+    except Exception as err:  # reported to the test
+        queue.put(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("ours", [False, True])
+def test_chain_pool_starts_processes_from_a_daemonic_process(ours):
+    """Dask's worker processes are daemonic; Python's own pool cannot start children there
+    (the first case shows the test can fail), ours can."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_pool_in_daemon, args=(queue, ours), daemon=True)
+    process.start()
+    status, value = queue.get(timeout=180)
+    process.join(timeout=60)
+    if ours:
+        assert (status, value) == ("ok", 5)
+    else:
+        assert status == "error" and "daemonic processes are not allowed" in value
+
+
+def test_children_allowed_restores_the_daemon_flag():
+    config = multiprocessing.current_process()._config
+    saved = config.get("daemon")
+    config["daemon"] = True
+    try:
+        with children_allowed(), children_allowed():
+            assert not multiprocessing.current_process().daemon
+        assert multiprocessing.current_process().daemon
+    finally:
+        config["daemon"] = saved
+
+
+def _kill_chain_when_running(chain: int, stop: threading.Event) -> None:
+    """Wait until a chain process of httpstan's pool runs ``chain``, then SIGKILL it."""
+    import httpstan.services_stub
+
+    while not stop.is_set():
+        pool = httpstan.services_stub.executor
+        if isinstance(pool, ChainProcessPool):
+            for pid in list(pool.started):
+                marker = Path(pool.marker_directory, str(pid))
+                if marker.exists() and marker.read_text() == str(chain):
+                    time.sleep(0.5)  # let the chain get going
+                    os.kill(pid, signal.SIGKILL)
+                    return
+        time.sleep(0.05)
+
+
+@pytest.mark.sampling
+def test_fit_whose_chain_process_dies_raises_our_error_and_the_next_fit_works(sleepstudy):
+    formula = "Reaction ~ Days + (Days | Subject)"
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_chain_when_running, args=(2, stop), daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(BackendError) as caught:
+            bmm.fit(formula, sleepstudy, chains=2, iter_warmup=20000, iter_sampling=20000,
+                    seed=3, show_progress=False, warn=False)  # fmt: skip
+    finally:
+        stop.set()
+        killer.join()
+    message = str(caught.value)
+    assert message.startswith("Stan chain 2 of 2 died") and "SIGKILL" in message
+    assert "BrokenProcessPool" not in message
+    fit = bmm.fit(formula, sleepstudy, seed=3, warn=False, **QUICK)
+    assert fit.idata.posterior.sizes["chain"] == 2
