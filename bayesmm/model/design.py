@@ -35,6 +35,7 @@ from .additions import (
     evaluate_additions,
     evaluate_offset,
 )
+from .covariance_structures import get_structure
 from .distributional import ModelFormula, as_model_formula, check_dpar, dpar_link
 from .families import Family, get_family
 from .formula import ParsedFormula, RandomTerm, Response, parse_formula, referenced_names
@@ -327,6 +328,7 @@ def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> Ran
     design, names, evaluator = model_matrix(term.effects, frame, formula_text)
     if not names:
         raise FormulaError(f"The term {term.text} in '{formula_text}' has no effects.")
+    check_structure(term, names, formula_text)
     return RandomBlock(term, names, levels, index, design, evaluator)
 
 
@@ -359,7 +361,48 @@ def _build_dpar(name: str, parsed: ParsedFormula, frame: pd.DataFrame, family: F
     design, names, evaluator = model_matrix(parsed.fixed, frame, text)
     blocks = tuple(build_block(term, frame, text) for term in parsed.random_terms)
     _check_repeated_effects(blocks, text)
+    for block in blocks:
+        if block.term.structure not in ("us", "diag"):
+            raise FormulaError(
+                f"{block.term.text} in the formula of '{name}' ({text}): covariance structures "
+                "other than us()/diag() are not yet supported in distributional formulas. Use "
+                f"(... | {block.group}) there, or put the structured term in the mean's formula."
+            )
     return DparSpec(name, dpar_link(aux), parsed, names, design, blocks, evaluator)
+
+
+def check_structure(term: RandomTerm, effect_names: tuple[str, ...], formula_text: str) -> None:
+    """Refuse a bar term its covariance structure cannot describe (our FormulaError)."""
+    structure = get_structure(term.structure)
+    if structure.needs_no_intercept and term.effects.split("+")[0].strip() != "0":
+        raise FormulaError(
+            f"{term.text} in '{formula_text}': {structure.name}() correlates the effects of the "
+            f"levels of an ordered factor, one effect per level, so its left side has no "
+            f"intercept. Write {structure.name}(0 + {term.effects.split('+', 1)[-1].strip()} | "
+            f"{term.group}) with a categorical column (pd.Categorical keeps your order)."
+        )
+    if structure.has_rho and len(effect_names) < 2:
+        raise FormulaError(
+            f"{term.text} in '{formula_text}' has a single effect ({effect_names[0]}): "
+            f"{structure.name}() needs at least two (e.g. one per level of a factor: "
+            f"{structure.name}(0 + f | {term.group})). For one effect write (1 | {term.group})."
+        )
+
+
+def _check_structured_groups(blocks: tuple[RandomBlock, ...], formula: str) -> None:
+    """One structured (cs/homcs/homdiag/ar1) term per grouping factor."""
+    structured_groups: dict[str, str] = {}
+    for block in blocks:
+        if not block.structure.structured:
+            continue
+        if block.group in structured_groups:
+            raise FormulaError(
+                f"'{formula}' has two structured terms over '{block.group}' "
+                f"({structured_groups[block.group]} and {block.term.text}); bayesmm takes one "
+                "cs/homcs/homdiag/ar1 term per grouping factor. Merge them or use "
+                "unstructured (... | g) terms for the others."
+            )
+        structured_groups[block.group] = block.term.text
 
 
 def build_model_spec(
@@ -433,6 +476,7 @@ def build_model_spec(
     fixed_design, fixed_names, evaluator = model_matrix(parsed.fixed, frame, formula)
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
     _check_repeated_effects(blocks, formula)
+    _check_structured_groups(blocks, formula)
     dpars = tuple(_build_dpar(name, f, frame, family) for name, f in dpar_formulas)
     if dpars and additions.any:
         raise FormulaError(

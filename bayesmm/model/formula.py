@@ -21,12 +21,15 @@ import re
 from dataclasses import dataclass
 
 from ..errors import FormulaError, caret_message, suggest
+from .covariance_structures import STRUCTURES
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
 #: A grouping factor: column names joined by ':', '/' or '*'.
 GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
 #: Names that may appear in formulas as functions or modules rather than columns.
 NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
+#: ``ar1(0 + t | g)``: a covariance structure's name around a bar term.
+STRUCTURE_CALL = re.compile(rf"^({'|'.join(STRUCTURES)})\s*\(")
 
 
 #: Addition terms after the bar of the response (brms), each with its argument names in order.
@@ -124,15 +127,23 @@ class RandomTerm:
         The grouping factor as written after expansion (``"Subject"``, ``"batch:cask"``).
     correlated : bool
         ``True`` for ``|`` (one correlated block), ``False`` for ``||`` (independent effects).
+    structure : str
+        The covariance structure written around the bar (glmmTMB's ``us``, ``diag``, ``cs``,
+        ``homcs``, ``homdiag``, ``ar1``; see :mod:`bayesmm.model.covariance_structures`);
+        ``"us"`` for a plain ``(... | g)``.
     """
 
     effects: str
     group: str
     correlated: bool
+    structure: str = "us"
 
     @property
     def text(self) -> str:
-        """The term as lme4 would print it, e.g. ``(1 + Days | Subject)``."""
+        """The term as lme4/glmmTMB would print it, e.g. ``(1 + Days | Subject)``,
+        ``ar1(0 + time | Subject)``."""
+        if self.structure != "us":
+            return f"{self.structure}({self.effects} | {self.group})"
         bar = "|" if self.correlated else "||"
         return f"({self.effects} {bar} {self.group})"
 
@@ -511,6 +522,14 @@ def parse_formula(text: str) -> ParsedFormula:
             raise FormulaError(
                 caret_message(text, position, "Empty term in formula", "Remove the extra '+'/'-'.")
             )
+        structure = "us"
+        call = STRUCTURE_CALL.match(stripped)
+        if call and _find_top_level(stripped[call.end() : -1], "|") < 0:
+            call = None  # a function of that name without a bar is not a structure
+        if call and _closing_paren(stripped, call.end() - 1) == len(stripped) - 1:
+            structure = call.group(1)
+            position += call.end() - 1
+            stripped = stripped[call.end() - 1 :]
         if stripped.startswith("(") and _closing_paren(stripped, 0) == len(stripped) - 1:
             inner = stripped[1:-1]
             double = _find_top_level(inner, "||")
@@ -519,6 +538,16 @@ def parse_formula(text: str) -> ParsedFormula:
                 if sep == "-":
                     raise FormulaError(
                         caret_message(text, position, "A random-effect term cannot be removed")
+                    )
+                if structure != "us" and double >= 0:
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            position + 1 + double,
+                            f"{structure}() takes a single bar '|'; its structure already says "
+                            "how the effects are correlated",
+                            f"Write {structure}(effects | group).",
+                        )
                     )
                 cut, width = (double, 2) if double >= 0 else (single, 1)
                 effects, group = inner[:cut].strip(), inner[cut + width :].strip()
@@ -573,8 +602,9 @@ def parse_formula(text: str) -> ParsedFormula:
                         )
                     )
                 normalised = _normalise_effects(effects)
+                correlated = double < 0 and structure != "diag" and structure != "homdiag"
                 for expanded in expand_group(group):
-                    random_terms.append(RandomTerm(normalised, expanded, double < 0))
+                    random_terms.append(RandomTerm(normalised, expanded, correlated, structure))
                 continue
         bar = _find_top_level(stripped, "|")
         if bar >= 0:

@@ -14,11 +14,11 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import ModelSpec
+from .spec import ModelSpec, RandomBlock
 
 
 def group_dims(group: str) -> tuple[str, str]:
@@ -38,11 +38,52 @@ class NamedPosterior:
         Name -> list of dimension names.
     coords : dict
         Dimension name -> list of labels.
+    label_map : dict
+        Summary labels of structured blocks that :func:`summary_labels` renames or (``None``)
+        leaves out (:func:`structure_label_map`).
     """
 
     variables: dict[str, np.ndarray]
     dims: dict[str, list[str]]
     coords: dict[str, list[str]]
+    label_map: dict[str, str | None] = field(default_factory=dict)
+
+
+def common_sd_label(block: RandomBlock) -> str:
+    """Summary label of the one SD of a ``homdiag``/``homcs``/``ar1`` block (``sd_g__ar1``)."""
+    return f"sd_{block.group}__{block.term.structure}"
+
+
+def rho_label(block: RandomBlock) -> str:
+    """Summary label (and posterior variable) of a ``cs``/``homcs``/``ar1`` correlation."""
+    return f"rho_{block.group}"
+
+
+def structure_label_map(spec: ModelSpec) -> dict[str, str | None]:
+    """How the summary shows structured blocks: a common SD once (``sd_g__ar1`` instead of
+    one equal ``sd_g__<effect>`` per effect) and a structured correlation as its ``rho_g``
+    alone (the pairwise ``cor_g__a__b`` follow from it and stay in the posterior only).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "t": pd.Categorical(["a", "b"] * 2),
+    ...                    "g": list("xxyy")})
+    >>> structure_label_map(build_model_spec("y ~ ar1(0 + t | g)", df))
+    {'sd_g__ta': 'sd_g__ar1', 'sd_g__tb': None, 'cor_g__ta__tb': None}
+    """
+    out: dict[str, str | None] = {}
+    for block in spec.blocks:
+        structure = block.structure
+        names = block.effect_names
+        if structure.common_sd:
+            for k, name in enumerate(names):
+                out[f"sd_{block.group}__{name}"] = common_sd_label(block) if k == 0 else None
+        if structure.has_rho:
+            for a, c in correlation_pairs(names):
+                out[f"cor_{block.group}__{names[a]}__{names[c]}"] = None
+    return out
 
 
 def correlation_pairs(effect_names: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -113,28 +154,40 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
             variables[f"cor_{group}"] = np.stack(cor_values, axis=-1)
             dims[f"cor_{group}"] = [cor_dim]
             coords[cor_dim] = cor_names
-    return NamedPosterior(variables, dims, coords)
+        for i, block in blocks:
+            if block.structure.has_rho:  # one structured block per group (design.py checks)
+                variables[rho_label(block)] = np.asarray(draws[f"rho_{i}"])
+    return NamedPosterior(variables, dims, coords, structure_label_map(spec))
 
 
 def summary_labels(named: NamedPosterior) -> dict[str, np.ndarray]:
     """Flatten named variables into brms labels -> (chains, draws) arrays, in summary order.
 
-    Order: ``b_*``, then per group ``sd_*`` and ``cor_*``, then family parameters.
+    Order: ``b_*``, then per group ``sd_*``, ``cor_*`` and ``rho_*``, then family parameters.
     """
     out: dict[str, np.ndarray] = {}
     if "b" in named.variables:
         for k, name in enumerate(named.coords["effect"]):
             out[f"b_{name}"] = named.variables["b"][..., k]
     family_parameters = []
+    rename = named.label_map
+
+    def put(label: str, values: np.ndarray) -> None:
+        label = rename.get(label, label)
+        if label is not None:
+            out[label] = values
+
     for var, values in named.variables.items():
         if var.startswith("sd_"):
             effects = named.coords[named.dims[var][0]]
             for k, name in enumerate(effects):
-                out[f"{var}__{name}"] = values[..., k]
+                put(f"{var}__{name}", values[..., k])
         elif var.startswith("cor_"):
             pairs = named.coords[named.dims[var][0]]
             for k, name in enumerate(pairs):
-                out[f"{var}__{name}"] = values[..., k]
+                put(f"{var}__{name}", values[..., k])
+        elif var.startswith("rho_"):
+            out[var] = values
         elif var != "b" and not var.startswith("r_"):
             family_parameters.append(var)
     for var in family_parameters:

@@ -10,6 +10,10 @@ The rules (also in the README):
 * ``sd`` (group-level SDs) and ``sigma``: half ``student_t(3, 0, s_y)`` for gaussian identity,
   ``student_t(3, 0, 2.5)`` for the SDs of other families (brms).
 * ``cor``: ``lkj_corr_cholesky(1)``, uniform over correlation matrices.
+* ``rho`` (the correlation of a ``cs``/``homcs``/``ar1`` block): ``uniform(-1, 1)``, cut to
+  the values where the correlation matrix is valid ((-1 / (M - 1), 1) for compound symmetry).
+  The common SD of ``homdiag``/``homcs``/``ar1`` (Stan ``tau_i``) is class ``sd`` like the
+  others.
 
 Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule). "gaussian identity"
 includes the Student t with identity link (brms scales both). Other family parameters take the
@@ -162,11 +166,19 @@ def default_priors(
             rows.append([0.0, 2.5 * spread / sd_x if sd_x > 0 else 2.5 * spread])
         priors.append(_target("b", "b", "", slope_names, "normal", rows))
     for index, block in enumerate(blocks, start=1):
-        rows = [[3, 0.0, scale_y]] * len(block.effect_names)
-        priors.append(
-            _target(f"sd_{index}", "sd", block.group, block.effect_names, "student_t", rows)
-        )
-        if block.correlated:
+        structure = block.structure
+        if structure.common_sd:  # homdiag, homcs, ar1: one SD for every effect
+            priors.append(
+                _target(f"tau_{index}", "sd", block.group, (), "student_t", [3, 0.0, scale_y])
+            )
+        else:
+            rows = [[3, 0.0, scale_y]] * len(block.effect_names)
+            priors.append(
+                _target(f"sd_{index}", "sd", block.group, block.effect_names, "student_t", rows)
+            )
+        if structure.has_rho:  # cs, homcs, ar1: uniform over (-1, 1), cut to where R is valid
+            priors.append(_target(f"rho_{index}", "rho", block.group, (), "uniform", [-1, 1]))
+        elif block.correlated:
             priors.append(_target(f"L_{index}", "cor", block.group, (), "lkj_corr_cholesky", [1]))
     context = {
         "scale_y": response_scale(y) if scaled or family.name in ("gaussian", "student") else 2.5

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .additions import ResponseAdditions
+from .covariance_structures import CovarianceStructure, get_structure
 from .families import Family
 from .formula import ParsedFormula, RandomTerm
 
@@ -59,8 +60,14 @@ class RandomBlock:
 
     @property
     def correlated(self) -> bool:
-        """Whether the effects share a correlation matrix (``|``) or not (``||``)."""
+        """Whether the effects have a correlation matrix (``|``, ``cs``, ``ar1`` ...) or not
+        (``||``, ``diag``, ``homdiag``)."""
         return self.term.correlated and len(self.effect_names) > 1
+
+    @property
+    def structure(self) -> CovarianceStructure:
+        """The covariance structure of the block (:mod:`bayesmm.model.covariance_structures`)."""
+        return get_structure(self.term.structure)
 
     @property
     def description(self) -> str:
@@ -68,10 +75,15 @@ class RandomBlock:
         n_effects = len(self.effect_names)
         noun = "effect" if n_effects == 1 else "effects"
         kind = "correlated " if self.correlated else ("independent " if n_effects > 1 else "")
-        return (
+        if self.term.structure != "us":
+            kind = ""
+        text = (
             f"{self.term.text}: {n_effects} {kind}{noun} over {len(self.group_levels)} levels "
             f"({', '.join(self.effect_names)})"
         )
+        if self.term.structure != "us":
+            text += f"; {self.structure.title}"
+        return text
 
 
 @dataclass(frozen=True, eq=False)

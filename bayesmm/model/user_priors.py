@@ -287,6 +287,8 @@ def parameter_bounds(prior_class: str, family: Family) -> tuple[float, float]:
     """
     if prior_class == "sd":
         return 0.0, math.inf
+    if prior_class == "rho":
+        return -1.0, 1.0
     for aux in family.aux:
         if aux.name == prior_class:
             upper = getattr(aux, "upper", None)
@@ -414,9 +416,9 @@ def check_slot(user: Prior, defaults: Sequence[PriorTarget]) -> None:
     in_class = [e for e in elements if e.prior_class == user.class_]
     groups = list(dict.fromkeys(e.group for e in in_class if e.group))
     if user.group:
-        if user.class_ not in ("sd", "cor"):
+        if user.class_ not in ("sd", "cor", "rho"):
             raise PriorError(
-                f"Prior '{user}' ({user.describe_slot()}): only classes 'sd' and 'cor' have "
+                f"Prior '{user}' ({user.describe_slot()}): only classes 'sd', 'cor' and 'rho' have "
                 f"groups. Drop group='{user.group}'."
             )
         if user.group not in groups:

@@ -23,7 +23,13 @@ import xarray as xr
 
 from ..errors import SamplingWarning
 from ..model.additions import describe as describe_additions
-from ..model.naming import NamedPosterior, group_dims, posterior_variables, summary_labels
+from ..model.naming import (
+    NamedPosterior,
+    group_dims,
+    posterior_variables,
+    structure_label_map,
+    summary_labels,
+)
 from ..model.prior_table import prior_lines, prior_table
 from ..model.spec import ModelSpec
 from ..stan.backends.base import SamplerOutput, SamplerSettings
@@ -210,7 +216,7 @@ class Fit:
             for dim in posterior.dims
             if dim not in ("chain", "draw")
         }
-        return NamedPosterior(variables, dims, coords)
+        return NamedPosterior(variables, dims, coords, structure_label_map(self.spec))
 
     def summary(self) -> pd.DataFrame:
         """Posterior summary with brms labels.
@@ -432,11 +438,17 @@ class Fit:
                 n_levels = len(next(b for b in spec.all_blocks if b.group == group).group_levels)
                 lines.append(f"~{group} (Number of levels: {n_levels})")
                 prefix_sd, prefix_cor = f"sd_{group}__", f"cor_{group}__"
-                rows = [r for r in table.index if r.startswith((prefix_sd, prefix_cor))]
+                rows = [
+                    r
+                    for r in table.index
+                    if r.startswith((prefix_sd, prefix_cor)) or r == f"rho_{group}"
+                ]
 
                 def rename(r, ps=prefix_sd, pc=prefix_cor):
                     if r.startswith(ps):
                         return f"sd({r[len(ps) :]})"
+                    if r.startswith("rho_"):
+                        return "rho"
                     return f"cor({r[len(pc) :].replace('__', ',')})"
 
                 lines += [block(rows, rename), ""]

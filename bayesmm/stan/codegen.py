@@ -28,7 +28,7 @@ from .._version import __version__
 from ..errors import UnsupportedModelError
 from ..model.links import LINKS
 from ..model.priors import POSITIVE_ARGUMENTS
-from ..model.spec import ModelSpec, PriorTarget
+from ..model.spec import ModelSpec, PriorTarget, RandomBlock
 from ..model.user_priors import support_note
 from .parallel import partial_sum_function, reduce_sum_statement
 from .parameterization import centred_flags, population_columns
@@ -297,8 +297,25 @@ def stan_functions(spec: ModelSpec) -> str:
     True
     """
     folder = template_directory() / "functions"
-    parts = [(folder / name).read_text().rstrip() for name in spec.family.stan_functions]
+    names = list(spec.family.stan_functions)
+    if any(block.term.structure == "ar1" for block in spec.blocks):
+        names.append("ar1_corr_cholesky.stan")
+    parts = [(folder / name).read_text().rstrip() for name in names]
     return "\n".join(parts)
+
+
+def covariance_context(block: RandomBlock, block_id: int) -> dict[str, Any]:
+    """What the templates need to know of a block's covariance structure (shared by the
+    latent and the marginal program): whether a fragment ``templates/covariance/<name>.stan.j2``
+    declares its parameters and builds ``sd_<id>``/``L_<id>`` from them."""
+    structure = block.structure
+    return {
+        "structure": structure.name,
+        "structured": structure.structured,
+        "fragment": f"covariance/{structure.name}.stan.j2",
+        # L_<id> is a parameter only for the unstructured correlated block
+        "lkj": block.correlated and not structure.structured,
+    }
 
 
 def _response_declaration(spec: ModelSpec) -> str:
@@ -343,6 +360,7 @@ def render_code(
             "correlated": block.correlated,
             "centred": flags[i - 1],
             "eta": "eta",
+            **covariance_context(block, i),
         }
         for i, block in enumerate(spec.blocks, start=1)
     ]
@@ -359,6 +377,7 @@ def render_code(
                 "correlated": block.correlated,
                 "centred": False,  # the blocks of distributional formulas stay non-centred
                 "eta": f"eta_{owner}",
+                **covariance_context(block, i),
             }
         )
     dpars = [

@@ -75,12 +75,17 @@ def feasible_init(spec: ModelSpec, centred: Sequence[bool] = ()) -> dict[str, An
     columns = population_columns(spec, flags)
     for i, block in enumerate(spec.blocks, start=1):
         m, j = len(block.effect_names), len(block.group_levels)
-        init[f"sd_{i}"] = [0.1 * abs(intercept)] * m
+        if block.structure.common_sd:
+            init[f"tau_{i}"] = 0.1 * abs(intercept)
+        else:
+            init[f"sd_{i}"] = [0.1 * abs(intercept)] * m
+        if block.structure.has_rho:
+            init[f"rho_{i}"] = 0.0
         if flags[i - 1]:  # level coefficients at the population values: the intercept, no slopes
             row = [intercept if k == 0 else 0.0 for k in columns[i - 1]]
             init[f"beta_{i}"] = [row for _ in range(j)]
         else:
             init[f"z_{i}"] = np.zeros((m, j)).tolist()
-        if block.correlated:
+        if block.correlated and not block.structure.structured:
             init[f"L_{i}"] = np.eye(m).tolist()
     return init

@@ -25,7 +25,14 @@ import numpy as np
 
 from .._version import __version__
 from ..model.spec import ModelSpec
-from .codegen import StanProgram, _environment, _render_prior, prior_data
+from .codegen import (
+    StanProgram,
+    _environment,
+    _render_prior,
+    covariance_context,
+    prior_data,
+    stan_functions,
+)
 from .marginal import sufficient_statistics
 
 
@@ -42,6 +49,7 @@ def render_marginal_code(spec: ModelSpec) -> str:
                 "description": block.description,
                 "effects": ", ".join(block.effect_names),
                 "correlated": block.correlated,
+                **covariance_context(block, i),
                 # positions as expressions of data, so sizes never enter the compiled code
                 "start": f"({offset} + 1)" if before else "1",
                 "end": f"({offset} + M_{i})" if before else f"M_{i}",
@@ -63,6 +71,7 @@ def render_marginal_code(spec: ModelSpec) -> str:
         "n_effects_label": len(effect_names),
         "blocks": blocks,
         "priors": [_render_prior(target, spec) for target in spec.priors],
+        "functions": stan_functions(spec),
     }
     return _environment().get_template("marginal.stan.j2").render(**context)
 

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BayesmmError, DataError, suggest
+from ..model.covariance_structures import correlation_matrix
 from ..model.design import as_data_frame, build_model_spec
-from ..model.naming import correlation_pairs, summary_labels
+from ..model.naming import common_sd_label, correlation_pairs, rho_label, summary_labels
 from ..model.spec import ModelSpec, RandomBlock
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,8 +101,14 @@ def parameter_labels(spec: ModelSpec) -> dict[str, list[str]]:
     """
     sd, cor = [], []
     for block in spec.blocks:
-        sd += [f"sd_{block.group}__{name}" for name in block.effect_names]
-        if block.correlated:
+        structure = block.structure
+        if structure.common_sd:
+            sd.append(common_sd_label(block))
+        else:
+            sd += [f"sd_{block.group}__{name}" for name in block.effect_names]
+        if structure.has_rho:
+            cor.append(rho_label(block))
+        elif block.correlated:
             names = block.effect_names
             cor += [
                 f"cor_{block.group}__{names[i]}__{names[j]}" for i, j in correlation_pairs(names)
@@ -125,7 +132,7 @@ def posterior_mean_parameters(fit: Fit) -> dict[str, float]:
     return {
         label: float(np.mean(values))
         for label, values in labelled.items()
-        if label.startswith(("sd_", "cor_")) or label == "sigma"
+        if label.startswith(("sd_", "cor_", "rho_")) or label == "sigma"
     }
 
 
@@ -180,9 +187,22 @@ def block_covariance(block: RandomBlock, parameters: Mapping[str, float]) -> np.
     [[4.0, 3.0], [3.0, 9.0]]
     """
     names = block.effect_names
-    sds = np.array([float(parameters[f"sd_{block.group}__{name}"]) for name in names])
+    structure = block.structure
+    if structure.common_sd:
+        sds = np.full(len(names), float(parameters[common_sd_label(block)]))
+    else:
+        sds = np.array([float(parameters[f"sd_{block.group}__{name}"]) for name in names])
     correlation = np.eye(len(names))
-    if block.correlated:
+    if structure.has_rho:
+        rho = float(parameters.get(rho_label(block), 0.0))
+        low, high = structure.rho_bounds(len(names))
+        if not low < rho < high:
+            raise DataError(
+                f"{rho_label(block)} = {rho:g} is outside ({low:.4g}, {high:g}), where the "
+                f"correlation matrix of {block.term.text} is valid."
+            )
+        correlation = correlation_matrix(structure.name, rho, len(names))
+    elif block.correlated:
         for i, j in correlation_pairs(names):
             value = float(parameters.get(f"cor_{block.group}__{names[i]}__{names[j]}", 0.0))
             correlation[i, j] = correlation[j, i] = value

@@ -31,6 +31,8 @@ COVARIANCE_EXAMPLES = {
     "intercept": "10 groups x 5 observations, random intercept: (1 | g)",
     "three_effects": "10 groups x 5 observations, 3 correlated effects: (1 + x1 + x2 | g)",
     "crossed": "5 groups x 2 effects crossed with 5 groups x 1 effect: (1 + x | f) + (1 | h)",
+    "ar1": "6 groups x 6 times, AR(1) correlation over time (rho 0.7): ar1(0 + time | g)",
+    "cs": "6 groups x 6 times, compound symmetry (rho 0.5): cs(0 + time | g)",
 }
 
 
@@ -43,12 +45,14 @@ def covariance_example(name: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    name : {"intercept", "three_effects", "crossed"}
+    name : {"intercept", "three_effects", "crossed", "ar1", "cs"}
         ``"intercept"``: 10 groups x 5 observations with a random intercept;
         ``"three_effects"``: 10 groups x 5 observations with three correlated varying effects
         (intercept and two within-group covariates); ``"crossed"``: 5 groups with two effects
         (intercept and slope of ``x``) crossed with 5 groups with an intercept, 2 observations
-        per combination.
+        per combination; ``"ar1"`` and ``"cs"``: 6 groups measured at 6 ordered times with
+        AR(1) (the band that fades away from the diagonal) and compound-symmetric (one flat
+        block) covariances over time.
 
     Returns
     -------
@@ -103,6 +107,20 @@ def covariance_example(name: str) -> dict[str, Any]:
             "sigma": 0.5,
         }
         return {"formula": "~ x + (1 + x | f) + (1 | h)", "data": data, "params": params}
+    if name in ("ar1", "cs"):
+        times = [f"{k}" for k in range(1, 7)]
+        data = pd.DataFrame(
+            {
+                "g": np.repeat(_labels("g", 6), 6),
+                "time": pd.Categorical(np.tile(times, 6), categories=times, ordered=True),
+            }
+        )
+        if name == "ar1":  # one SD; correlation rho^|lag| decays away from the diagonal
+            params = {"sd_g__ar1": 1.0, "rho_g": 0.7, "sigma": 0.3}
+        else:  # an SD per time; one correlation for every pair of times
+            params = {f"sd_g__time{t}": 0.7 + 0.1 * k for k, t in enumerate(times)}
+            params.update({"rho_g": 0.5, "sigma": 0.3})
+        return {"formula": f"~ 1 + {name}(0 + time | g)", "data": data, "params": params}
     raise BayesmmError(
         f"Unknown covariance example {name!r}. Choose one of: "
         + "; ".join(f"{key!r} ({text})" for key, text in COVARIANCE_EXAMPLES.items())

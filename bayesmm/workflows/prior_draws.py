@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import DataError
+from ..model.covariance_structures import stan_sd_and_cholesky
 from ..model.spec import ModelSpec, PriorTarget
 
 #: Stan distribution name -> sampler taking (arguments in Stan's order, rng, size).
@@ -128,6 +129,9 @@ def parameter_bounds(spec: ModelSpec, target: PriorTarget) -> tuple[float | None
     """Bounds of the parameter a prior applies to (SDs >= 0; family parameters' own bounds)."""
     if target.prior_class == "sd":
         return 0.0, None
+    if target.prior_class == "rho":  # the structure's open interval of valid correlations
+        block = spec.blocks[int(target.parameter.split("_", 1)[1]) - 1]
+        return block.structure.rho_bounds(len(block.effect_names))
     for aux in spec.family.aux:
         if aux.name == target.parameter:
             return aux.lower, getattr(aux, "upper", None)
@@ -203,9 +207,11 @@ def linear_predictor(spec: ModelSpec, values: dict[str, float | list]) -> np.nda
         eta = design @ b if b.size else np.zeros(spec.n_obs)
     eta = np.broadcast_to(np.asarray(eta, dtype=float), (spec.n_obs,)).copy()
     for i, block in enumerate(spec.blocks, start=1):
-        sd = np.asarray(values[f"sd_{i}"], dtype=float)
+        sd, cholesky = stan_sd_and_cholesky(
+            block.term.structure, len(block.effect_names), values, i
+        )
         z = np.asarray(values[f"z_{i}"], dtype=float).reshape(len(sd), -1)
-        scale = np.diag(sd) @ np.asarray(values[f"L_{i}"]) if block.correlated else np.diag(sd)
+        scale = np.diag(sd) @ cholesky if cholesky is not None else np.diag(sd)
         effects = (scale @ z).T  # levels x effects
         design_block = block.design.reshape(spec.n_obs, -1)
         eta += np.sum(effects[block.level_index] * design_block, axis=1)

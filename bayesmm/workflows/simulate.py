@@ -49,7 +49,13 @@ import pandas as pd
 from ..errors import BackendError, DataError, UnsupportedModelError, suggest
 from ..model.design import as_data_frame, build_model_spec, check_columns
 from ..model.families import Family
-from ..model.naming import correlation_pairs, posterior_variables, summary_labels
+from ..model.naming import (
+    common_sd_label,
+    correlation_pairs,
+    posterior_variables,
+    rho_label,
+    summary_labels,
+)
 from ..model.spec import ModelSpec, PriorTarget
 from ..stan.backends.base import SamplerSettings
 from ..stan.backends.cache import compile_lock, record_compiled
@@ -86,6 +92,7 @@ def _zero_draws(spec: ModelSpec) -> dict[str, np.ndarray]:
         draws[f"sd_{i}"] = np.zeros((1, 1, m))
         draws[f"r_{i}"] = np.zeros((1, 1, j, m))
         draws[f"Cor_{i}"] = np.zeros((1, 1, m, m))
+        draws[f"rho_{i}"] = np.zeros((1, 1))
     return draws
 
 
@@ -147,14 +154,29 @@ def stan_values_from_labels(
             )
         out[aux.name] = value[aux.name]
     for i, block in enumerate(spec.blocks, start=1):
-        sds = [value[f"sd_{block.group}__{e}"] for e in block.effect_names]
-        negative = [
-            f"sd_{block.group}__{e}" for e, s in zip(block.effect_names, sds, strict=True) if s < 0
-        ]
+        structure = block.structure
+        sd_labels = (
+            [common_sd_label(block)]
+            if structure.common_sd
+            else [f"sd_{block.group}__{e}" for e in block.effect_names]
+        )
+        sds = [value[label] for label in sd_labels]
+        negative = [label for label, s in zip(sd_labels, sds, strict=True) if s < 0]
         if negative:
             raise DataError(f"Standard deviations must be >= 0: {', '.join(negative)}.")
-        out[f"sd_{i}"] = sds
-        if block.correlated:
+        out[f"tau_{i}" if structure.common_sd else f"sd_{i}"] = (
+            sds[0] if structure.common_sd else sds
+        )
+        if structure.has_rho:
+            low, high = structure.rho_bounds(len(block.effect_names))
+            rho = value[rho_label(block)]
+            if not low < rho < high:
+                raise DataError(
+                    f"{rho_label(block)} = {rho:g} is outside ({low:.4g}, {high:g}), where the "
+                    f"correlation matrix of {block.term.text} is valid."
+                )
+            out[f"rho_{i}"] = rho
+        elif block.correlated:
             m = len(block.effect_names)
             corr = np.eye(m)
             for a, c in correlation_pairs(block.effect_names):

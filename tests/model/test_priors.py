@@ -271,7 +271,7 @@ def test_unreadable_or_impossible_priors_are_refused(text, message):
         ),
         (
             bmm.prior("normal(0, 1)", group="Subject"),
-            "only classes 'sd' and 'cor' have groups. Drop group='Subject'.",
+            "only classes 'sd', 'cor' and 'rho' have groups. Drop group='Subject'.",
         ),
         (
             bmm.prior("lkj(2)", class_="cor", coef="Days"),
