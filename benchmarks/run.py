@@ -99,6 +99,25 @@ def simulated_binomial(n_rows: int, seed: int = 2) -> tuple[pd.DataFrame, dict]:
     return frame, truth
 
 
+def simulated_zinb(n_rows: int, seed: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Zero-inflated NB2 GLMM (log link): J = N / 500 levels, 2 predictors, (1 | g),
+    shape 2, zi 0.2 (issue 13)."""
+    rng = np.random.default_rng(seed)
+    n_groups = n_rows // 500
+    g = rng.integers(0, n_groups, size=n_rows)
+    g[:n_groups] = np.arange(n_groups)
+    x = rng.normal(size=(n_rows, 2))
+    sd_int, shape, zi = 0.5, 2.0, 0.2
+    mu = np.exp(1.0 + 0.5 * x[:, 0] - 0.3 * x[:, 1] + rng.normal(0, sd_int, n_groups)[g])
+    counts = rng.negative_binomial(shape, shape / (shape + mu))
+    frame = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]})
+    frame["y"] = np.where(rng.random(n_rows) < zi, 0, counts)
+    frame["g"] = pd.Categorical([f"g{k}" for k in g])
+    truth = {"b_Intercept": 1.0, "b_x1": 0.5, "b_x2": -0.3, "sd_g__Intercept": sd_int}
+    truth.update({"shape": shape, "zi": zi})
+    return frame, truth
+
+
 BRMS_NO_THREADS = (
     "compared with the unthreaded brms run of the same model: brms threads need rstan >= 2.26 "
     "(reduce_sum), Debian's rstan is 2.21 and cmdstanr cannot be installed here (no GitHub)"
@@ -196,6 +215,13 @@ MODELS = {
             "gaussian",
             f"y ~ {PREDICTORS} + (1 + x1 | g)",
             lambda: simulated_lmm(10_000),
+        ),
+        Model(
+            "zinb_1e4",
+            "y ~ x1 + x2 + (1 | g)",
+            "zero_inflated_negbinomial",
+            "y ~ x1 + x2 + (1 | g)",
+            lambda: simulated_zinb(10_000),
         ),
         Model(
             "lmm_1e5",
@@ -345,7 +371,8 @@ chains <- as.integer(args[4]); draws <- as.integer(args[5]); threads <- as.integ
 if (threads > 1 && packageVersion("rstan") < "2.26") threads <- 1L
 thr <- if (threads > 1) threading(threads) else NULL
 for (col in c("Subject", "herd", "g", "period")) if (col %in% names(d)) d[[col]] <- factor(d[[col]])
-family <- if (fam == "binomial") binomial() else gaussian()
+family <- switch(fam, binomial = binomial(),
+                 zero_inflated_negbinomial = zero_inflated_negbinomial(), gaussian())
 t0 <- Sys.time()
 fit0 <- brm(as.formula(args[2]), data = d, family = family, chains = 0, silent = 2, refresh = 0,
             threads = thr)

@@ -39,6 +39,7 @@ from .covariance_structures import get_structure
 from .distributional import ModelFormula, as_model_formula, check_dpar, dpar_link
 from .families import Family, get_family
 from .formula import ParsedFormula, RandomTerm, Response, parse_formula, referenced_names
+from .ordinal import ordinal_response
 from .priors import default_dpar_priors, default_priors
 from .spec import DparSpec, ModelSpec, RandomBlock
 from .user_priors import apply_user_priors, as_prior_list
@@ -264,9 +265,16 @@ def _bernoulli_response(values: np.ndarray, label: str) -> tuple[np.ndarray, tup
 
 
 def build_response(
-    parsed: ParsedFormula, frame: pd.DataFrame, family: Family
+    parsed: ParsedFormula,
+    frame: pd.DataFrame,
+    family: Family,
+    raw_response: pd.Series | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
-    """Evaluate and validate the response (and binomial trials) for ``family``."""
+    """Evaluate and validate the response (and binomial trials) for ``family``.
+
+    ``raw_response`` is the response column as the user gave it (before categorical columns
+    are given their level order), which an ordinal family needs to tell ordered from unordered
+    categories."""
     response = parsed.response
     label = response.expression
     values = evaluate_expression(response.expression, frame)
@@ -286,6 +294,9 @@ def build_response(
         if label.strip() in frame.columns:  # keep a Categorical's level order
             values = frame[label.strip()]
         values, levels = _bernoulli_response(values, label)
+    if family.ordinal:
+        source = raw_response if raw_response is not None else pd.Series(values)
+        values, levels = ordinal_response(source.reset_index(drop=True), label)
     family.validate(values, label, trials)
     if family.response_type == "int":
         values = np.asarray(np.round(np.asarray(values, dtype=float)), dtype=np.int64)
@@ -462,8 +473,10 @@ def build_model_spec(
         parsed, frame, family.name, discrete, keep, evaluate=evaluate_expression
     ).subset(keep)
     frame, n_dropped = drop_missing(frame, used)
+    response_column = parsed.response.expression.strip()
+    raw_response = frame[response_column] if response_column in frame.columns else None
     frame = _ordered_categoricals(frame, used)
-    response, trials, response_levels = build_response(parsed, frame, family)
+    response, trials, response_levels = build_response(parsed, frame, family, raw_response)
     check_response_within(additions, response, parsed.response.expression, row_labels)
     if (additions.censoring is not None or additions.truncated) and not family.lcdf:
         raise FormulaError(
@@ -474,6 +487,11 @@ def build_model_spec(
         # se(s, sigma = FALSE): the known SDs are the whole residual SD; no sigma is estimated
         family = replace(family, aux=tuple(a for a in family.aux if a.name != "sigma"))
     fixed_design, fixed_names, evaluator = model_matrix(parsed.fixed, frame, formula)
+    if family.ordinal and (not fixed_names or fixed_names[0] != "Intercept"):
+        raise FormulaError(
+            f"Family '{family.name}' needs the intercept of '{formula}': it becomes the "
+            f"{len(response_levels) - 1} ordered thresholds. Remove the '0 +' / '- 1'."
+        )
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
     _check_repeated_effects(blocks, formula)
     _check_structured_groups(blocks, formula)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import FamilyError, ResponseError, suggest
+from . import ordinal as ordinal_hooks
 from . import zero_hurdle as zh
 from .links import LINKS, Link
 
@@ -97,6 +98,11 @@ class Family:
         no-pooling fits of ``shrinkage``. Both must be module-level functions (fits are pickled).
     mean : callable, optional
         numpy ``mean(mu, aux, trials)`` -> E[y] when it is not ``mu`` (binomial: ``mu * trials``).
+    ordinal : bool
+        An ordered-categories response (``cumulative``): the intercept becomes K - 1 ordered
+        thresholds, the numpy hooks take the linear predictor as ``mu`` and the cumulative
+        probabilities as ``aux["cdf"]`` (:mod:`bayesmm.model.ordinal`), and Stan draws
+        replicates row by row.
     stan_functions : tuple of str
         Files in ``templates/functions`` that the program's ``functions`` block needs
         (for densities Stan lacks, such as the Tweedie).
@@ -127,6 +133,7 @@ class Family:
     lcdf: str = ""
     lccdf: str = ""
     distribution: Callable[..., object] | None = None
+    ordinal: bool = False
 
     @property
     def link_function(self) -> Link:
@@ -796,6 +803,28 @@ REGISTRY: dict[str, Family] = {
             log_density=zh.log_density_hurdle_lognormal,
             mean=zh.mean_hurdle_lognormal,
         ),
+        Family(
+            name="cumulative",
+            link="logit",
+            links=("logit", "probit"),
+            response_type="int",
+            # only the link-scale forms are used: both links have one
+            lpdf="ordered_logistic_lpmf({y} | logit({mu}), Intercept)",
+            rng="ordered_logistic_rng(logit({mu}), Intercept)",
+            link_lpdf={
+                "logit": "ordered_logistic_lpmf({y} | {eta}, Intercept)",
+                "probit": "ordered_probit_lpmf({y} | {eta}, Intercept)",
+            },
+            link_rng={
+                "logit": "ordered_logistic_rng({eta}, Intercept)",
+                "probit": "ordered_probit_rng({eta}, Intercept)",
+            },
+            validate=ordinal_hooks.validate_ordinal,
+            simulate=ordinal_hooks.simulate_cumulative,
+            log_density=ordinal_hooks.log_density_cumulative,
+            mean=ordinal_hooks.mean_cumulative,
+            ordinal=True,
+        ),
     )
 }
 
@@ -882,3 +911,4 @@ hurdle_poisson = _family_factory("hurdle_poisson")
 hurdle_negbinomial = _family_factory("hurdle_negbinomial")
 hurdle_gamma = _family_factory("hurdle_gamma")
 hurdle_lognormal = _family_factory("hurdle_lognormal")
+cumulative = _family_factory("cumulative")

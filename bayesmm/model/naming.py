@@ -91,6 +91,11 @@ def correlation_pairs(effect_names: tuple[str, ...]) -> list[tuple[int, int]]:
     return [(i, j) for j in range(len(effect_names)) for i in range(j)]
 
 
+def threshold_names(spec: ModelSpec) -> list[str]:
+    """``Intercept[1]``, ..., ``Intercept[K-1]`` of an ordinal model (brms's names)."""
+    return [f"Intercept[{k}]" for k in range(1, len(spec.response_levels))]
+
+
 def effect_label(spec: ModelSpec, position: int, name: str) -> str:
     """An effect's name in ``r_<group>`` / ``sd_<group>``: as written for the mean's blocks,
     prefixed with the parameter for a distributional formula's (``sigma_Intercept``, so the
@@ -105,11 +110,15 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
     dims: dict[str, list[str]] = {}
     coords: dict[str, list[str]] = {}
     parts = []
-    if spec.has_intercept:
+    fixed_names = list(spec.fixed_names)
+    if spec.family.ordinal:  # thresholds: brms's b_Intercept[1], b_Intercept[2], ...
+        thresholds = np.asarray(draws["b_Intercept"])
+        parts.append(thresholds if thresholds.ndim == 3 else thresholds[..., None])
+        fixed_names = threshold_names(spec) + list(spec.slope_names)
+    elif spec.has_intercept:
         parts.append(np.asarray(draws["b_Intercept"])[..., None])
     if spec.slope_names:
         parts.append(np.asarray(draws["b"]))
-    fixed_names = list(spec.fixed_names)
     for dpar in spec.dpars:  # brms's b_sigma_Intercept, b_sigma_x, ...
         if dpar.has_intercept:
             parts.append(np.asarray(draws[f"b_{dpar.name}_Intercept"])[..., None])

@@ -150,7 +150,11 @@ def default_priors(
     scale_y = response_scale(y) if scaled else 2.5
     has_intercept = bool(fixed_names) and fixed_names[0] == "Intercept"
     priors: list[PriorTarget] = []
-    if has_intercept:
+    if has_intercept and family.ordinal:  # K - 1 ordered thresholds, each student_t(3, 0, 2.5)
+        thresholds = tuple(str(k) for k in range(1, int(np.max(y))))
+        rows = [[3, 0.0, 2.5]] * len(thresholds)
+        priors.append(_target("Intercept", "Intercept", "", thresholds, "student_t", rows))
+    elif has_intercept:
         location = float(np.median(y)) if scaled else 0.0
         priors.append(
             _target("Intercept", "Intercept", "", (), "student_t", [3, location, scale_y])

@@ -519,7 +519,11 @@ def linear_predictor(
     if rows.offset is not None and not dpar:  # offsets belong to the mean
         eta += rows.offset[None, :]
     n_fixed = rows.fixed_design.shape[1]
-    if n_fixed:
+    if spec.family.ordinal and not dpar:  # b holds the thresholds first; X their column of 1s
+        n_thresholds = len(spec.response_levels) - 1
+        b = stacked_draws(posterior, "b")[draws][:, n_thresholds:]
+        eta += b @ rows.fixed_design[:, 1:].T
+    elif n_fixed:
         b = stacked_draws(posterior, "b")[draws][:, fixed_start : fixed_start + n_fixed]
         eta += b @ rows.fixed_design.T
     layout = _block_layout(spec)
@@ -636,12 +640,31 @@ def _need_trials(spec: ModelSpec, rows: PredictionData, what: str) -> np.ndarray
 def expected_value(
     posterior: Any, spec: ModelSpec, rows: PredictionData, eta: np.ndarray, draws: np.ndarray
 ) -> np.ndarray:
-    """E[y] per draw and row: the inverse link of ``eta`` (times trials for binomial)."""
-    mu = spec.family.link_function.inverse(eta)
+    """E[y] per draw and row: the inverse link of ``eta`` (times trials for binomial; the
+    expected category for an ordinal family)."""
+    mu = _mean_parameter(spec, eta)
     if spec.family.mean is None:
         return mu
     trials = _need_trials(spec, rows, "fitted()")
-    return spec.family.mean(mu, aux_draws(posterior, spec, draws, rows), trials)
+    aux = aux_draws(posterior, spec, draws, rows)
+    return spec.family.mean(mu, _with_cumulative(posterior, spec, draws, eta, aux), trials)
+
+
+def _mean_parameter(spec: ModelSpec, eta: np.ndarray) -> np.ndarray:
+    """What the family's numpy hooks take as ``mu``: the inverse link of ``eta``, or ``eta``
+    itself for an ordinal family (whose link acts on thresholds minus eta)."""
+    return eta if spec.family.ordinal else spec.family.link_function.inverse(eta)
+
+
+def _with_cumulative(posterior, spec, draws, eta, aux) -> dict[str, np.ndarray]:
+    """For an ordinal family, add ``aux["cdf"]``: P(y <= k) = F(threshold_k - eta) per draw,
+    row and threshold (:mod:`bayesmm.model.ordinal`)."""
+    if not spec.family.ordinal:
+        return aux
+    n_thresholds = len(spec.response_levels) - 1
+    thresholds = stacked_draws(posterior, "b")[draws][:, :n_thresholds]
+    cdf = spec.family.link_function.inverse(thresholds[:, None, :] - eta[:, :, None])
+    return {**aux, "cdf": cdf}
 
 
 def simulate_response(
@@ -660,8 +683,10 @@ def simulate_response(
             "the simulation-based checks are not available for it."
         )
     trials = _need_trials(spec, rows, "predict()")
-    mu = family.link_function.inverse(eta)
-    aux = aux_draws(posterior, spec, draws, rows, rng)
+    mu = _mean_parameter(spec, eta)
+    aux = _with_cumulative(
+        posterior, spec, draws, eta, aux_draws(posterior, spec, draws, rows, rng)
+    )
     if spec.additions.truncated:
         if rows.unavailable:
             raise DataError(

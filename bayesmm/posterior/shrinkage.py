@@ -150,6 +150,11 @@ def shrinkage_table(fit: Any, group: str | None = None) -> pd.DataFrame:
     >>> shrinkage_table(fit).loc[("Subject", "309", "Days")]  # doctest: +SKIP
     """
     spec: ModelSpec = fit.spec
+    if spec.family.ordinal:
+        raise UnsupportedModelError(
+            f"shrinkage() does not yet cover family '{spec.family.name}' (its no-pooling fits "
+            "need one mean per row); ranef() and coef() show the group-level effects."
+        )
     if spec.dpars:
         raise UnsupportedModelError(
             "shrinkage() does not yet cover models with distributional formulas ("

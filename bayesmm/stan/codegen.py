@@ -108,6 +108,8 @@ def _prior_size(target: PriorTarget, spec: ModelSpec) -> str:
         return f"n_{_prior_base(target)}"
     if target.parameter == "b":
         return "K - 1" if spec.has_intercept else "K"
+    if target.parameter == "Intercept" and spec.family.ordinal:
+        return "nthres"
     if target.dpar and target.prior_class == "b":
         dpar = spec.dpar(target.dpar)
         return f"K_{dpar.name} - 1" if dpar.has_intercept else f"K_{dpar.name}"
@@ -263,6 +265,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         pointwise_rng = family.rng.format(mu="mu[n]", trials="trials[n]")
     if looped:
         likelihood = pointwise
+    if looped or family.ordinal:  # Stan's ordered_*_rng take one row at a time
         rng = index_dpars(pointwise_rng, spec)
     glm_likelihood = ""
     if use_glm:
@@ -273,6 +276,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         rng = _with_row_sigma(rng, "")
     return {
         "looped": looped,
+        "looped_rng": looped or family.ordinal,
         "use_glm": use_glm,
         "glm_likelihood": glm_likelihood,
         "likelihood": likelihood,
@@ -321,6 +325,8 @@ def covariance_context(block: RandomBlock, block_id: int) -> dict[str, Any]:
 def _response_declaration(spec: ModelSpec) -> str:
     if spec.family.response_type == "real":
         return "vector[N] Y;"
+    if spec.family.ordinal:
+        return "array[N] int<lower=1, upper=nthres + 1> Y;"
     upper = ", upper=1" if spec.family.name == "bernoulli" else ""
     return f"array[N] int<lower=0{upper}> Y;"
 
@@ -342,6 +348,11 @@ def render_code(
     >>> "(1 | g): 1 effect over 2 levels" in render_code(build_model_spec("y ~ (1 | g)", df))
     True
     """
+    if threaded and spec.family.ordinal:
+        raise UnsupportedModelError(
+            "Within-chain threading (threads_per_chain) does not yet cover family "
+            f"'{spec.family.name}'; fit without threads_per_chain."
+        )
     if threaded and spec.dpars:
         raise UnsupportedModelError(
             "Within-chain threading (threads_per_chain) does not yet cover distributional "
@@ -407,11 +418,21 @@ def render_code(
         "n_obs": spec.n_obs,
         "response_declaration": _response_declaration(spec),
         "response_label": spec.response_label
-        + (f" (1 = {spec.response_levels[1]})" if spec.response_levels else ""),
+        + (
+            f" (1 = {spec.response_levels[1]})"
+            if spec.response_levels and spec.family.name == "bernoulli"
+            else ""
+        )
+        + (
+            f" (categories 1..{len(spec.response_levels)}: {', '.join(spec.response_levels)})"
+            if spec.family.ordinal
+            else ""
+        ),
         "trials_label": spec.formula.response.second,
         "fixed_names": spec.fixed_names,
         "slope_names": spec.slope_names,
         "has_intercept": spec.has_intercept,
+        "ordinal": spec.family.ordinal,
         "family_parameters": [
             {
                 "name": a.name,
@@ -533,6 +554,7 @@ def build_data(
         "N": spec.n_obs,
         "Y": response.astype(float if spec.family.response_type == "real" else np.int64),
         "K": len(spec.fixed_names),
+        **({"nthres": len(spec.response_levels) - 1} if spec.family.ordinal else {}),
         "X": spec.fixed_design.reshape(spec.n_obs, -1),
     }
     if spec.family.uses_trials:

@@ -81,6 +81,8 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
         raise BayesmmError(
             f"parameterization must be 'auto', 'noncentred' or 'centred'; got {parameterization!r}."
         )
+    if spec.family.ordinal:  # the intercept is a vector of thresholds: nothing to centre on
+        return tuple(False for _ in spec.blocks)
     if parameterization in ("centred", "centered"):
         return tuple(True for _ in spec.blocks)
     if parameterization in ("noncentred", "noncentered"):

@@ -408,6 +408,10 @@ def with_priors(spec: ModelSpec, priors: Any) -> tuple[ModelSpec, bool]:
 def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> ModelSpec:
     """:func:`bayesmm.model_spec`, also accepting a list of PriorTarget values as priors."""
     spec = build_model_spec(formula, data, family, None)
+    if spec.family.ordinal:
+        raise UnsupportedModelError(
+            f"simulate(), sbc() and power() do not yet cover family '{spec.family.name}'."
+        )
     if spec.dpars:
         raise UnsupportedModelError(
             "simulate(), sbc() and power() do not yet cover distributional formulas ("
