@@ -22,6 +22,12 @@ QUICK = {"chains": 2, "iter_warmup": 300, "iter_sampling": 300, "show_progress":
 TEST_DATA = ROOT / "tests" / "data"
 
 
+def posterior_draws(fit, name: str) -> np.ndarray:
+    """A posterior variable of a fit with chains and draws stacked into one axis."""
+    values = np.asarray(fit.idata.posterior[name].values)
+    return values.reshape(-1, *values.shape[2:])
+
+
 def lme4_reference() -> dict:
     """lme4 1.1-31 / glmmTMB 1.1.5 estimates (a copy of shared/data/lme4_reference.json)."""
     return json.loads((TEST_DATA / "lme4_reference.json").read_text())["models"]

@@ -95,8 +95,11 @@ ZERO_HURDLE_CASES: tuple[SimCase, ...] = (
     SimCase("hurdle_lognormal", "identity", 1.0, 0.5, 0.6, 0.4, aux={"sigma": 0.5, "hu": 0.3}),
 )
 
+#: The ordinal family (thresholds -1, 0.5, 2 shifted by ``b_intercept``; stanc checks only).
+ORDINAL_CASES: tuple[SimCase, ...] = (SimCase("cumulative", "logit", 0.0, 0.7, 0.6, 0.4),)
+
 #: Every simulated case (one per registry family at least).
-ALL_CASES = SIM_CASES + ZERO_HURDLE_CASES
+ALL_CASES = SIM_CASES + ZERO_HURDLE_CASES + ORDINAL_CASES
 
 
 def simulate(case: SimCase, seed: int) -> pd.DataFrame:
@@ -135,6 +138,10 @@ def simulate(case: SimCase, seed: int) -> pd.DataFrame:
         count = rng.poisson(mu ** (2 - p) / (phi * (2 - p)))
         scale = phi * (p - 1) * mu ** (p - 1)
         y = np.where(count > 0, rng.gamma(np.maximum(count, 1) * (2 - p) / (p - 1), scale), 0.0)
+    elif REGISTRY[case.family].ordinal:  # P(y <= k) = F(c_k - eta), eta without intercept
+        thresholds = np.array([-1.0, 0.5, 2.0]) + case.b_intercept
+        cdf = LINKS[case.link].inverse(thresholds[None, :] - (eta - case.b_intercept)[:, None])
+        y = 1 + np.sum(rng.random(eta.size)[:, None] > cdf, axis=1)
     else:  # the other families (zero-inflated, hurdle) through their registry simulators
         family = REGISTRY[case.family]
         trials = None

@@ -86,8 +86,25 @@ class RandomBlock:
         return text
 
 
+class PopulationPart:
+    """What a formula's population-level part offers (the mean's and each distributional
+    parameter's): needs a ``fixed_names`` attribute."""
+
+    fixed_names: tuple[str, ...]
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the population-level part has an intercept."""
+        return bool(self.fixed_names) and self.fixed_names[0] == "Intercept"
+
+    @property
+    def slope_names(self) -> tuple[str, ...]:
+        """Population-level effects other than the intercept (the Stan vector ``b``)."""
+        return self.fixed_names[1:] if self.has_intercept else self.fixed_names
+
+
 @dataclass(frozen=True, eq=False)
-class DparSpec:
+class DparSpec(PopulationPart):
     """A distributional parameter with its own formula (``sigma ~ x + (1 | g)``).
 
     Like the mean, it has a population-level part and random-effect blocks, on the scale of
@@ -118,16 +135,6 @@ class DparSpec:
     fixed_design: np.ndarray
     blocks: tuple[RandomBlock, ...]
     new_data_evaluator: Any = None
-
-    @property
-    def has_intercept(self) -> bool:
-        """Whether the parameter's population-level part has an intercept."""
-        return bool(self.fixed_names) and self.fixed_names[0] == "Intercept"
-
-    @property
-    def slope_names(self) -> tuple[str, ...]:
-        """Population-level effects other than the intercept."""
-        return self.fixed_names[1:] if self.has_intercept else self.fixed_names
 
     def label(self, name: str) -> str:
         """brms's name of one of its effects: ``sigma_Intercept``, ``sigma_x``."""
@@ -183,7 +190,7 @@ class PriorTarget:
 
 
 @dataclass(frozen=True, eq=False)
-class ModelSpec:
+class ModelSpec(PopulationPart):
     """Everything the later stages need to know about a model.
 
     Attributes
@@ -280,16 +287,6 @@ class ModelSpec:
     def n_obs(self) -> int:
         """Number of observations used in the fit."""
         return int(self.response.shape[0])
-
-    @property
-    def has_intercept(self) -> bool:
-        """Whether the population-level part has an intercept."""
-        return bool(self.fixed_names) and self.fixed_names[0] == "Intercept"
-
-    @property
-    def slope_names(self) -> tuple[str, ...]:
-        """Population-level effects other than the intercept (the Stan vector ``b``)."""
-        return self.fixed_names[1:] if self.has_intercept else self.fixed_names
 
     def group_labels(self) -> list[str]:
         """Distinct group labels in order of first appearance."""

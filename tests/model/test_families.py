@@ -50,7 +50,7 @@ def test_every_family_and_link_renders_valid_stan(family, link, right_side):
     check_stan_code(code)
     assert f"//   family: {family}, link: {link}" in code
     assert "log_lik[n] = " in code
-    assert "y_rep = " in code
+    assert "y_rep = " in code or "y_rep[n] = " in code  # ordinal replicates: row by row
     for aux in REGISTRY[family].aux:
         assert re.search(rf"real<lower=[^>]*> {aux.name};", code), aux.name
         assert f"_lpdf({aux.name} | prior_{aux.name}_" in code
@@ -179,7 +179,7 @@ def test_unknown_family_lists_the_valid_ones():
         bmm.stancode("y ~ x + (1 | g)", FAMILY_DATA["negbinomial"], family="negbinom")
     message = str(err.value)
     assert "Unknown family 'negbinom'" in message and "Did you mean 'negbinomial'" in message
-    assert "Valid families: bernoulli, beta, binomial, gamma, gaussian, hurdle_gamma, " in message
+    assert "Valid families: bernoulli, beta, binomial, cumulative, gamma, gaussian, " in message
     assert "poisson, student, tweedie, zero_inflated_beta, " in message
 
 

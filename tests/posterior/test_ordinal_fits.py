@@ -16,7 +16,7 @@ import pytest
 
 import bayesmm as bmm
 
-from ..conftest import TEST_DATA
+from ..conftest import TEST_DATA, posterior_draws
 
 pytestmark = pytest.mark.sampling
 
@@ -49,11 +49,6 @@ def wine_fit():
     )
 
 
-def _draws(fit, name):
-    values = np.asarray(fit.idata.posterior[name].values)
-    return values.reshape(-1, *values.shape[2:])
-
-
 def _check_against_clmm(fit, reference):
     """Thresholds and slopes within 0.25 posterior SD of clmm's ML estimates (weak priors,
     72 rows: the posterior mean and the ML estimate differ by a small share of the posterior
@@ -65,7 +60,7 @@ def _check_against_clmm(fit, reference):
     for label, ml in expected.items():
         estimate, sd = table.loc[label, "Estimate"], table.loc[label, "Est.Error"]
         assert abs(estimate - ml) < 0.25 * sd, (label, estimate, ml, sd)
-    sd_judge = np.median(_draws(fit, "sd_judge")[:, 0])
+    sd_judge = np.median(posterior_draws(fit, "sd_judge")[:, 0])
     assert abs(sd_judge / reference["sd"]["judge"] - 1) < 0.2, sd_judge
     assert table["Rhat"].max() < 1.05
 
@@ -74,8 +69,8 @@ def test_wine_logit_against_clmm(wine_fit):
     """As above; clmm puts the bottle SD at its boundary (4e-6): the posterior of a variance
     at the boundary cannot sit there, so we check only that it is clearly below the judges'."""
     _check_against_clmm(wine_fit, _reference("logit"))
-    sd_bottle = np.median(_draws(wine_fit, "sd_bottle")[:, 0])
-    assert sd_bottle < 0.5 * np.median(_draws(wine_fit, "sd_judge")[:, 0])
+    sd_bottle = np.median(posterior_draws(wine_fit, "sd_bottle")[:, 0])
+    assert sd_bottle < 0.5 * np.median(posterior_draws(wine_fit, "sd_judge")[:, 0])
 
 
 def test_log_lik_equals_the_numpy_hook_and_predictions(wine_fit):

@@ -20,7 +20,7 @@ import pytest
 
 import bayesmm as bmm
 
-from ..conftest import QUICK, TEST_DATA
+from ..conftest import QUICK, TEST_DATA, posterior_draws
 from ..family_cases import ZERO_HURDLE_CASES, fit_case, recovery_table
 
 pytestmark = pytest.mark.sampling
@@ -42,17 +42,12 @@ def small_fit(request):
     return bmm.fit("y ~ x + (1 | g)", data, family=request.param, seed=3, warn=False, **QUICK)
 
 
-def _draws(fit, name):
-    values = np.asarray(fit.idata.posterior[name].values)
-    return values.reshape(-1, *values.shape[2:])
-
-
 def test_stan_log_lik_equals_the_numpy_log_density(small_fit):
     """The Stan functions in templates/functions and the numpy hooks are one density: at every
     posterior draw and row they agree to 1e-8 (floating-point noise only)."""
     family = small_fit.spec.family
     mu = np.exp(small_fit.linpred(summary=False))
-    aux = {a.name: _draws(small_fit, a.name)[:, None] for a in family.aux}
+    aux = {a.name: posterior_draws(small_fit, a.name)[:, None] for a in family.aux}
     numpy_ll = family.log_density(small_fit.spec.response[None, :], mu, aux, None)
     stan_ll = np.asarray(small_fit.idata.log_likelihood["y"].values)
     stan_ll = stan_ll.reshape(-1, stan_ll.shape[-1])
@@ -65,7 +60,7 @@ def test_everything_after_the_fit_uses_the_family_hooks(small_fit):
     zero_part = "zi" if "zi" in small_fit.idata.posterior else "hu"
     assert np.all(fitted > 0) and fitted.shape == mu.shape
     if zero_part == "zi":  # E[y] = (1 - zi) mu
-        assert np.allclose(fitted, (1 - _draws(small_fit, "zi")[:, None]) * mu)
+        assert np.allclose(fitted, (1 - posterior_draws(small_fit, "zi")[:, None]) * mu)
     y_rep = np.asarray(small_fit.idata.posterior_predictive["y"].values)
     observed_zeros = float(np.mean(small_fit.spec.response == 0))
     assert abs(np.mean(y_rep == 0) - observed_zeros) < 0.1  # the zeros are reproduced
@@ -131,7 +126,7 @@ def test_salamanders_against_glmmTMB(model):
         label = "b_Intercept" if name == "(Intercept)" else f"b_{name}"
         estimate, sd = table.loc[label, "Estimate"], table.loc[label, "Est.Error"]
         assert abs(estimate - ml) < 0.25 * sd, (label, estimate, ml, sd)
-    sd_draws = _draws(fit, "sd_site")[:, 0]
+    sd_draws = posterior_draws(fit, "sd_site")[:, 0]
     if reference["sd_site"] < 0.2:
         # near the boundary (hurdle NB: 0.074): a posterior cannot pile up at 0 as ML can, so
         # a ratio is no fair yardstick; the ML value must lie inside the central 90% interval
@@ -150,7 +145,7 @@ def test_salamanders_against_glmmTMB(model):
     ml_zero = 1 / (1 + np.exp(-reference["zi_b"]["(Intercept)"]))
     assert abs(table.loc[zero, "Estimate"] - ml_zero) < 0.05
     if "shape" in reference:
-        assert abs(np.median(_draws(fit, "shape")) / reference["shape"] - 1) < 0.25
+        assert abs(np.median(posterior_draws(fit, "shape")) / reference["shape"] - 1) < 0.25
 
 
 @pytest.mark.slow
