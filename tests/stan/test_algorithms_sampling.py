@@ -87,14 +87,16 @@ def test_approximation_matches_nuts_on_sleepstudy(algorithm, sleepstudy, sleepst
         assert 0.85 < ratio < 1.15, (label, ratio)
 
 
-def test_pathfinder_on_cbpp_misses_the_criterion_by_a_little(cbpp, cbpp_nuts):
-    """cbpp's latent program (15 herd effects, a funnel between them and their SD): single-path
-    Pathfinder's fixed effects land within 0.6 NUTS SDs (0.15-0.53 over seeds 2-4, measured),
-    not 0.2, with SDs within 45%, and its Pareto k exceeds 0.7 (a warning says so)."""
+def test_pathfinder_on_cbpp_is_flagged_by_its_pareto_k(cbpp, cbpp_nuts):
+    """cbpp's latent program (15 herd effects in a funnel with their SD) is where single-path
+    Pathfinder fails the issue's criterion: over seeds 2-7 its fixed-effect means missed NUTS's
+    by 0.15-1.8 NUTS SDs and the herd SD by up to 6 (measured). Its own diagnostic says so:
+    the Pareto k of the importance weights exceeded 0.7 on every seed (0.86-1.88), and a
+    SamplingWarning tells the user to use NUTS."""
     with pytest.warns(bmm.errors.SamplingWarning, match="Pareto k"):
         fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", seed=3, **QUIET)
-    assert_fixed_effects_match(fit, cbpp_nuts, mean_sds=0.6, sd_ratio=0.45)
     assert fit.algorithm_details["pareto_k"] > 0.7
+    assert f"Pareto k = {fit.algorithm_details['pareto_k']:.2f}" in str(fit)
 
 
 def test_laplace_on_cbpp_shows_why_the_joint_mode_misleads(cbpp, cbpp_nuts):

@@ -3,7 +3,7 @@
 As CmdStan's ``optimize``: ``jacobian=False`` (its default) maximizes the density of the
 constrained parameters, so with flat priors the result is the maximum likelihood estimate;
 ``jacobian=True`` maximizes the density of the unconstrained parameters, the mode a Laplace
-approximation is centred on. scipy's L-BFGS-B (no bounds) does the work; every iterate and its
+approximation is centred on. L-BFGS does the work (below); every iterate and its
 gradient is kept, because Pathfinder builds its normal approximations along that path.
 
 Examples
@@ -17,19 +17,18 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import line_search
 
 from ...errors import BackendError
 from .density import LogDensity
 
-#: L-BFGS runs at most (the first and its restarts).
-RESTARTS = 20
-
-#: A restart that raises log p by less than this (relative) ends the search.
-RESTART_GAIN = 1e-10
+#: Tolerance of the curvature condition s'y > eps y'y for keeping an update pair.
+CURVATURE_EPSILON = np.finfo(float).eps
 
 
 @dataclass
@@ -87,8 +86,10 @@ def find_mode(
         L-BFGS iterations at most (CmdStan's ``iter``, 2000).
     history_size : int
         Pairs of updates kept for the inverse-Hessian estimate (CmdStan's default 5).
-    relative_tolerance, gradient_tolerance : float
-        scipy's ``ftol`` and ``gtol``.
+    relative_tolerance : float
+        Stop when an iteration lowers -log p by less than this, relatively.
+    gradient_tolerance : float
+        Stop when every gradient entry is below this in absolute value.
 
     Returns
     -------
@@ -104,65 +105,112 @@ def find_mode(
     evaluated: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-        try:
-            value, gradient = density.log_density_gradient(x, jacobian)
-        except (RuntimeError, ValueError):
-            value, gradient = -np.inf, np.zeros_like(x)
-        if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
-            return np.inf, np.zeros_like(x)  # L-BFGS-B's line search backs off from here
-        evaluated[x.tobytes()] = (value, np.asarray(gradient, dtype=float))
-        return -value, -np.asarray(gradient, dtype=float)
+        """-log p and its gradient (inf where the density cannot be evaluated)."""
+        key = x.tobytes()
+        if key not in evaluated:
+            try:
+                value, gradient = density.log_density_gradient(x, jacobian)
+            except (RuntimeError, ValueError):
+                value, gradient = -np.inf, np.zeros_like(x)
+            gradient = np.asarray(gradient, dtype=float)
+            if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
+                value, gradient = -np.inf, np.zeros_like(x)
+            evaluated[key] = (-float(value), -gradient)
+        return evaluated[key]
 
-    x0 = np.asarray(x0, dtype=float).copy()
-    start_value, _ = objective(x0)
-    if not np.isfinite(start_value):
+    x = np.asarray(x0, dtype=float).copy()
+    f, g = objective(x)
+    if not np.isfinite(f):
         raise BackendError(
             "The log density cannot be evaluated at the starting point; give init= values "
             "inside the support of every parameter."
         )
-    path = [x0.copy()]
-    gradients = [evaluated[x0.tobytes()][1]]
-
-    def record(x: np.ndarray) -> None:
-        found = evaluated.get(np.asarray(x, dtype=float).tobytes())
-        if found is None:  # not the last evaluated point: evaluate it once more
-            objective(np.asarray(x, dtype=float))
-            found = evaluated[np.asarray(x, dtype=float).tobytes()]
-        path.append(np.array(x, dtype=float))
-        gradients.append(found[1])
-
-    # L-BFGS-B can stop on a tiny relative decrease after a poor line search, far from the
-    # optimum (seen on sleepstudy: gradient norm 22 at "convergence", log density 26 below the
-    # mode). Restart from where it stopped, with a fresh history, until a restart gains
-    # nothing.
-    x, best, iterations, evaluations = x0, -start_value, 0, 0
-    for _ in range(RESTARTS):
-        result = minimize(
-            objective,
-            x,
-            jac=True,
-            method="L-BFGS-B",
-            callback=record,
-            options={
-                "maxiter": max(1, max_iterations - iterations),
-                "maxcor": history_size,
-                "ftol": relative_tolerance,
-                "gtol": gradient_tolerance,
-            },
-        )
-        iterations += int(result.nit)
-        evaluations += int(result.nfev)
-        gain = -float(result.fun) - best
-        x, best = np.asarray(result.x, dtype=float), -float(result.fun)
-        if gain <= RESTART_GAIN * max(1.0, abs(best)) or iterations >= max_iterations:
+    path, gradients = [x.copy()], [-g]
+    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=history_size)
+    converged, message, iterations = False, "maximum number of iterations reached", 0
+    while iterations < max_iterations:
+        direction = -_two_loop(g, pairs)
+        if direction @ g >= 0:  # not a descent direction: restart from steepest descent
+            pairs.clear()
+            direction = -g
+        step = _line_search(objective, x, f, g, direction, initial=1.0 if pairs else None)
+        if step is None:
+            message = "line search failed"
+            converged = np.max(np.abs(g)) <= 1e3 * gradient_tolerance
+            break
+        x_new = x + step * direction
+        f_new, g_new = objective(x_new)
+        iterations += 1
+        s, y = x_new - x, g_new - g
+        if s @ y > CURVATURE_EPSILON * (y @ y):
+            pairs.append((s, y, 1.0 / (s @ y)))
+        relative_decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
+        x, f, g = x_new, f_new, g_new
+        path.append(x.copy())
+        gradients.append(-g)
+        if np.max(np.abs(g)) <= gradient_tolerance:
+            converged, message = True, "gradient below tolerance"
+            break
+        if relative_decrease <= relative_tolerance:
+            converged, message = True, "relative decrease of the objective below tolerance"
+            break
+        if np.max(np.abs(s)) <= 1e-12 * max(1.0, np.max(np.abs(x))):
+            converged, message = True, "step below tolerance"
             break
     return ModeResult(
         x=x,
-        log_density=best,
-        converged=bool(result.success) and iterations < max_iterations,
-        message=str(result.message),
+        log_density=-f,
+        converged=converged,
+        message=message,
         iterations=iterations,
-        evaluations=evaluations,
+        evaluations=len(evaluated),
         path=path,
         path_gradients=gradients,
     )
+
+
+def _two_loop(g: np.ndarray, pairs) -> np.ndarray:
+    """The L-BFGS two-loop recursion: the inverse-Hessian estimate times ``g``."""
+    q = g.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * (s @ q)
+        q -= a * y
+        alphas.append(a)
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= (s @ y) / (y @ y)
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
+        b = rho * (y @ q)
+        q += (a - b) * s
+    return q
+
+
+def _line_search(objective, x, f, g, direction, initial: float | None):
+    """A step length satisfying the strong Wolfe conditions (scipy's ``line_search``, the
+    More-Thuente-type search of Nocedal and Wright), else a backtracking Armijo step."""
+    if initial is None:  # first iteration: a unit-length step, as Stan's init_alpha does
+        initial = min(1.0, 1.0 / max(np.linalg.norm(direction), 1e-300))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's LineSearchWarning: handled below
+        found = line_search(
+            lambda z: objective(z)[0],
+            lambda z: objective(z)[1],
+            x,
+            direction,
+            gfk=g,
+            old_fval=f,
+            c1=1e-4,
+            c2=0.9,
+            amax=1e10,
+        )
+    step = found[0]
+    if step is not None and np.isfinite(objective(x + step * direction)[0]):
+        return float(step)
+    step, slope = initial, g @ direction
+    for _ in range(60):
+        value = objective(x + step * direction)[0]
+        if np.isfinite(value) and value <= f + 1e-4 * step * slope:
+            return step
+        step *= 0.5
+    return None

@@ -1,0 +1,155 @@
+"""Time to a posterior summary per algorithm beside NUTS, and whether Pathfinder inits cut
+warmup (issue 17). One process, compiled models from the cache (a model that is not cached is
+compiled first, outside the timings).
+
+Usage::
+
+    python benchmarks/algorithms.py                 # both tables
+    python benchmarks/algorithms.py --skip-warmup   # the algorithm table only
+
+Table 1: for each model and algorithm, seconds from the data frame to ``fit.summary()``
+(pystan backend), the ratio to NUTS (4 chains x 1000 + 1000), and the approximation's
+errors against NUTS: the largest fixed-effect mean gap in NUTS posterior SDs, the range of
+fixed-effect SD ratios, and each group-level SD's posterior mean and SD as ratios to NUTS's.
+
+Table 2: NUTS with short warmups (4 chains x 500 draws) started at Stan's random inits or at
+Pathfinder draws (``init="pathfinder"``): max R-hat, min bulk ESS, divergences and seconds
+(Pathfinder's own time included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayesmm as bmm
+from bayesmm import api
+from bayesmm.stan.backends import PystanBackend
+
+DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+
+MODELS = {
+    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", "gaussian", "sleepstudy.csv", "auto"),
+    "sleepstudy_latent": (
+        "Reaction ~ Days + (Days | Subject)",
+        "gaussian",
+        "sleepstudy.csv",
+        "latent",
+    ),
+    "cbpp": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "binomial",
+        "cbpp.csv",
+        "auto",
+    ),
+}
+ALGORITHMS = ("nuts", "optimize", "laplace", "pathfinder")
+
+
+def fit_and_summarize(name: str, **options) -> tuple[object, pd.DataFrame, float]:
+    formula, family, csv, method = MODELS[name]
+    start = time.perf_counter()
+    frame = pd.read_csv(DATA / csv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bmm.fit(formula, frame, family, method=method, show_progress=False, **options)
+        table = fit.summary()
+    return fit, table, time.perf_counter() - start
+
+
+def ensure_compiled(name: str) -> None:
+    formula, family, csv, method = MODELS[name]
+    spec = api.model_spec(formula, pd.read_csv(DATA / csv), family)
+    used = api.resolve_method(spec, method)
+    program = api._program(spec, "no", None, None, 4000, used)
+    if not PystanBackend().is_cached(program.compiled_code):
+        print(f"compiling {name} (not timed) ...", flush=True)
+        fit_and_summarize(name, chains=1, iter_warmup=10, iter_sampling=10, warn=False)
+
+
+def algorithm_rows(seed: int) -> list[dict]:
+    rows = []
+    for name in MODELS:
+        ensure_compiled(name)
+        nuts_fit, nuts, nuts_seconds = fit_and_summarize(name, seed=seed, warn=False)
+        fixed = [r for r in nuts.index if r.startswith("b_")]
+        sds = [r for r in nuts.index if r.startswith("sd_")]
+        for algorithm in ALGORITHMS:
+            if algorithm == "nuts":
+                fit, table, seconds = nuts_fit, nuts, nuts_seconds
+            else:
+                fit, table, seconds = fit_and_summarize(name, algorithm=algorithm, seed=seed + 1)
+            gap = ((table.loc[fixed, "Estimate"] - nuts.loc[fixed, "Estimate"]).abs()
+                   / nuts.loc[fixed, "Est.Error"])  # fmt: skip
+            sd_ratio = table.loc[fixed, "Est.Error"] / nuts.loc[fixed, "Est.Error"]
+            ratio = table.loc[sds] / nuts.loc[sds]
+            group = "; ".join(
+                f"{label.split('__')[-1]} {ratio.loc[label, 'Estimate']:.2f}"
+                + ("" if algorithm == "optimize" else f"/{ratio.loc[label, 'Est.Error']:.2f}")
+                for label in sds
+            )
+            k = fit.algorithm_details.get("pareto_k", np.nan)
+            rows.append(
+                {
+                    "model": name,
+                    "method": fit.method,
+                    "algorithm": algorithm,
+                    "seconds": round(seconds, 2),
+                    "x NUTS time": round(seconds / nuts_seconds, 3),
+                    "max fixed gap (NUTS SDs)": round(float(gap.max()), 2),
+                    "fixed SD ratio": "-"
+                    if algorithm == "optimize"
+                    else f"{sd_ratio.min():.2f}-{sd_ratio.max():.2f}",
+                    "group SD: mean/SD ratio": group,
+                    "Pareto k": "-" if not np.isfinite(k) else round(float(k), 2),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def warmup_rows(seed: int, warmups=(25, 50, 100, 200)) -> list[dict]:
+    rows = []
+    for name in ("sleepstudy_latent", "cbpp"):
+        for warmup in warmups:
+            for init in (None, "pathfinder"):
+                fit, table, seconds = fit_and_summarize(
+                    name, chains=4, iter_warmup=warmup, iter_sampling=500, seed=seed,
+                    init=init, warn=False,
+                )  # fmt: skip
+                stats = fit.idata.sample_stats
+                rows.append(
+                    {
+                        "model": name,
+                        "warmup": warmup,
+                        "init": init or "random",
+                        "max Rhat": round(float(table["Rhat"].max()), 3),
+                        "min bulk ESS": int(table["Bulk_ESS"].min()),
+                        "divergences": int(np.asarray(stats["diverging"]).sum()),
+                        "seconds": round(seconds, 2),
+                    }
+                )
+                print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-warmup", action="store_true")
+    args = parser.parse_args()
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_colwidth", 80)
+    table = pd.DataFrame(algorithm_rows(args.seed))
+    print("\n" + table.to_string(index=False))
+    if not args.skip_warmup:
+        print("\n" + pd.DataFrame(warmup_rows(args.seed)).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
