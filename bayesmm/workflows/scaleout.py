@@ -14,9 +14,13 @@ single-threaded worker process per core) the jobs run on the workers:
 * every job carries its own seeds, so results do not depend on where or in which order jobs
   ran: they equal a serial run's.
 
-Stan's pystan backend starts processes of its own, which Dask's default *daemonic* worker
-processes may not do: the LocalCluster made here has ``distributed.worker.daemon = False``;
-start your own workers with that setting too (``dask worker --no-nanny`` or the config).
+Stan's pystan backend runs its chains in processes of its own. Dask's worker processes are
+*daemonic* (Python refuses them children); bayesmm's chain pool starts its processes there all
+the same and ties them to the worker (they die with it: :mod:`bayesmm.stan.backends.chain_pool`),
+so any cluster works as Dask starts it: ``LocalCluster()``, ``dask scheduler`` plus
+``dask worker`` on several hosts, dask-jobqueue, Kubernetes. Every worker needs bayesmm
+installed; each machine compiles the model once into its own model cache (or shares one
+through ``BAYESMM_CACHE_DIR`` on a shared file system).
 
 Examples
 --------
@@ -96,9 +100,8 @@ def _call(function: Callable[[Any], Any], job: Any, retries: int) -> Any:
 
 @contextlib.contextmanager
 def local_client(n_workers: int | None = None) -> Iterator[Any]:
-    """A Client on a new LocalCluster: one single-threaded, non-daemonic worker per core."""
+    """A Client on a new LocalCluster: one single-threaded worker process per core."""
     try:
-        import dask
         from distributed import Client, LocalCluster
     except ImportError as err:
         raise BackendError(
@@ -106,7 +109,6 @@ def local_client(n_workers: int | None = None) -> Iterator[Any]:
         ) from None
     n_workers = n_workers or os.cpu_count() or 1
     with (
-        dask.config.set({"distributed.worker.daemon": False}),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
