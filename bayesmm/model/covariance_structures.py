@@ -89,6 +89,8 @@ STRUCTURES: dict[str, CovarianceStructure] = {
         CovarianceStructure("cs", "compound symmetry, heterogeneous SDs", False, "cs"),
         CovarianceStructure("homcs", "compound symmetry, one common SD", True, "cs"),
         CovarianceStructure("ar1", "AR(1) correlation, one common SD", True, "ar1", True),
+        # the penalized part of a smooth s(x): one SD, the smoothing parameter (smooths.py)
+        CovarianceStructure("smooth", "penalized spline, SD = smoothing parameter", True, "none"),
     )
 }
 

@@ -41,6 +41,7 @@ from .families import Family, get_family
 from .formula import ParsedFormula, RandomTerm, Response, parse_formula, referenced_names
 from .ordinal import ordinal_response
 from .priors import default_dpar_priors, default_priors
+from .smooths import SmoothBasis, build_smooth
 from .spec import DparSpec, ModelSpec, RandomBlock
 from .user_priors import apply_user_priors, as_prior_list
 
@@ -400,6 +401,42 @@ def check_structure(term: RandomTerm, effect_names: tuple[str, ...], formula_tex
         )
 
 
+def by_of(smooth: SmoothBasis, frame: pd.DataFrame) -> np.ndarray | None:
+    """The by factor's values of each row (None for a smooth without ``by``)."""
+    return frame[smooth.term.by].astype(str).to_numpy() if smooth.term.by else None
+
+
+def build_smooths(
+    parsed: ParsedFormula, frame: pd.DataFrame
+) -> tuple[tuple[SmoothBasis, ...], tuple[RandomBlock, ...]]:
+    """Each smooth's basis (one per level of its by factor) and the random-effect block of its
+    penalized part (one level, structure ``smooth``; see :mod:`bayesmm.model.smooths`)."""
+    bases: list[SmoothBasis] = []
+    blocks: list[RandomBlock] = []
+    for term in parsed.smooths:
+        x = frame[term.variable]
+        if is_categorical(x):
+            raise FormulaError(
+                f"{term.text}: '{term.variable}' is categorical; a smooth needs a numeric column."
+            )
+        levels = [str(v) for v in level_order(frame[term.by])] if term.by else [""]
+        for level in levels:
+            rows = np.ones(len(frame), dtype=bool)
+            if term.by:
+                rows = frame[term.by].astype(str).to_numpy() == level
+            name = f"{term.label}{level}_1"
+            values = x.to_numpy(dtype=float)
+            basis = build_smooth(term, name, values[rows], by_level=level, observed=values)
+            bases.append(basis)
+            design = basis.random_columns(x.to_numpy(dtype=float), by_of(basis, frame))
+            label = term.text if not term.by else f"{term.text}[{level}]"
+            block_term = RandomTerm(label, name, False, "smooth")
+            effects = tuple(f"{name}[{j}]" for j in range(1, design.shape[1] + 1))
+            index = np.zeros(len(frame), dtype=np.int64)
+            blocks.append(RandomBlock(block_term, effects, ("1",), index, design, None, basis))
+    return tuple(bases), tuple(blocks)
+
+
 def _check_structured_groups(blocks: tuple[RandomBlock, ...], formula: str) -> None:
     """One structured (cs/homcs/homdiag/ar1) term per grouping factor."""
     structured_groups: dict[str, str] = {}
@@ -493,6 +530,16 @@ def build_model_spec(
             f"{len(response_levels) - 1} ordered thresholds. Remove the '0 +' / '- 1'."
         )
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
+    smooths, smooth_blocks = build_smooths(parsed, frame)
+    if smooths:
+        fixed_design = np.column_stack(
+            [
+                fixed_design,
+                *[s.fixed_columns(frame[s.term.variable], by_of(s, frame)) for s in smooths],
+            ]
+        )
+        fixed_names = fixed_names + tuple(s.name for s in smooths)
+        blocks = blocks + smooth_blocks
     _check_repeated_effects(blocks, formula)
     _check_structured_groups(blocks, formula)
     dpars = tuple(_build_dpar(name, f, frame, family) for name, f in dpar_formulas)
@@ -529,4 +576,5 @@ def build_model_spec(
         offset_from_array=offset is not None and not isinstance(offset, str),
         additions=additions,
         dpars=dpars,
+        smooths=smooths,
     )

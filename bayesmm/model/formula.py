@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..errors import FormulaError, caret_message, suggest
 from .covariance_structures import STRUCTURES
+from .smooths import SMOOTH_CALL, SmoothTerm, parse_smooth
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
 #: A grouping factor: column names joined by ':', '/' or '*'.
@@ -142,6 +143,8 @@ class RandomTerm:
     def text(self) -> str:
         """The term as lme4/glmmTMB would print it, e.g. ``(1 + Days | Subject)``,
         ``ar1(0 + time | Subject)``."""
+        if self.structure == "smooth":  # the penalized part of s(x): effects holds "s(x)"
+            return self.effects
         if self.structure != "us":
             return f"{self.structure}({self.effects} | {self.group})"
         bar = "|" if self.correlated else "||"
@@ -178,6 +181,7 @@ class ParsedFormula:
     fixed: str
     random_terms: tuple[RandomTerm, ...]
     offsets: tuple[str, ...] = ()
+    smooths: tuple[SmoothTerm, ...] = ()
 
     @property
     def has_intercept(self) -> bool:
@@ -189,6 +193,8 @@ class ParsedFormula:
         parts = [self.response.expression, self.response.second, self.fixed]
         for term in self.random_terms:
             parts.extend([term.effects, term.group])
+        for smooth in self.smooths:
+            parts.extend([smooth.variable, smooth.by])
         return _names_in(parts)
 
     def addition_variables(self) -> list[str]:
@@ -513,6 +519,7 @@ def parse_formula(text: str) -> ParsedFormula:
     fixed_terms: list[str] = []
     random_terms: list[RandomTerm] = []
     offsets: list[str] = []
+    smooths: list[SmoothTerm] = []
     for sep, start, piece in _split_top_level(rhs, "+-"):
         stripped = piece.strip()
         position = rhs_offset + start + (len(piece) - len(piece.lstrip()))
@@ -629,6 +636,9 @@ def parse_formula(text: str) -> ParsedFormula:
                 )
             offsets.append(offset_match.group(1).strip())
             continue
+        if SMOOTH_CALL.match(stripped) and sep != "-":
+            smooths.append(parse_smooth(stripped, text))
+            continue
         if stripped == "1" and sep != "-":
             intercept = True
         elif stripped == "0" or (stripped == "1" and sep == "-"):
@@ -638,4 +648,4 @@ def parse_formula(text: str) -> ParsedFormula:
         else:
             fixed_terms.append(stripped)
     fixed = " + ".join(["1" if intercept else "0", *fixed_terms]).replace("+ -", "-")
-    return ParsedFormula(text, response, fixed, tuple(random_terms), tuple(offsets))
+    return ParsedFormula(text, response, fixed, tuple(random_terms), tuple(offsets), tuple(smooths))

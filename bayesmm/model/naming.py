@@ -50,7 +50,10 @@ class NamedPosterior:
 
 
 def common_sd_label(block: RandomBlock) -> str:
-    """Summary label of the one SD of a ``homdiag``/``homcs``/``ar1`` block (``sd_g__ar1``)."""
+    """Summary label of the one SD of a ``homdiag``/``homcs``/``ar1`` block (``sd_g__ar1``), or
+    of a smooth (brms's ``sds_sx_1``)."""
+    if block.term.structure == "smooth":
+        return f"sds_{block.group}"
     return f"sd_{block.group}__{block.term.structure}"
 
 

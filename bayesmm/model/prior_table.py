@@ -75,7 +75,7 @@ def resolved_elements(targets: Sequence[PriorTarget]) -> list[ResolvedElement]:
 def class_order(spec: ModelSpec) -> list[str]:
     """``Intercept, b, sd, cor``, then the family's parameters, as far as the model has them."""
     present = {t.prior_class for t in spec.priors}
-    order = ["Intercept", "b", "sd", "cor", "rho", *(a.name for a in spec.family.aux)]
+    order = ["Intercept", "b", "sd", "cor", "rho", "sds", *(a.name for a in spec.family.aux)]
     order += sorted(present.difference(order))
     return [c for c in order if c in present]
 

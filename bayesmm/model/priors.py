@@ -172,8 +172,11 @@ def default_priors(
     for index, block in enumerate(blocks, start=1):
         structure = block.structure
         if structure.common_sd:  # homdiag, homcs, ar1: one SD for every effect
+            prior_class = "sds" if structure.name == "smooth" else "sd"
             priors.append(
-                _target(f"tau_{index}", "sd", block.group, (), "student_t", [3, 0.0, scale_y])
+                _target(
+                    f"tau_{index}", prior_class, block.group, (), "student_t", [3, 0.0, scale_y]
+                )
             )
         else:
             rows = [[3, 0.0, scale_y]] * len(block.effect_names)

@@ -44,6 +44,9 @@ class RandomBlock:
         The N x M matrix of varying-effect columns (Z for this block).
     new_data_evaluator : Any
         formulae's design object of the bar's left side (evaluates Z on new data identically).
+    smooth : bayesmm.model.smooths.SmoothBasis or None
+        For the penalized part of a smooth ``s(x)``: its basis (one level, structure
+        ``smooth``); None for bar terms.
     """
 
     term: RandomTerm
@@ -52,6 +55,7 @@ class RandomBlock:
     level_index: np.ndarray
     design: np.ndarray
     new_data_evaluator: Any = None
+    smooth: Any = None
 
     @property
     def group(self) -> str:
@@ -254,6 +258,7 @@ class ModelSpec(PopulationPart):
     offset_from_array: bool = False
     additions: ResponseAdditions = ResponseAdditions()
     dpars: tuple[DparSpec, ...] = ()
+    smooths: tuple[Any, ...] = ()
 
     def dpar(self, name: str) -> DparSpec | None:
         """The formula part of family parameter ``name`` (None when it is a scalar)."""

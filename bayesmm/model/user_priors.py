@@ -285,7 +285,7 @@ def parameter_bounds(prior_class: str, family: Family) -> tuple[float, float]:
     >>> parameter_bounds("sd", get_family("gaussian"))
     (0.0, inf)
     """
-    if prior_class == "sd":
+    if prior_class in ("sd", "sds"):
         return 0.0, math.inf
     if prior_class == "rho":
         return -1.0, 1.0
@@ -416,7 +416,7 @@ def check_slot(user: Prior, defaults: Sequence[PriorTarget]) -> None:
     in_class = [e for e in elements if e.prior_class == user.class_]
     groups = list(dict.fromkeys(e.group for e in in_class if e.group))
     if user.group:
-        if user.class_ not in ("sd", "cor", "rho"):
+        if user.class_ not in ("sd", "cor", "rho", "sds"):
             raise PriorError(
                 f"Prior '{user}' ({user.describe_slot()}): only classes 'sd', 'cor' and 'rho' have "
                 f"groups. Drop group='{user.group}'."

@@ -687,6 +687,29 @@ class Fit:
 
         return plot_shrinkage(self, group=group, effects=effects, ax=ax)
 
+    def smooth_curve(self, term: str, n_points: int = 100) -> pd.DataFrame:
+        """Posterior mean and 95% band of a smooth's curve over a grid (see
+        :func:`bayesmm.posterior.smooth_plot.smooth_curve`).
+
+        Examples
+        --------
+        >>> fit.smooth_curve("s(x)").head()  # doctest: +SKIP
+        """
+        from .smooth_plot import smooth_curve
+
+        return smooth_curve(self, term, n_points=n_points)
+
+    def plot_smooth(self, term: str, ax: Any = None, n_points: int = 100) -> Any:
+        """Draw a smooth's posterior mean curve and 95% band over the data's points.
+
+        Examples
+        --------
+        >>> fit.plot_smooth("s(x)")  # doctest: +SKIP
+        """
+        from .smooth_plot import plot_smooth
+
+        return plot_smooth(self, term, ax=ax, n_points=n_points)
+
     def plot_ranef(self, group: str | None = None, qq: bool = False) -> Any:
         """Caterpillar plot of the conditional modes (or their normal QQ plot).
 

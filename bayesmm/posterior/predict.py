@@ -129,7 +129,8 @@ def effects_in_use(spec: ModelSpec, re_formula: str | None) -> list[np.ndarray]:
     if not text.startswith("~"):
         text = "~ " + text
     parsed = parse_formula("re_formula_response " + text)
-    masks = [np.zeros(len(b.effect_names), dtype=bool) for b in spec.blocks]
+    # smooths are part of the population-level curve: re_formula never drops them (brms)
+    masks = [np.full(len(b.effect_names), b.smooth is not None) for b in spec.blocks]
     for term in parsed.random_terms:
         matches = [i for i, b in enumerate(spec.blocks) if b.group == term.group]
         if not matches:
@@ -199,9 +200,20 @@ def group_labels_of(block: RandomBlock, frame: pd.DataFrame) -> np.ndarray:
     return labels.astype(str)
 
 
+def smooth_columns(smooth: Any, frame: pd.DataFrame, fixed: bool) -> np.ndarray:
+    """A smooth's unpenalized (``fixed``) or penalized columns on new data (its stored basis)."""
+    x = pd.to_numeric(frame[smooth.term.variable], errors="coerce").to_numpy(dtype=float)
+    by = frame[smooth.term.by].astype(str).to_numpy() if smooth.term.by else None
+    return smooth.fixed_columns(x, by) if fixed else smooth.random_columns(x, by)
+
+
 def _required_columns(spec: ModelSpec, masks: list[np.ndarray]) -> list[str]:
     names = list(referenced_names(spec.formula.fixed))
+    for smooth in spec.smooths:
+        names += [smooth.term.variable] + ([smooth.term.by] if smooth.term.by else [])
     for block, mask in zip(spec.blocks, masks, strict=True):
+        if block.smooth is not None:
+            continue
         if mask.any():
             names += referenced_names(block.term.effects) + list(block.term.group_factors)
     out: list[str] = []
@@ -379,9 +391,18 @@ def _prediction_rows(
         if frame[column].dtype == bool:
             frame[column] = frame[column].astype(str)
     fixed = _evaluate(spec.new_data_evaluator, frame, "the population-level part")
+    if spec.smooths:  # the unpenalized columns of the smooths, from the stored bases
+        fixed = np.column_stack(
+            [fixed, *[smooth_columns(s, frame, fixed=True) for s in spec.smooths]]
+        )
     designs, indices, labels_out = [], [], []
     for block, mask in zip(spec.blocks, masks, strict=True):
         n_effects = len(block.effect_names)
+        if block.smooth is not None:
+            designs.append(smooth_columns(block.smooth, frame, fixed=False))
+            indices.append(np.zeros(len(frame), dtype=np.int64))
+            labels_out.append(np.full(len(frame), "1", dtype=object).astype(str))
+            continue
         if not mask.any():
             designs.append(np.zeros((len(frame), n_effects)))
             indices.append(np.zeros(len(frame), dtype=np.int64))

@@ -162,7 +162,8 @@ def shrinkage_table(fit: Any, group: str | None = None) -> pd.DataFrame:
             + "): its no-pooling fits take one value per family parameter. ranef() and coef() "
             "show every formula's group-level effects."
         )
-    labels = spec.group_labels()
+    smooth_groups = {b.group for b in spec.blocks if b.smooth is not None}
+    labels = [label for label in spec.group_labels() if label not in smooth_groups]
     if not labels:
         raise BayesmmError("shrinkage() needs a model with group-level effects.")
     if group is not None and group not in labels:

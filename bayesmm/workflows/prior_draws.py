@@ -127,7 +127,7 @@ def lkj_cholesky(dimension: int, eta: float, rng: np.random.Generator) -> np.nda
 
 def parameter_bounds(spec: ModelSpec, target: PriorTarget) -> tuple[float | None, float | None]:
     """Bounds of the parameter a prior applies to (SDs >= 0; family parameters' own bounds)."""
-    if target.prior_class == "sd":
+    if target.prior_class in ("sd", "sds"):
         return 0.0, None
     if target.prior_class == "rho":  # the structure's open interval of valid correlations
         block = spec.blocks[int(target.parameter.split("_", 1)[1]) - 1]
