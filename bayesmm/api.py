@@ -321,6 +321,16 @@ def fit(
     if start is None and used_method == "latent":
         start = feasible_init(spec, program.centred)
     runner = get_backend(backend)
+    if algorithm == "optimize" and used_method == "latent" and spec.blocks:
+        warnings.warn(
+            "algorithm='optimize' on a program that samples group-level effects maximizes "
+            "their joint density with their SDs, which has no proper maximum (it runs off "
+            "towards SD = 0 or explodes); the result is not lme4's estimate. Use "
+            "method='marginal' (gaussian models with one grouping factor), or "
+            "algorithm='laplace' / 'pathfinder'.",
+            SamplingWarning,
+            stacklevel=2,
+        )
     if algorithm != "nuts":
         return _approximate_fit(
             spec, program, runner, used_method, sample_prior,

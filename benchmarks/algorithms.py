@@ -83,7 +83,14 @@ def algorithm_rows(seed: int) -> list[dict]:
             if algorithm == "nuts":
                 fit, table, seconds = nuts_fit, nuts, nuts_seconds
             else:
-                fit, table, seconds = fit_and_summarize(name, algorithm=algorithm, seed=seed + 1)
+                try:
+                    fit, table, seconds = fit_and_summarize(
+                        name, algorithm=algorithm, seed=seed + 1
+                    )
+                except bmm.errors.BayesmmError as err:
+                    rows.append({"model": name, "algorithm": algorithm, "seconds": str(err)[:60]})
+                    print(rows[-1], flush=True)
+                    continue
             gap = ((table.loc[fixed, "Estimate"] - nuts.loc[fixed, "Estimate"]).abs()
                    / nuts.loc[fixed, "Est.Error"])  # fmt: skip
             sd_ratio = table.loc[fixed, "Est.Error"] / nuts.loc[fixed, "Est.Error"]

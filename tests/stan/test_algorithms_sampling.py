@@ -99,6 +99,11 @@ def test_pathfinder_on_cbpp_is_flagged_by_its_pareto_k(cbpp, cbpp_nuts):
     assert f"Pareto k = {fit.algorithm_details['pareto_k']:.2f}" in str(fit)
 
 
+def test_optimize_on_a_latent_program_warns(cbpp):
+    with pytest.warns(bmm.errors.SamplingWarning, match="no proper maximum"):
+        bmm.fit(CBPP, cbpp, "binomial", algorithm="optimize", seed=1, **QUIET)
+
+
 def test_laplace_on_cbpp_shows_why_the_joint_mode_misleads(cbpp, cbpp_nuts):
     """The teaching point: the normal at the joint mode of (z, log sd) is far too wide in the
     log-SD direction of a hierarchical model (the curvature there is weak), so the herd SD's
