@@ -636,6 +636,16 @@ def parse_formula(text: str) -> ParsedFormula:
                 )
             offsets.append(offset_match.group(1).strip())
             continue
+        if re.match(r"^(ar|arma|ma|cosy)\s*\(", stripped):
+            raise FormulaError(
+                caret_message(
+                    text,
+                    position,
+                    f"Residual autocorrelation terms such as {stripped} are not supported yet",
+                    "Model the correlation over time with a random term instead, e.g. "
+                    "ar1(0 + time | group) (glmmTMB's syntax), or drop the term.",
+                )
+            )
         if SMOOTH_CALL.match(stripped) and sep != "-":
             smooths.append(parse_smooth(stripped, text))
             continue

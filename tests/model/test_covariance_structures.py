@@ -206,3 +206,24 @@ def test_covariance_pictures_show_the_band_and_the_block():
         example = bmm.covariance_example("ar1")
         example["params"]["rho_g"] = 1.0
         bmm.covariance_matrices(**example)
+
+
+def test_residual_autocorrelation_is_refused_with_our_error():
+    with pytest.raises(bmm.FormulaError, match=r"ar\(time = t, gr = g\) are not supported yet"):
+        parse_formula("y ~ x + ar(time = t, gr = g)")
+
+
+def test_readme_table_lists_the_summary_labels(panel):
+    """The README's "Structured covariances and smooths" rows name the labels we produce."""
+    from ..conftest import ROOT
+
+    text = (ROOT / "README.md").read_text().split("## Structured covariances and smooths", 1)[1]
+    rows = {
+        "y ~ homdiag(0 + t | g)": ["b_Intercept", "sd_g__homdiag", "sigma"],
+        "y ~ homcs(0 + t | g)": ["b_Intercept", "sd_g__homcs", "rho_g", "sigma"],
+        "y ~ ar1(0 + t | g)": ["b_Intercept", "sd_g__ar1", "rho_g", "sigma"],
+    }
+    for formula, expected in rows.items():
+        assert f"`{formula.replace('|', chr(92) + '|')}`" in text
+        spec = bmm.model_spec(formula, panel.rename(columns={"time": "t"}))
+        assert parameter_labels(spec) == expected
