@@ -93,8 +93,23 @@ SALAMANDER_FAMILIES = {
 }
 
 
+#: Measured on 2 Dec 2026 (seed 11, 2 x 600 draws): b_Intercept -0.528 against glmmTMB's -0.361
+#: (0.56 posterior SD) and the site SD's posterior mode 0.406 against 0.334 (+22%). Mined
+#: sites' zeros can come from a low mean or a high zi, a ridge that skews the posterior away
+#: from the ML mode; not resolved (see the issue-13 note). strict: a pass gets noticed.
+_ZI_MINED_DEVIATES = pytest.mark.xfail(
+    strict=True, reason="zi ~ mined: posterior mean/mode 0.56 SD / 22% from ML (issue 13)"
+)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", sorted(SALAMANDER_FAMILIES))
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(m, marks=_ZI_MINED_DEVIATES) if m == "zip_zi_mined" else m
+        for m in sorted(SALAMANDER_FAMILIES)
+    ],
+)
 def test_salamanders_against_glmmTMB(model):
     """glmmTMB's Salamanders GLMMs ``count ~ spp + mined + (1 | site)`` with a constant zero
     part (``tests/data/salamanders_glmmTMB.R``). Fixed effects within 0.25 posterior SD of the
@@ -122,14 +137,10 @@ def test_salamanders_against_glmmTMB(model):
         warn=False,
     )
     table = fit.summary()
-    # zi ~ mined: mined sites' zeros can come from a low mean or a high zi, a ridge that skews
-    # the posterior of the mean's intercept away from the ML mode (measured 0.56 posterior SD
-    # on 2 Dec 2026): 0.75 SD for that model, chosen after seeing it (see the issue-13 note)
-    tolerance = 0.75 if model == "zip_zi_mined" else 0.25
     for name, ml in reference["b"].items():
         label = "b_Intercept" if name == "(Intercept)" else f"b_{name}"
         estimate, sd = table.loc[label, "Estimate"], table.loc[label, "Est.Error"]
-        assert abs(estimate - ml) < tolerance * sd, (label, estimate, ml, sd)
+        assert abs(estimate - ml) < 0.25 * sd, (label, estimate, ml, sd)
     sd_draws = posterior_draws(fit, "sd_site")[:, 0]
     if reference["sd_site"] < 0.2:
         # near the boundary (hurdle NB: 0.074): a posterior cannot pile up at 0 as ML can, so
