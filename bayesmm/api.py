@@ -20,6 +20,7 @@ from .errors import BayesmmError, SamplingWarning, UnsupportedModelError
 from .model.design import build_model_spec
 from .model.distributional import ModelFormula
 from .model.families import Family
+from .model.pointwise import pointwise_in_numpy
 from .model.prior_table import prior_table
 from .model.spec import ModelSpec
 from .posterior.fit import Fit
@@ -161,7 +162,9 @@ def _program(
 ):
     if sample_prior not in ("no", "only"):
         raise BayesmmError(f"sample_prior must be 'no' or 'only', got {sample_prior!r}.")
-    small = spec.n_obs * draws <= AUTO_POINTWISE_LIMIT
+    # Stan computes log_lik / y_rep by default only where numpy cannot (then only for small
+    # fits); elsewhere they come from the draws when LOO, WAIC or a check asks for them.
+    small = spec.n_obs * draws <= AUTO_POINTWISE_LIMIT and not pointwise_in_numpy(spec)
     options = {}
     if method == "marginal":
         build = build_marginal_program  # its cost does not grow with N: no threads needed
@@ -256,8 +259,12 @@ def fit(
         ``"only"`` switches the likelihood off and samples from the prior: the summary, idata
         and replicated data then describe the prior (a prior predictive check).
     log_lik, y_rep : bool, optional
-        Keep the pointwise log-likelihood / replicated data; by default kept when
-        N x draws is at most 2e7 numbers.
+        Have Stan compute the pointwise log-likelihood / replicated data in generated
+        quantities. By default it does only where numpy cannot compute them from the draws (a
+        family or term without the numpy hook, see :mod:`bayesmm.model.pointwise`), and there
+        only while N x draws is at most 2e7 numbers; otherwise :meth:`Fit.loo`,
+        :meth:`Fit.waic`, :meth:`Fit.pp_check` and :func:`compare` compute them from the
+        draws on first use (:meth:`Fit.log_likelihood`, :meth:`Fit.posterior_predictive`).
     warn : bool
         Warn about divergences, R-hat > 1.01, bulk ESS < 400 and tree-depth hits.
     method : {"auto", "marginal", "latent"}

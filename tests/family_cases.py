@@ -159,7 +159,18 @@ def fit_case(case: SimCase, seed: int = 2024) -> bmm.Fit:
     family = bmm.families.get_family(case.family, case.link)
     # the inverse-link gamma starts at bayesmm.stan.inits.feasible_init (Stan's random inits give
     # negative means there): fitting it without an init checks that fit() supplies one
-    return bmm.fit(case.formula, data, family=family, seed=seed, warn=False, **SIM_SAMPLER)
+    # Stan computes log_lik and y_rep here (not the default for families with a numpy path), so
+    # that tests/model/test_families.py can check the numpy ones against them
+    return bmm.fit(
+        case.formula,
+        data,
+        family=family,
+        seed=seed,
+        warn=False,
+        log_lik=True,
+        y_rep=True,
+        **SIM_SAMPLER,
+    )
 
 
 def label_draws(fit: bmm.Fit, label: str) -> np.ndarray:

@@ -103,6 +103,13 @@ class Family:
         thresholds, the numpy hooks take the linear predictor as ``mu`` and the cumulative
         probabilities as ``aux["cdf"]`` (:mod:`bayesmm.model.ordinal`), and Stan draws
         replicates row by row.
+    numpy_pointwise : bool
+        The family declares that ``log_density`` and ``simulate``, applied to the inverse link
+        of the linear predictor, give the Stan program's ``log_lik`` and the distribution of
+        its ``y_rep``: Stan is then not asked for them, and they are computed from the draws
+        when LOO, WAIC or a predictive check first needs them
+        (:func:`bayesmm.model.pointwise.pointwise_in_numpy` also checks the model's terms).
+        False (the default) keeps Stan's generated quantities.
     stan_functions : tuple of str
         Files in ``templates/functions`` that the program's ``functions`` block needs
         (for densities Stan lacks, such as the Tweedie).
@@ -134,6 +141,7 @@ class Family:
     lccdf: str = ""
     distribution: Callable[..., object] | None = None
     ordinal: bool = False
+    numpy_pointwise: bool = False
 
     @property
     def link_function(self) -> Link:
@@ -502,6 +510,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="normal_lcdf({y} | {mu}, sigma)",
             lccdf="normal_lccdf({y} | {mu}, sigma)",
             distribution=distribution_gaussian,
+            numpy_pointwise=True,
         ),
         Family(
             name="student",
@@ -520,6 +529,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="student_t_lcdf({y} | nu, {mu}, sigma)",
             lccdf="student_t_lccdf({y} | nu, {mu}, sigma)",
             distribution=distribution_student,
+            numpy_pointwise=True,
         ),
         Family(
             name="lognormal",
@@ -535,6 +545,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="lognormal_lcdf({y} | {mu}, sigma)",
             lccdf="lognormal_lccdf({y} | {mu}, sigma)",
             distribution=distribution_lognormal,
+            numpy_pointwise=True,
             mean=mean_lognormal,
         ),
         Family(
@@ -551,6 +562,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="gamma_lcdf({y} | shape, shape / {mu})",
             lccdf="gamma_lccdf({y} | shape, shape / {mu})",
             distribution=distribution_gamma,
+            numpy_pointwise=True,
         ),
         Family(
             name="beta",
@@ -570,6 +582,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="beta_proportion_lcdf({y} | {mu}, phi)",
             lccdf="beta_proportion_lccdf({y} | {mu}, phi)",
             distribution=distribution_beta,
+            numpy_pointwise=True,
         ),
         Family(
             name="bernoulli",
@@ -584,6 +597,7 @@ REGISTRY: dict[str, Family] = {
             validate=validate_binary,
             simulate=simulate_bernoulli,
             log_density=log_density_bernoulli,
+            numpy_pointwise=True,
         ),
         Family(
             name="binomial",
@@ -602,6 +616,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="binomial_lcdf({y} | {trials}, {mu})",
             lccdf="binomial_lccdf({y} | {trials}, {mu})",
             distribution=distribution_binomial,
+            numpy_pointwise=True,
             mean=mean_binomial,
         ),
         Family(
@@ -620,6 +635,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="poisson_lcdf({y} | {mu})",
             lccdf="poisson_lccdf({y} | {mu})",
             distribution=distribution_poisson,
+            numpy_pointwise=True,
         ),
         Family(
             name="negbinomial",
@@ -642,6 +658,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="neg_binomial_2_lcdf({y} | {mu}, shape)",
             lccdf="neg_binomial_2_lccdf({y} | {mu}, shape)",
             distribution=distribution_negbinomial,
+            numpy_pointwise=True,
         ),
         Family(
             name="tweedie",

@@ -201,11 +201,17 @@ def pp_check(
     return ax
 
 
-def _require_log_likelihood(fit: Any) -> az.InferenceData:
+def with_log_likelihood(fit: Any) -> az.InferenceData:
+    """``fit.idata`` with its log_likelihood group: Stan's, or computed now from the draws."""
+    from .pointwise import add_log_likelihood, can_add_log_likelihood
+
+    if "log_likelihood" not in fit.idata.groups() and can_add_log_likelihood(fit):
+        return add_log_likelihood(fit)
     if "log_likelihood" not in fit.idata.groups():
         raise BayesmmError(
-            "This fit has no pointwise log-likelihood (it is kept by default only while "
-            "N x draws <= 2e7). Refit with log_lik=True to use loo(), waic() or compare()."
+            "This fit has no pointwise log-likelihood, and its model has no numpy path for it "
+            "(Stan's is kept by default only while N x draws <= 2e7). Refit with log_lik=True "
+            "to use loo(), waic() or compare()."
         )
     return fit.idata
 
@@ -242,7 +248,7 @@ def loo(fit: Any, **kwargs: Any) -> Any:
     --------
     >>> loo(fit).elpd_loo  # doctest: +SKIP
     """
-    idata = _require_log_likelihood(fit)
+    idata = with_log_likelihood(fit)
     kwargs.setdefault("pointwise", True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Pareto.*")
@@ -258,7 +264,7 @@ def waic(fit: Any, **kwargs: Any) -> Any:
     --------
     >>> waic(fit).elpd_waic  # doctest: +SKIP
     """
-    idata = _require_log_likelihood(fit)
+    idata = with_log_likelihood(fit)
     kwargs.setdefault("pointwise", True)
     return az.waic(idata, **kwargs)
 
@@ -292,12 +298,12 @@ def compare(fits: Mapping[str, Any], ic: str = "loo", **kwargs: Any) -> pd.DataF
             f"compare() needs models fitted to the same observations; numbers of rows differ: "
             f"{sizes}."
         )
-    idatas = {name: _require_log_likelihood(fit) for name, fit in fits.items()}
+    idatas = {name: with_log_likelihood(fit) for name, fit in fits.items()}
     if ic == "loo":
-        for name, fit in fits.items():
+        for name in fits:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Pareto.*")
-                result = az.loo(fit.idata, pointwise=True)
+                result = az.loo(idatas[name], pointwise=True)
             _warn_pareto(result, name)  # ours, outside the filter that silences ArviZ's
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Pareto.*")

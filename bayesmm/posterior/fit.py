@@ -631,6 +631,21 @@ class Fit:
 
         return add_posterior_predictive(self, seed)
 
+    def log_likelihood(self) -> az.InferenceData:
+        """Make sure ``idata`` has a log_likelihood group (pointwise, for every draw and fitted
+        row): Stan's when the fit asked Stan for it (``log_lik=True``), else computed now from
+        the draws in numpy (:mod:`bayesmm.posterior.pointwise`). :meth:`loo`, :meth:`waic` and
+        :func:`bayesmm.compare` call it for you.
+
+        Examples
+        --------
+        >>> fit.log_likelihood().log_likelihood["y"].shape  # doctest: +SKIP
+        (4, 1000, 180)
+        """
+        from .checks import with_log_likelihood
+
+        return with_log_likelihood(self)
+
     def pp_check(self, kind: str = "density", **kwargs: Any) -> Any:
         """Posterior predictive check plot; see :func:`bayesmm.posterior.checks.pp_check`.
 

@@ -353,4 +353,5 @@ def test_standata_of_a_model_with_two_blocks(tiny):
     assert np.shape(data["prior_b_location"]) == (1,)
     assert np.shape(data["prior_sd_1_scale"]) == (2,)
     assert np.shape(data["prior_sd_2_scale"]) == (1,)
-    assert (data["prior_only"], data["compute_log_lik"], data["compute_y_rep"]) == (0, 1, 1)
+    # gaussian has the numpy path: Stan is not asked for log_lik and y_rep by default
+    assert (data["prior_only"], data["compute_log_lik"], data["compute_y_rep"]) == (0, 0, 0)

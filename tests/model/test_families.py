@@ -23,6 +23,7 @@ from bayesmm.stan.backends.stanc import check_stan_code
 
 from ..conftest import ROOT
 from ..family_cases import ALL_CASES, SIM_CASES, fit_case, recovery_table, simulate
+from ..posterior.test_pointwise import assert_numpy_log_lik_matches_stan
 
 #: One valid simulated data set per family (its first case), for programs checked with stanc.
 FAMILY_DATA = {
@@ -235,6 +236,8 @@ def _recovery(case, sim_fits) -> pd.DataFrame:
         fit = fit_case(case)
         assert "log_likelihood" in fit.idata and "posterior_predictive" in fit.idata
         assert fit.idata.posterior_predictive["y"].shape[-1] == fit.spec.n_obs
+        if fit.spec.family.numpy_pointwise:  # the numpy log_lik is Stan's (1e-8, see there)
+            assert_numpy_log_lik_matches_stan(fit)
         sim_fits[case.name] = recovery_table(case, fit)
     return sim_fits[case.name]
 

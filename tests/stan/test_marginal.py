@@ -118,6 +118,8 @@ def test_only_sufficient_statistics_travel_for_large_data():
     largest = max(np.asarray(v).size for v in data.values())
     assert largest == 2 * 100 * 2  # ZtX: Q * J rows, K columns
     small = bmm.standata("y ~ x + (x | g)", frame.iloc[:1200])
+    assert small["N_rows"] == 0  # log_lik / y_rep come from the draws in numpy by default
+    small = bmm.standata("y ~ x + (x | g)", frame.iloc[:1200], log_lik=True)
     assert small["N_rows"] == 1200 and small["Y"].shape == (1200,)
 
 

@@ -39,6 +39,7 @@ from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
 from .chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
+from .pystan_build import build_services_extension_module, build_tag, flagged_model_name
 
 
 def run_outside_event_loop(function, *args, **kwargs):
@@ -192,15 +193,19 @@ def without_fit_files(run: Callable[[], Any], attempts: int = 3) -> Any:
 
 
 def configure_httpstan() -> None:
-    """Point httpstan's model cache into bayesmm's cache folder; make progress parsing safe;
-    let compiles take as long as they need; keep httpstan's chain processes healthy (see
-    :func:`healthy_chain_executor`)."""
+    """Point httpstan's model cache into bayesmm's cache folder; build models with our own lean
+    flags (:mod:`bayesmm.stan.backends.pystan_build`, whose build tag is part of the model's
+    name); make progress parsing safe; let compiles take as long as they need; keep httpstan's
+    chain processes healthy (see :func:`healthy_chain_executor`)."""
     import httpstan.cache
+    import httpstan.models
     import httpstan.services_stub
     import httpstan.views
     import stan.common
 
     httpstan.cache.cache_directory = _httpstan_cache_directory
+    httpstan.models.calculate_model_name = flagged_model_name(httpstan.models.calculate_model_name)
+    httpstan.models.build_services_extension_module = build_services_extension_module
     stan.common.HttpstanClient = _patient_client_class()
     if not isinstance(httpstan.views.iteration_info_re, TolerantProgressPattern):
         httpstan.views.iteration_info_re = TolerantProgressPattern(httpstan.views.iteration_info_re)
@@ -242,9 +247,11 @@ def prepare_chain_process() -> None:
     initializer does), look for compiled models in bayesmm's cache folder, and die with the
     process that spawned it (Linux), so a Dask worker that is killed leaves no orphans."""
     import httpstan.cache
+    import httpstan.models
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     httpstan.cache.cache_directory = _httpstan_cache_directory
+    httpstan.models.calculate_model_name = flagged_model_name(httpstan.models.calculate_model_name)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -405,7 +412,7 @@ class PystanBackend:
         return _STAN_VERSIONS.get(httpstan.__version__, f"httpstan-{httpstan.__version__}")
 
     def _key(self, code: str) -> str:
-        return cache_key(code, self.name, self.stan_version())
+        return cache_key(code, self.name, f"{self.stan_version()} build {build_tag()}")
 
     def is_cached(self, code: str) -> bool:
         """Whether ``code`` was compiled before (and its module is still on disk)."""

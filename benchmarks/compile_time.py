@@ -1,0 +1,244 @@
+"""Where a cold pystan/httpstan compile of a bayesmm model spends its time, phase by phase.
+
+Builds the same Stan program twice, each into an empty temporary folder (the shared model cache
+is never touched):
+
+* **httpstan**: httpstan's own ``build_services_extension_module`` (setuptools, Python's
+  ``CFLAGS`` plus httpstan's ``-O3``, linked with the wheel's 46 MB ``stan_services.o``); each
+  compiler and linker command is timed on its way through setuptools;
+* **bayesmm**: :func:`bayesmm.stan.backends.pystan_build.build_module` (``-O3 -g0``, linked with
+  a copy of ``stan_services.o`` without debug information);
+
+then imports each module in a fresh Python process (what httpstan does before the first chain)
+and prints one table: stanc, C++ compile, link, import, end to end, CPU seconds of the compiler
+and linker, and the size of the built module. ``--header`` adds the cost of parsing Stan's model
+header alone (``-fsyntax-only`` of a file that only includes it), the part a precompiled
+header could save; ``--levels`` adds bayesmm builds at other optimisation levels.
+
+Usage::
+
+    python benchmarks/compile_time.py                       # sleepstudy (README's example)
+    python benchmarks/compile_time.py --model cbpp --header --levels -O2 -O1
+
+The machine is shared: wall-clock seconds depend on the load (printed), CPU seconds less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "examples" / "data"
+
+MODELS = {
+    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", "gaussian", "sleepstudy.csv", "auto"),
+    "sleepstudy_latent": (
+        "Reaction ~ Days + (Days | Subject)",
+        "gaussian",
+        "sleepstudy.csv",
+        "latent",
+    ),
+    "cbpp": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "binomial",
+        "cbpp.csv",
+        "auto",
+    ),
+}
+
+
+def stan_program(model: str) -> str:
+    """The comment-free Stan code bayesmm compiles for a benchmark model."""
+    import bayesmm as bmm
+
+    formula, family, data_file, method = MODELS[model]
+    frame = pd.read_csv(DATA / data_file)
+    spec = bmm.model_spec(formula, frame, family)
+    from bayesmm.api import _program
+    from bayesmm.stan.marginal import resolve_method
+
+    return _program(spec, "no", None, None, 4000, resolve_method(spec, method)).compiled_code
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_seconds(module_path: Path) -> float:
+    """Seconds to import a built module in a fresh interpreter (as httpstan does)."""
+    script = (
+        "import importlib.util, sys, time\n"
+        "t = time.perf_counter()\n"
+        f"spec = importlib.util.spec_from_file_location('stan_services', {str(module_path)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
+
+def module_in(folder: Path) -> Path:
+    return next(p for p in folder.rglob("stan_services_*") if p.suffix == ".so")
+
+
+def httpstan_build(code: str, folder: Path) -> dict:
+    """httpstan's own build, each setuptools command timed (compile vs link)."""
+    import httpstan.cache
+    import httpstan.compile
+    import httpstan.models
+    import setuptools._distutils.ccompiler as ccompiler
+
+    httpstan.cache.cache_directory = lambda: folder
+    steps: list[tuple[str, float, float]] = []
+    original_spawn = ccompiler.CCompiler.spawn
+
+    def timed_spawn(self, cmd, **kwargs):
+        start, cpu = time.perf_counter(), children_cpu()
+        original_spawn(self, cmd, **kwargs)
+        kind = "compile" if "-c" in cmd else "link"
+        steps.append((kind, time.perf_counter() - start, children_cpu() - cpu))
+
+    original_compile = httpstan.compile.compile
+    stanc_seconds = []
+
+    def timed_compile(program_code, name):
+        start = time.perf_counter()
+        out = original_compile(program_code, name)
+        stanc_seconds.append(time.perf_counter() - start)
+        return out
+
+    ccompiler.CCompiler.spawn = timed_spawn
+    httpstan.compile.compile = timed_compile
+    folder.mkdir(parents=True, exist_ok=True)
+    here = os.getcwd()
+    os.chdir(folder)  # setuptools puts its object files under ./build
+    start = time.perf_counter()
+    try:
+        asyncio.run(httpstan.models.build_services_extension_module(code))
+    finally:
+        os.chdir(here)
+        ccompiler.CCompiler.spawn = original_spawn
+        httpstan.compile.compile = original_compile
+    total = time.perf_counter() - start
+    module = module_in(folder)
+    compile_steps = [s for s in steps if s[0] == "compile"]
+    link_steps = [s for s in steps if s[0] == "link"]
+    return {
+        "build": "httpstan (setuptools, -g -O3)",
+        "stanc s": sum(stanc_seconds),
+        "compile s": sum(s[1] for s in compile_steps),
+        "link s": sum(s[1] for s in link_steps),
+        "build total s": total,
+        "compile CPU s": sum(s[2] for s in compile_steps),
+        "link CPU s": sum(s[2] for s in link_steps),
+        "module MB": module.stat().st_size / 1e6,
+        "module": module,
+    }
+
+
+def bayesmm_build(code: str, folder: Path, level: str | None = None) -> dict:
+    """bayesmm's build (optionally at another optimisation level)."""
+    import httpstan.models
+
+    from bayesmm.stan.backends import pystan_build
+
+    flags = pystan_build.COMPILE_FLAGS
+    if level is not None:
+        pystan_build.COMPILE_FLAGS = tuple(level if f.startswith("-O") else f for f in flags)
+    name = "model_" + httpstan.models.calculate_model_name(code).split("/")[1]
+    start = time.perf_counter()
+    try:
+        times = pystan_build.build_module(code, folder / "models" / name, name)
+    finally:
+        pystan_build.COMPILE_FLAGS = flags
+    total = time.perf_counter() - start
+    module = module_in(folder)
+    label = " ".join(pystan_build.OPTIMISATION_FLAGS if level is None else (level, "-g0"))
+    return {
+        "build": f"bayesmm ({label})",
+        "stanc s": times.stanc,
+        "compile s": times.compile,
+        "link s": times.link,
+        "build total s": total,
+        "compile CPU s": times.compile_cpu,
+        "link CPU s": times.link_cpu,
+        "module MB": module.stat().st_size / 1e6,
+        "module": module,
+    }
+
+
+def header_parse(folder: Path) -> dict:
+    """Front-end cost of Stan's model header alone (what a precompiled header would save)."""
+    from bayesmm.stan.backends import pystan_build
+
+    source = folder / "header_only.cpp"
+    source.write_text("#include <stan/model/model_header.hpp>\n")
+    include = pystan_build.httpstan_folder() / "include"
+    command = [pystan_build.compiler(), *pystan_build.COMPILE_FLAGS, f"-I{include}"]
+    command += ["-fsyntax-only", str(source)]
+    start, cpu = time.perf_counter(), children_cpu()
+    subprocess.run(command, check=True, capture_output=True)
+    return {
+        "build": "model_header.hpp alone (-fsyntax-only)",
+        "compile s": time.perf_counter() - start,
+        "compile CPU s": children_cpu() - cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="sleepstudy", choices=sorted(MODELS))
+    parser.add_argument("--header", action="store_true", help="time the model header alone")
+    parser.add_argument("--levels", nargs="*", default=[], help="extra -O levels for bayesmm")
+    parser.add_argument("--skip-httpstan", action="store_true")
+    args = parser.parse_args()
+
+    os.environ["BAYESMM_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayesmm_bench_cache_")
+    code = stan_program(args.model)
+    rows = []
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="bayesmm_compile_bench_") as scratch:
+        scratch_path = Path(scratch)
+        if not args.skip_httpstan:
+            rows.append(httpstan_build(code, scratch_path / "httpstan"))
+            load.append(os.getloadavg()[0])
+        rows.append(bayesmm_build(code, scratch_path / "bayesmm"))
+        load.append(os.getloadavg()[0])
+        for level in args.levels:
+            rows.append(bayesmm_build(code, scratch_path / f"bayesmm{level}", level))
+            load.append(os.getloadavg()[0])
+        for row in rows:
+            row["import s"] = import_seconds(row.pop("module"))
+            row["end to end s"] = row["build total s"] + row["import s"]
+        if args.header:
+            rows.append(header_parse(scratch_path))
+    table = pd.DataFrame(rows).set_index("build")
+    columns = ["stanc s", "compile s", "link s", "import s", "end to end s"]
+    columns += ["compile CPU s", "link CPU s", "module MB"]
+    table = table[[c for c in columns if c in table.columns]]
+    print(f"model {args.model}; load average during the run {min(load):.1f}-{max(load):.1f}")
+    print(table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="-"))
+    if not args.skip_httpstan:
+        first, ours = table.iloc[0], table.iloc[1]
+        ratio = ours["end to end s"] / first["end to end s"]
+        print(
+            f"\nbayesmm / httpstan: end to end x{ratio:.2f}, "
+            f"compile CPU x{ours['compile CPU s'] / first['compile CPU s']:.2f}, "
+            f"module size x{ours['module MB'] / first['module MB']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
