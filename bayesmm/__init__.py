@@ -31,6 +31,7 @@ from .model.distributional import ModelFormula, bf
 from .model.spec import ModelSpec
 from .model.user_priors import Prior, prior
 from .posterior.fit import Fit
+from .stan.backends.cache_admin import CompileCache, compile_cache
 from .teaching.covariance import CovarianceMatrices, covariance_matrices
 from .teaching.covariance_plot import plot_covariance
 from .teaching.lecture_data import covariance_example, factorial_example
@@ -58,6 +59,8 @@ __all__ = [
     "standata",
     "load",
     "compare",
+    "compile_cache",
+    "CompileCache",
     "Fit",
     "ModelSpec",
     "covariance_matrices",

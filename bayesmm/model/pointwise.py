@@ -27,7 +27,9 @@ from .spec import ModelSpec
 
 #: ModelSpec fields the numpy path accounts for (the linear predictor of the fixed part and the
 #: blocks, the response, binomial trials). A field added to ModelSpec later is not in this
-#: list: set to anything but its default, it sends the model back to Stan's log_lik / y_rep.
+#: list: set to anything but its default, it sends the model back to Stan's log_lik / y_rep
+#: (so does an offset, for now). ``additions`` (weights, cens, trunc, se: issue 14) is checked
+#: on its own: any of them present sends the model back to Stan too.
 NUMPY_POINTWISE_FIELDS = frozenset(
     {
         "formula",
@@ -77,8 +79,12 @@ def unsupported_features(spec: ModelSpec) -> list[str]:
         reasons.append(f"family '{family.name}' does not declare numpy_pointwise")
     elif family.log_density is None or family.simulate is None:
         reasons.append(f"family '{family.name}' lacks a numpy log_density or simulate")
+    additions = getattr(spec, "additions", None)
+    if additions is not None and additions.any:
+        reasons.append("the response has weights(), cens(), trunc() or se()")
     for field in dataclasses.fields(spec):
-        if field.name not in NUMPY_POINTWISE_FIELDS and not _at_default(spec, field):
+        known = field.name in NUMPY_POINTWISE_FIELDS or field.name == "additions"
+        if not known and not _at_default(spec, field):
             reasons.append(f"ModelSpec.{field.name} is set")
     return reasons
 

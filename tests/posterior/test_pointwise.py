@@ -122,3 +122,24 @@ def test_log_lik_of_a_model_without_numpy_path_names_the_reason_and_the_fix():
     fake = SimpleNamespace(spec=bmm.model_spec("y ~ 1 + (1 | g)", data, family="tweedie"))
     with pytest.raises(bmm.BayesmmError, match="does not declare numpy_pointwise.*log_lik=True"):
         log_likelihood_draws(fake)
+
+
+@pytest.mark.parametrize(
+    "response,reason",
+    [
+        ("y | weights(w)", "the response has weights(), cens(), trunc() or se()"),
+        ("y | trunc(lb = 0)", "the response has weights(), cens(), trunc() or se()"),
+    ],
+)
+def test_addition_terms_keep_stan_generated_quantities(response, reason):
+    """Weighted / truncated likelihoods (issue 14) are not what the family's density gives."""
+    data = {"y": [1.0, 2, 3, 4, 2.5, 1.5], "w": [1.0, 2, 1, 1, 2, 1], "g": list("aabbcc")}
+    standata = bmm.standata(f"{response} ~ 1 + (1 | g)", data)
+    assert standata["compute_log_lik"] == 1  # (Stan's y_rep is issue 14's choice for trunc)
+    assert unsupported_features(bmm.model_spec(f"{response} ~ 1 + (1 | g)", data)) == [reason]
+
+
+def test_an_offset_keeps_stan_generated_quantities():
+    data = {"y": [1, 2, 3, 4, 2, 1], "t": [1.0, 2, 1, 1, 2, 1], "g": list("aabbcc")}
+    spec = bmm.model_spec("y ~ 1 + offset(np.log(t)) + (1 | g)", data, family="poisson")
+    assert "ModelSpec.offset is set" in unsupported_features(spec)

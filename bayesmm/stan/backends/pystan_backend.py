@@ -38,8 +38,14 @@ from ..algorithms.runner import constrained_draws, run_algorithm
 from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
+from .cache_admin import typical_compile_seconds
 from .chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
-from .pystan_build import build_services_extension_module, build_tag, flagged_model_name
+from .pystan_build import (
+    build_services_extension_module,
+    build_tag,
+    flagged_model_name,
+    stanc_to_cpp,
+)
 
 
 def run_outside_event_loop(function, *args, **kwargs):
@@ -198,12 +204,14 @@ def configure_httpstan() -> None:
     name); make progress parsing safe; let compiles take as long as they need; keep httpstan's
     chain processes healthy (see :func:`healthy_chain_executor`)."""
     import httpstan.cache
+    import httpstan.compile
     import httpstan.models
     import httpstan.services_stub
     import httpstan.views
     import stan.common
 
     httpstan.cache.cache_directory = _httpstan_cache_directory
+    httpstan.compile.compile = stanc_to_cpp  # httpstan's view runs stanc with a 1 s timeout
     httpstan.models.calculate_model_name = flagged_model_name(httpstan.models.calculate_model_name)
     httpstan.models.build_services_extension_module = build_services_extension_module
     stan.common.HttpstanClient = _patient_client_class()
@@ -390,6 +398,27 @@ def _quiet(show_progress: bool):
         yield
 
 
+def compiling_message(typical_seconds: float | None) -> str:
+    """What the first fit of a new model structure prints before it compiles.
+
+    Examples
+    --------
+    >>> compiling_message(42.4)
+    'bayesmm: compiling the Stan model (about 42 s here, once per model structure)'
+    >>> compiling_message(None)[:45]
+    'bayesmm: compiling the Stan model (the first '
+    """
+    if typical_seconds is None:
+        return (
+            "bayesmm: compiling the Stan model (the first compile on this machine: 20-90 s, "
+            "once per model structure)"
+        )
+    return (
+        f"bayesmm: compiling the Stan model (about {typical_seconds:.0f} s here, once per "
+        "model structure)"
+    )
+
+
 def unflatten(columns: np.ndarray, dims: list[int]) -> np.ndarray:
     """(chains, draws, prod(dims)) in Stan's column-major order -> (chains, draws, *dims)."""
     chains, draws = columns.shape[:2]
@@ -479,7 +508,7 @@ class PystanBackend:
         start = time.perf_counter()
         with compile_lock(key), captured_file_descriptor(2) as compiler_output:
             if show_progress and not was_cached:
-                print("bayesmm: compiling the Stan model (about a minute, once per structure)")
+                print(compiling_message(typical_compile_seconds()), flush=True)
             try:
                 model = stan.build(code, data=data, random_seed=seed)
             except (ValueError, RuntimeError, TimeoutError) as err:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import cache_root
+from .cache_admin import write_build_record
 
 #: Optimisation and debug flags of the model's C++ (``-g0``: no debug information).
 OPTIMISATION_FLAGS: tuple[str, ...] = ("-O3", "-g0")
@@ -134,6 +135,26 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: Seconds stanc may take (httpstan allows 1 s, which a loaded machine exceeds: seen here).
+STANC_TIMEOUT = 300
+
+
+def stanc_to_cpp(program_code: str, stan_model_name: str) -> tuple[str, str]:
+    """httpstan's ``compile.compile`` (its stanc, its options) with a patient timeout:
+    returns (C++ code, stanc warnings); raises ``ValueError`` with stanc's message on an error,
+    as httpstan's does."""
+    stanc = httpstan_folder() / "stanc"
+    with tempfile.TemporaryDirectory(prefix="bayesmm_stanc_") as scratch:
+        source = Path(scratch) / f"{stan_model_name}.stan"
+        source.write_text(program_code)
+        command = [str(stanc), "--name", stan_model_name, "--warn-pedantic", "--print-cpp"]
+        done = subprocess.run([*command, str(source)], capture_output=True, timeout=STANC_TIMEOUT)
+    stderr = done.stderr.decode().strip()
+    if done.returncode != 0:
+        raise ValueError(stderr)
+    return done.stdout.decode().strip(), stderr
+
+
 def flagged_model_name(calculate_model_name: Callable[[str], str]) -> Callable[[str], str]:
     """httpstan's ``calculate_model_name``, hashing the program with the build tag appended
     (:func:`tagged_code`): a model built with other flags gets another folder."""
@@ -213,11 +234,9 @@ def build_module(program_code: str, model_directory: Path, stan_model_name: str)
     --------
     >>> times = build_module(code, folder, "model_abc")  # doctest: +SKIP
     """
-    import httpstan.compile
-
     model_directory.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    cpp_code, _ = httpstan.compile.compile(program_code, stan_model_name)
+    cpp_code, _ = stanc_to_cpp(program_code, stan_model_name)
     cpp = model_directory / f"{stan_model_name}.cpp"
     cpp.write_text(cpp_code)
     stanc_seconds = time.perf_counter() - start
@@ -233,7 +252,19 @@ def build_module(program_code: str, model_directory: Path, stan_model_name: str)
             partial.replace(module)
         finally:
             partial.unlink(missing_ok=True)
-    return BuildTimes(stanc_seconds, compile_seconds, link_seconds, compile_cpu, link_cpu)
+    times = BuildTimes(stanc_seconds, compile_seconds, link_seconds, compile_cpu, link_cpu)
+    write_build_record(
+        model_directory,
+        build_tag(),
+        {
+            "stanc_s": stanc_seconds,
+            "compile_s": compile_seconds,
+            "link_s": link_seconds,
+            "total_s": stanc_seconds + compile_seconds + link_seconds,
+            "compile_cpu_s": compile_cpu,
+        },
+    )
+    return times
 
 
 async def build_services_extension_module(
