@@ -102,14 +102,6 @@ def httpstan_build(code: str, folder: Path) -> dict:
 
     httpstan.cache.cache_directory = lambda: folder
     steps: list[tuple[str, float, float]] = []
-    original_spawn = ccompiler.CCompiler.spawn
-
-    def timed_spawn(self, cmd, **kwargs):
-        start, cpu = time.perf_counter(), children_cpu()
-        original_spawn(self, cmd, **kwargs)
-        kind = "compile" if "-c" in cmd else "link"
-        steps.append((kind, time.perf_counter() - start, children_cpu() - cpu))
-
     from bayesmm.stan.backends.pystan_build import stanc_to_cpp
 
     original_compile = httpstan.compile.compile
@@ -123,7 +115,20 @@ def httpstan_build(code: str, folder: Path) -> dict:
         stanc_seconds.append(time.perf_counter() - start)
         return out
 
-    ccompiler.CCompiler.spawn = timed_spawn
+    # setuptools' distutils, and the standard library's when something imported it first
+    compiler_classes = {ccompiler.CCompiler}
+    if "distutils.ccompiler" in sys.modules:
+        compiler_classes.add(sys.modules["distutils.ccompiler"].CCompiler)
+    originals = {cls: cls.spawn for cls in compiler_classes}
+
+    def timed_spawn(self, cmd, **kwargs):
+        start, cpu = time.perf_counter(), children_cpu()
+        originals[next(c for c in originals if isinstance(self, c))](self, cmd, **kwargs)
+        kind = "compile" if "-c" in cmd else "link"
+        steps.append((kind, time.perf_counter() - start, children_cpu() - cpu))
+
+    for cls in compiler_classes:
+        cls.spawn = timed_spawn
     httpstan.compile.compile = timed_compile
     folder.mkdir(parents=True, exist_ok=True)
     here = os.getcwd()
@@ -133,7 +138,8 @@ def httpstan_build(code: str, folder: Path) -> dict:
         asyncio.run(httpstan.models.build_services_extension_module(code))
     finally:
         os.chdir(here)
-        ccompiler.CCompiler.spawn = original_spawn
+        for cls, spawn in originals.items():
+            cls.spawn = spawn
         httpstan.compile.compile = original_compile
     total = time.perf_counter() - start
     module = module_in(folder)
@@ -239,7 +245,7 @@ def main() -> None:
         ratio = ours["end to end s"] / first["end to end s"]
         print(
             f"\nbayesmm / httpstan: end to end x{ratio:.2f}, "
-            f"compile CPU x{ours['compile CPU s'] / first['compile CPU s']:.2f}, "
+            f"compile CPU x{ours['compile CPU s'] / max(first['compile CPU s'], 1e-9):.2f}, "
             f"module size x{ours['module MB'] / first['module MB']:.3f}"
         )
 
