@@ -7,8 +7,9 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.stan.backends import PystanBackend, pystan_build
-from bayesmm.stan.backends.cache_admin import typical_compile_seconds, write_build_record
+from bayesmm.stan.backends.cache_admin import typical_compile_seconds
 from bayesmm.stan.backends.pystan_backend import compiling_message, configure_httpstan
+from bayesmm.stan.backends.pystan_build import write_build_record
 
 
 @pytest.fixture

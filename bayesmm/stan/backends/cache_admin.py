@@ -23,16 +23,13 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .cache import cache_root
-
-#: The file bayesmm's build writes into each model folder it builds.
-BUILD_RECORD = "bayesmm_build.json"
+from .pystan_build import BUILD_RECORD, build_tag
 
 LIST_COLUMNS = ["backend", "model", "size_mb", "built", "compile_s", "current_build", "path"]
 
@@ -40,12 +37,6 @@ LIST_COLUMNS = ["backend", "model", "size_mb", "built", "compile_s", "current_bu
 def folder_size(folder: Path) -> int:
     """Bytes in the files below ``folder``."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def write_build_record(model_directory: Path, tag: str, seconds: dict[str, float]) -> None:
-    """Note in a model folder which build made it and how long each phase took."""
-    record = {"build_tag": tag, "built_at": time.time(), **seconds}
-    (model_directory / BUILD_RECORD).write_text(json.dumps(record, indent=1))
 
 
 def read_build_record(model_directory: Path) -> dict:
@@ -57,8 +48,6 @@ def read_build_record(model_directory: Path) -> dict:
 
 
 def _current_tag() -> str:
-    from .pystan_build import build_tag
-
     return build_tag()
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -45,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import cache_root
-from .cache_admin import write_build_record
 
 #: Optimisation and debug flags of the model's C++ (``-g0``: no debug information).
 OPTIMISATION_FLAGS: tuple[str, ...] = ("-O3", "-g0")
@@ -153,6 +153,16 @@ def stanc_to_cpp(program_code: str, stan_model_name: str) -> tuple[str, str]:
     if done.returncode != 0:
         raise ValueError(stderr)
     return done.stdout.decode().strip(), stderr
+
+
+#: The file bayesmm's build writes into each model folder it builds (read by cache_admin).
+BUILD_RECORD = "bayesmm_build.json"
+
+
+def write_build_record(model_directory: Path, tag: str, seconds: dict[str, float]) -> None:
+    """Note in a model folder which build made it and how long each phase took."""
+    record = {"build_tag": tag, "built_at": time.time(), **seconds}
+    (model_directory / BUILD_RECORD).write_text(json.dumps(record, indent=1))
 
 
 def flagged_model_name(calculate_model_name: Callable[[str], str]) -> Callable[[str], str]:
