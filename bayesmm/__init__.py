@@ -16,6 +16,7 @@ from .errors import (
     BayesmmError,
     BayesmmWarning,
     DataError,
+    DataWarning,
     FamilyError,
     FormulaError,
     MissingDataWarning,
@@ -25,6 +26,7 @@ from .errors import (
     ResponseError,
     SamplingWarning,
     UnsupportedModelError,
+    UnsupportedTermError,
 )
 from .model import families
 from .model.distributional import ModelFormula, bf
@@ -80,6 +82,8 @@ __all__ = [
     "MissingDataWarning",
     "SamplingWarning",
     "UnsupportedModelError",
+    "UnsupportedTermError",
+    "DataWarning",
     "MissingDependencyError",
     "ModelCheckWarning",
     "simulate",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .errors import BayesmmError, SamplingWarning, UnsupportedModelError
 from .model.design import build_model_spec
+from .model.design_checks import check_response
 from .model.distributional import ModelFormula
 from .model.families import Family
 from .model.pointwise import pointwise_in_numpy
@@ -34,6 +35,7 @@ from .stan.marginal import resolve_method
 from .stan.marginal_codegen import build_marginal_program
 from .stan.parallel import default_grainsize
 from .stan.parameterization import centred_blocks
+from .stan.sampler_arguments import check_sampler_arguments
 
 #: Pointwise log-likelihood and replicated data are kept by default while
 #: N x (total draws) stays below this many numbers (about 160 MB each).
@@ -119,6 +121,7 @@ def stancode(
     """
     spec = model_spec(formula, data, family, priors, offset)
     used_method = resolve_method(spec, method)
+    centred_blocks(spec, parameterization)  # an unknown value fails here, whatever the method
     return _program(
         spec, "no", None, None, 4000, used_method, parameterization=parameterization
     ).code
@@ -307,7 +310,19 @@ def fit(
     >>> fit.fixef()  # doctest: +SKIP
     """
     algorithm = check_algorithm(algorithm)
+    checked = check_sampler_arguments(
+        chains, iter_warmup, iter_sampling, seed, adapt_delta, max_treedepth, init, parallel_chains
+    )
+    chains, iter_warmup, iter_sampling = (
+        checked[k] for k in ("chains", "iter_warmup", "iter_sampling")
+    )
+    seed, adapt_delta, max_treedepth = (
+        checked[k] for k in ("seed", "adapt_delta", "max_treedepth")
+    )
+    init, parallel_chains = checked["init"], checked["parallel_chains"]
     spec = model_spec(formula, data, family, priors, offset)
+    if sample_prior == "no":
+        check_response(spec.response, spec.response_label, spec.family, refuse=True)
     used_method = resolve_method(spec, method)
     centred_blocks(spec, parameterization)  # an unknown value fails here, whatever the method
     if threads_per_chain is not None and int(threads_per_chain) < 1:

@@ -51,6 +51,12 @@ class UnsupportedModelError(BayesmmError, ValueError):
     """A valid model that a particular feature cannot handle (the message says what can)."""
 
 
+class UnsupportedTermError(FormulaError, UnsupportedModelError):
+    """A formula term we know (``s(x)``, ``ar1(...)``, ``y | weights(w)``) but do not support
+    (yet); the message names the term. Both a :class:`FormulaError` and an
+    :class:`UnsupportedModelError`."""
+
+
 class MissingDependencyError(BayesmmError, ImportError):
     """An optional package a feature needs is not installed (the message says how to)."""
 
@@ -61,6 +67,11 @@ class BayesmmWarning(UserWarning):
 
 class MissingDataWarning(BayesmmWarning):
     """Rows with missing values in the used columns were dropped."""
+
+
+class DataWarning(BayesmmWarning):
+    """A design that runs but may not be what was meant (a constant slope within groups,
+    a float grouping factor, more correlated effects than levels, an extreme scale ...)."""
 
 
 class SamplingWarning(BayesmmWarning):

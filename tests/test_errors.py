@@ -248,7 +248,7 @@ def test_a_dict_of_columns_is_accepted_and_bad_dicts_are_explained():
 )
 def test_empty_data(data):
     message = message_of(DataError, bmm.stancode, "y ~ x", data)
-    assert "The data set is empty (0 rows)" in message
+    assert "data is empty (0 rows): there is nothing to fit" in message
 
 
 @pytest.mark.parametrize(

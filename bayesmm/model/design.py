@@ -29,16 +29,31 @@ import numpy as np
 import pandas as pd
 from formulae.environment import Environment
 
-from ..errors import DataError, FormulaError, MissingDataWarning, ResponseError, suggest
+from ..errors import (
+    DataError,
+    DataWarning,
+    FormulaError,
+    MissingDataWarning,
+    ResponseError,
+    suggest,
+)
 from .additions import (
     check_response_within,
     evaluate_additions,
     evaluate_offset,
 )
 from .covariance_structures import get_structure
+from .design_checks import check_blocks, check_fixed_design, check_response, check_scales
 from .distributional import ModelFormula, as_model_formula, check_dpar, dpar_link
 from .families import Family, get_family
-from .formula import ParsedFormula, RandomTerm, Response, parse_formula, referenced_names
+from .formula import (
+    MATH_FUNCTIONS,
+    ParsedFormula,
+    RandomTerm,
+    Response,
+    parse_formula,
+    referenced_names,
+)
 from .ordinal import ordinal_response
 from .priors import default_dpar_priors, default_priors
 from .smooths import SmoothBasis, build_smooth
@@ -46,8 +61,12 @@ from .spec import DparSpec, ModelSpec, RandomBlock
 from .user_priors import apply_user_priors, as_prior_list
 
 
-def as_data_frame(data: Any) -> pd.DataFrame:
-    """Accept a DataFrame or a mapping of columns; refuse anything else with our error."""
+def as_data_frame(data: Any, role: str = "data") -> pd.DataFrame:
+    """Accept a DataFrame or a mapping of columns; refuse anything else with our error.
+
+    ``role`` names the argument in messages (``"data"`` or ``"newdata"``). Column labels must
+    be distinct names (strings).
+    """
     if isinstance(data, pd.DataFrame):
         frame = data.copy(deep=False)  # never rename or reorder the caller's frame
     elif isinstance(data, Mapping):
@@ -57,11 +76,83 @@ def as_data_frame(data: Any) -> pd.DataFrame:
             raise DataError(f"Could not turn the data mapping into a table: {err}") from None
     else:
         raise DataError(
-            f"data must be a pandas DataFrame or a dict of columns, got {type(data).__name__}."
+            f"{role} must be a pandas DataFrame or a dict of columns, got {type(data).__name__}."
+        )
+    unnamed = [c for c in frame.columns if not isinstance(c, str)]
+    if unnamed:
+        shown = ", ".join(repr(c.item() if isinstance(c, np.generic) else c) for c in unnamed[:5])
+        raise DataError(
+            f"The columns of {role} need names (strings) that a formula can refer to; got "
+            f"the label(s) {shown}. Name them first, e.g. df.columns = ['y', 'x', 'g']."
+        )
+    duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if duplicated:
+        counts = ", ".join(f"'{c}' ({int((frame.columns == c).sum())} times)" for c in duplicated)
+        raise DataError(
+            f"{role} has duplicated column names: {counts}. Rename or drop the copies, e.g. "
+            "df.loc[:, ~df.columns.duplicated()]."
         )
     if frame.shape[0] == 0:
-        raise DataError("The data set is empty (0 rows): there is nothing to fit.")
+        what = "fit" if role == "data" else "predict"
+        raise DataError(f"{role} is empty (0 rows): there is nothing to {what}.")
     return frame
+
+
+def check_column_values(parsed: ParsedFormula, frame: pd.DataFrame, used: list[str]) -> None:
+    """Refuse infinite values and date/time columns among the columns the model uses.
+
+    Grouping factors may be dates (each date a level); predictors and the response must be
+    numbers or categories.
+    """
+    grouping = {factor for term in parsed.random_terms for factor in term.group_factors}
+    # the family's own check names bad response values (inf, negative counts ...)
+    response_only = set(referenced_names(parsed.response.expression)) | set(
+        referenced_names(parsed.response.second)
+    )
+    for name in used:
+        values = frame[name]
+        kind = values.dtype
+        if name not in grouping and (
+            pd.api.types.is_datetime64_any_dtype(kind)
+            or pd.api.types.is_timedelta64_dtype(kind)
+            or isinstance(kind, pd.PeriodDtype)
+        ):
+            raise DataError(
+                f"Column '{name}' holds dates/times ({kind}), which a formula cannot use as a "
+                f"number. Convert it first: days since the start, e.g. "
+                f"df['{name}_days'] = (df['{name}'] - df['{name}'].min()).dt.days, or a factor "
+                f"with df['{name}'].astype(str)."
+            )
+        if (
+            name not in response_only
+            and pd.api.types.is_numeric_dtype(kind)
+            and not pd.api.types.is_bool_dtype(kind)
+        ):
+            infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                rows = frame.index[infinite][:5].tolist()
+                raise DataError(
+                    f"Column '{name}' has infinite values in {int(infinite.sum())} row(s) "
+                    f"(rows {', '.join(map(str, rows))}{' ...' if infinite.sum() > 5 else ''}): "
+                    "Stan cannot use them. Replace them with finite numbers, or with NaN to drop "
+                    "those rows."
+                )
+
+
+def check_finite_matrix(matrix: np.ndarray, names: tuple[str, ...], where: str) -> None:
+    """Refuse non-finite entries that a transform made (``log(0)``), naming the column."""
+    values = np.asarray(matrix, dtype=float)
+    if values.size == 0 or np.isfinite(values).all():
+        return
+    bad = ~np.isfinite(values)
+    column = int(np.argmax(bad.any(axis=0))) if values.ndim == 2 else 0
+    rows = np.flatnonzero(bad[:, column] if values.ndim == 2 else bad)
+    name = names[column] if names else where
+    raise DataError(
+        f"'{name}' of {where} is not finite (inf or nan) in {rows.size} row(s) (rows "
+        f"{', '.join(map(str, rows[:5].tolist()))}{' ...' if rows.size > 5 else ''}), e.g. the "
+        "log of 0. Change the transform (log(x + 1)) or drop those rows first."
+    )
 
 
 def check_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
@@ -192,9 +283,15 @@ class DesignEnvironment(Environment):
         return (design_environment, ())
 
 
+#: ``log(x)``, ``sqrt(x)`` ... as numpy's functions, on both sides of ``~``.
+MATH_NAMESPACE = {
+    name: getattr(np, "absolute" if name == "abs" else name) for name in MATH_FUNCTIONS
+}
+
+
 def design_environment() -> DesignEnvironment:
     """A fresh :class:`DesignEnvironment` (what unpickling a design object gets back)."""
-    return DesignEnvironment([{}, vars(sys.modules[__name__])])
+    return DesignEnvironment([dict(MATH_NAMESPACE), vars(sys.modules[__name__])])
 
 
 def model_matrix(expression: str, frame: pd.DataFrame, formula_text: str):
@@ -230,9 +327,7 @@ def evaluate_expression(expression: str, frame: pd.DataFrame) -> np.ndarray:
     namespace: dict[str, Any] = {
         "np": np,
         "numpy": np,
-        "log": np.log,
-        "exp": np.exp,
-        "sqrt": np.sqrt,
+        **MATH_NAMESPACE,
         "I": lambda value: value,
     }
     code = expression
@@ -265,6 +360,31 @@ def _bernoulli_response(values: np.ndarray, label: str) -> tuple[np.ndarray, tup
     return series.to_numpy(), ()
 
 
+#: Column names that usually hold a binomial total, not the failures.
+TOTAL_NAMES = frozenset({"size", "n", "total", "totals", "trials", "ntrials", "n_trials", "tot"})
+
+
+def _warn_if_total(response: Any, successes: Any, failures: Any) -> None:
+    """Warn when cbind()'s second column looks like the total rather than the failures."""
+    second = response.second.strip().strip("`")
+    if second.lower() not in TOTAL_NAMES:
+        return
+    try:
+        first, other = np.asarray(successes, dtype=float), np.asarray(failures, dtype=float)
+    except (TypeError, ValueError):
+        return
+    if first.size and np.all(other >= first):
+        warnings.warn(
+            f"{response.label}: cbind() takes (successes, failures), and '{second}' is never "
+            f"smaller than '{response.expression}' and is named like a total. If it is the "
+            f"number of trials, write cbind({response.expression}, {second} - "
+            f"{response.expression}) or {response.expression} | trials({second}); as written "
+            f"the trials are {response.expression} + {second}.",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
 def build_response(
     parsed: ParsedFormula,
     frame: pd.DataFrame,
@@ -282,6 +402,7 @@ def build_response(
     trials = None
     if response.kind == "cbind":
         failures = evaluate_expression(response.second, frame)
+        _warn_if_total(response, values, failures)
         trials = np.asarray(values, dtype=float) + np.asarray(failures, dtype=float)
     elif response.kind == "trials":
         trials = evaluate_expression(response.second, frame)
@@ -340,8 +461,49 @@ def build_block(term: RandomTerm, frame: pd.DataFrame, formula_text: str) -> Ran
     design, names, evaluator = model_matrix(term.effects, frame, formula_text)
     if not names:
         raise FormulaError(f"The term {term.text} in '{formula_text}' has no effects.")
+    dtypes = tuple(
+        str(frame[f].cat.categories.dtype)
+        if isinstance(frame[f].dtype, pd.CategoricalDtype)
+        else str(frame[f].dtype)
+        for f in term.group_factors
+    )
     check_structure(term, names, formula_text)
-    return RandomBlock(term, names, levels, index, design, evaluator)
+    return RandomBlock(term, names, levels, index, design, evaluator, factor_dtypes=dtypes)
+
+
+def with_placeholder_response(
+    formula: str, data: Any, family: str | Family = "gaussian"
+) -> pd.DataFrame:
+    """``data`` with the response column(s) the formula names added when they are missing.
+
+    For a design that has no response yet (a power analysis, a simulation): the placeholder
+    is the first of 0, 1, 0.5 that the family accepts (1 for gamma, 0.5 for beta), so the
+    model can be built and its responses simulated. Columns already present are kept.
+
+    Examples
+    --------
+    >>> frame = with_placeholder_response("y ~ x", {"x": [1.0, 2.0]}, "gamma")
+    >>> frame["y"].tolist()
+    [1.0, 1.0]
+    """
+    parsed = parse_formula(formula)
+    family = get_family(family)
+    frame = as_data_frame(data).copy()
+    missing = [n for n in referenced_names(parsed.response.expression) if n not in frame.columns]
+    if not missing:
+        return frame
+    for value in (0.0, 1.0, 0.5):
+        candidate = frame.assign(**{name: value for name in missing})
+        try:
+            build_response(parsed, candidate, family)
+        except (DataError, FormulaError, KeyError):
+            continue
+        return candidate
+    raise DataError(
+        f"The response '{parsed.response.label}' is not in the data and no placeholder suits "
+        f"family '{family.name}': add the column(s) {', '.join(missing)} (any valid values; "
+        "they are replaced by simulated ones)."
+    )
 
 
 def _check_repeated_effects(blocks: tuple[RandomBlock, ...], formula: str) -> None:
@@ -459,6 +621,9 @@ def build_model_spec(
     family: str | Family = "gaussian",
     priors: Any = None,
     offset: Any = None,
+    *,
+    response_placeholder: bool = False,
+    check_design: bool = True,
 ) -> ModelSpec:
     """Turn formula + data + family into a :class:`~bayesmm.model.spec.ModelSpec`.
 
@@ -478,6 +643,12 @@ def build_model_spec(
         lme4's ``offset=``: a column name or expression (``"np.log(t)"``, evaluated again on
         new data for prediction) or one value per row; added to any ``offset(...)`` terms of
         the formula (see :mod:`bayesmm.model.additions`).
+    response_placeholder : bool
+        The response is a placeholder to be replaced by simulated values: a constant one is
+        not refused (:func:`with_placeholder_response`).
+    check_design : bool
+        Refuse or warn about designs the data cannot identify (:mod:`bayesmm.model.design_checks`);
+        ``False`` only for tools that inspect designs (:func:`bayesmm.maximal_model`).
 
     Returns
     -------
@@ -496,12 +667,12 @@ def build_model_spec(
     family = get_family(family)
     dpar_formulas = _parse_dpars(model_formula, family)
     frame = as_data_frame(data)
-    frame.columns = [str(c) for c in frame.columns]
     used = check_columns(parsed, frame)
     for _, dpar_formula in dpar_formulas:
         right_side = replace(dpar_formula, response=Response("plain", ""))  # no column 'sigma'
         used += [c for c in check_columns(right_side, frame) if c not in used]
     check_addition_columns(parsed, frame, offset)
+    check_column_values(parsed, frame, used)
     keep = ~frame[used].isna().any(axis=1).to_numpy()
     row_labels = frame.index[keep]
     offset_values = evaluate_offset(parsed, frame, keep, evaluate_expression, offset)
@@ -515,6 +686,9 @@ def build_model_spec(
     frame = _ordered_categoricals(frame, used)
     response, trials, response_levels = build_response(parsed, frame, family, raw_response)
     check_response_within(additions, response, parsed.response.expression, row_labels)
+    check_finite_matrix(response, (parsed.response.label,), "the response")
+    if check_design and not response_placeholder:
+        check_response(response, parsed.response.label, family)
     if (additions.censoring is not None or additions.truncated) and not family.lcdf:
         raise FormulaError(
             f"cens() and trunc() need the CDF of the family; family '{family.name}' has none "
@@ -529,7 +703,22 @@ def build_model_spec(
             f"Family '{family.name}' needs the intercept of '{formula}': it becomes the "
             f"{len(response_levels) - 1} ordered thresholds. Remove the '0 +' / '- 1'."
         )
+    check_finite_matrix(fixed_design, fixed_names, "the population-level design")
+    if check_design:
+        check_fixed_design(fixed_design, fixed_names, formula)
     blocks = tuple(build_block(term, frame, formula) for term in parsed.random_terms)
+    for block in blocks:
+        check_finite_matrix(block.design, block.effect_names, f"the term {block.term.text}")
+    if check_design:
+        check_blocks(blocks, frame, family, len(response))
+        check_scales(
+            np.zeros(0) if response_placeholder else response,
+            parsed.response.label,
+            family,
+            fixed_names,
+            fixed_design,
+            blocks,
+        )
     smooths, smooth_blocks = build_smooths(parsed, frame)
     if smooths:
         fixed_design = np.column_stack(

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -876,6 +877,17 @@ def get_family(family: str | Family, link: str | None = None) -> Family:
             return entry
     elif isinstance(family, str):
         key = family.strip().lower()
+        # R's habit family = binomial(link = "probit") as a string
+        written = re.fullmatch(
+            r"""([a-z_0-9]+)\s*\(\s*(?:link\s*=\s*)?(?:(['"])([^'"]*)\2|([a-z_]*))\s*\)""", key
+        )
+        if written:
+            name, given = written.group(1), written.group(3) or written.group(4) or None
+            if link is not None and given is not None and link != given:
+                raise FamilyError(
+                    f"family={family!r} names link '{given}' but link={link!r} was given too."
+                )
+            return get_family(name, link if link is not None else given)
         if key not in REGISTRY:
             raise FamilyError(
                 f"Unknown family '{family}'.{suggest(key, REGISTRY)} "

@@ -20,13 +20,72 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ..errors import FormulaError, caret_message, suggest
+from ..errors import FormulaError, UnsupportedTermError, caret_message, suggest
 from .covariance_structures import STRUCTURES
 from .smooths import SMOOTH_CALL, SmoothTerm, parse_smooth
 
 IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*")
 #: A grouping factor: column names joined by ':', '/' or '*'.
 GROUP_EXPRESSION = re.compile(rf"(?:{IDENTIFIER.pattern})(?:\s*[:/*]\s*(?:{IDENTIFIER.pattern}))*")
+#: Elementwise math functions a formula may call on either side of ``~`` (``log(t)``).
+MATH_FUNCTIONS = ("log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs")
+
+#: Functions formulae evaluates in a model matrix (its transforms and contrasts), plus ours.
+KNOWN_FUNCTIONS = frozenset(
+    {
+        *MATH_FUNCTIONS,
+        "C", "I", "S", "T", "B", "binary", "Treatment", "Sum",
+        "center", "scale", "standardize", "poly", "bs", "cc", "cr", "tp",
+    }
+)  # fmt: skip
+
+#: Calls we know from lme4/brms/glmmTMB/mgcv but do not support (yet): the parser refuses them
+#: with "not supported (yet)" and names the term. Remove an entry when its support lands.
+UNSUPPORTED_CALLS: dict[str, str] = {
+    "ti": "tensor-product interaction smooth (ti())",
+    "gp": "Gaussian-process term (gp())",
+    "car": "conditional autoregressive term (brms car())",
+    "sar": "simultaneous autoregressive term (brms sar())",
+    "fcor": "fixed residual correlation (brms fcor())",
+    "toep": "Toeplitz covariance structure (glmmTMB toep())",
+    "ou": "Ornstein-Uhlenbeck covariance structure (glmmTMB ou())",
+    "mat": "Matern covariance structure (glmmTMB mat())",
+    "gau": "Gaussian covariance structure (glmmTMB gau())",
+    "rr": "reduced-rank covariance structure (glmmTMB rr())",
+    "propto": "proportional covariance structure (glmmTMB propto())",
+    "hetar1": "heterogeneous AR(1) covariance structure (glmmTMB hetar1())",
+    "mo": "monotonic effect (brms mo())",
+    "me": "measurement-error term (brms me())",
+    "mi": "missing-value imputation term (brms mi())",
+    "mm": "multi-membership grouping (brms mm())",
+    "gr": "grouping-factor options (brms gr())",
+}
+
+#: Addition terms after ``|`` in the response (brms) that we do not support (yet).
+UNSUPPORTED_ADDITION_TERMS: dict[str, str] = {
+    "rate": "an exposure rate",
+    "subset": "a subset indicator",
+    "dec": "a decision indicator",
+    "cat": "the number of categories",
+    "thres": "ordinal thresholds",
+    "mi": "missing-value imputation",
+    "vreal": "extra real data",
+    "vint": "extra integer data",
+    "index": "an index variable",
+}
+
+#: R and patsy spellings with a hint about how formulae (and so bayesmm) writes them.
+FUNCTION_HINTS: dict[str, str] = {
+    "factor": "formulae writes a factor as C({args}).",
+    "as.factor": "formulae writes a factor as C({args}).",
+    "ordered": "formulae writes a factor as C({args}).",
+    "as.numeric": "Convert the column in pandas first (df['{args}'].astype(float)).",
+    "relevel": "Set the reference level with C({args}, Treatment('level')).",
+    "ns": "Natural splines are cr({args}) in formulae.",
+    "cbind": "cbind(successes, failures) belongs on the left of '~'.",
+    "trials": "trials(n) belongs on the left of '~': successes | trials(n) ~ ...",
+}
+
 #: Names that may appear in formulas as functions or modules rather than columns.
 NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log", "exp", "sqrt"})
 #: ``ar1(0 + t | g)``: a covariance structure's name around a bar term.
@@ -191,11 +250,15 @@ class ParsedFormula:
     def variables(self) -> list[str]:
         """Every data column the formula refers to, in order of first appearance."""
         parts = [self.response.expression, self.response.second, self.fixed]
-        for term in self.random_terms:
-            parts.extend([term.effects, term.group])
+        parts.extend(term.effects for term in self.random_terms)
         for smooth in self.smooths:
             parts.extend([smooth.variable, smooth.by])
-        return _names_in(parts)
+        names = _names_in(parts)
+        for term in self.random_terms:  # plain names already (`my group` lost its backticks)
+            for name in term.group_factors:
+                if name not in names:
+                    names.append(name)
+        return names
 
     def addition_variables(self) -> list[str]:
         """Columns of the offsets and of the addition terms other than ``trials()``.
@@ -319,7 +382,11 @@ def expand_group(group: str) -> list[str]:
     >>> expand_group("f*g")
     ['f', 'g', 'f:g']
     """
-    group = re.sub(r"\s+", "", group)
+    # drop whitespace outside backticks (`my group` keeps its space), then the backticks
+    group = "".join(
+        piece if piece.startswith("`") else re.sub(r"\s+", "", piece)
+        for piece in re.split(r"(`[^`]*`)", group)
+    ).replace("`", "")
     if "/" in group and "*" in group:
         raise FormulaError(
             f"Grouping factor '{group}' mixes '/' and '*'; write the terms out, e.g. "
@@ -377,6 +444,16 @@ def _parse_addition(piece: str, text: str, at: int) -> AdditionTerm:
                 at,
                 "mi() (imputing a missing response) is not supported",
                 "Rows with a missing response are dropped with a warning; drop mi().",
+            )
+        )
+    if name in UNSUPPORTED_ADDITION_TERMS:
+        raise UnsupportedTermError(
+            caret_message(
+                text,
+                at,
+                f"The addition term '{piece.strip()}' ({UNSUPPORTED_ADDITION_TERMS[name]}) is "
+                "not supported (yet)",
+                f"Supported after '|': {known}.",
             )
         )
     if name not in ADDITION_ARGUMENTS:
@@ -450,6 +527,7 @@ def _parse_response(lhs: str, text: str, offset: int) -> Response:
             terms.append(term)
         additions = tuple(terms)
         lhs_stripped = successes
+        check_term_syntax(successes, text, offset + len(lhs) - len(lhs.lstrip()))
         trials = next((t for t in additions if t.name == "trials"), None)
         if trials is not None:
             return Response("trials", successes, trials.get("n"), additions)
@@ -465,8 +543,226 @@ def _parse_response(lhs: str, text: str, offset: int) -> Response:
                     "Write cbind(successes, failures), e.g. cbind(incidence, size - incidence).",
                 )
             )
+        inner_at = offset + lhs.index("cbind") + lhs[lhs.index("cbind") :].index("(") + 1
+        for _, start, piece in _split_top_level(match.group(1), ","):
+            check_term_syntax(piece, text, inner_at + start)
         return Response("cbind", args[0], args[1], additions)
+    if not additions:
+        check_term_syntax(lhs, text, offset)
     return Response("plain", lhs_stripped, "", additions)
+
+
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_OPERATORS = "+-*/:^%=<>!&|~@"
+#: patsy's ``Q('name with spaces')``: rewritten to formulae's backticks before parsing.
+_QUOTED_NAME = re.compile(r"""(?<![\w.])Q\(\s*(['"])(.*?)\1\s*\)""")
+
+
+def _matching_close(text: str, open_at: int) -> int:
+    pairs = {"(": ")", "[": "]"}
+    opening, closing = text[open_at], pairs[text[open_at]]
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == opening:
+            depth += 1
+        elif text[i] == closing:
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _check_call(name: str, args: str, call_text: str, text: str, at: int) -> None:
+    """Refuse a call we do not support (yet) or do not know, naming it."""
+    if name in UNSUPPORTED_CALLS:
+        raise UnsupportedTermError(
+            caret_message(
+                text,
+                at,
+                f"'{call_text}' is not supported (yet): {UNSUPPORTED_CALLS[name]}",
+                "Remove the term, or fit the model in brms/glmmTMB/mgcv for now.",
+            )
+        )
+    if name in FUNCTION_HINTS:
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                f"Unknown function '{name}' in '{call_text}'",
+                FUNCTION_HINTS[name].format(args=args.strip()),
+            )
+        )
+    module, _, attribute = name.partition(".")
+    if module in ("np", "numpy") and attribute:
+        import numpy
+
+        if callable(getattr(numpy, attribute, None)):
+            return
+        raise FormulaError(
+            caret_message(text, at, f"numpy has no function '{attribute}' (in '{call_text}')")
+        )
+    if name == "Q":
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                f"Q() takes a quoted column name, got '{call_text}'",
+                "Write Q('Reaction Time') or `Reaction Time`.",
+            )
+        )
+    if name not in KNOWN_FUNCTIONS:
+        raise FormulaError(
+            caret_message(
+                text,
+                at,
+                f"Unknown function '{name}' in '{call_text}'",
+                f"Formulas can call {', '.join(sorted(KNOWN_FUNCTIONS, key=str.lower))} and "
+                "numpy's functions as np.name(...).",
+            )
+        )
+
+
+def check_term_syntax(term: str, text: str, offset: int) -> None:
+    """Refuse a term that formulae would misread or report in its parser's words.
+
+    Scans one term (a piece between top-level ``+``/``-``) for a ``,`` between terms, two
+    operands with no operator between them (``Days Subject``, ``Days (1 | Subject)``), and calls
+    that are unknown or not supported (yet), raising :class:`FormulaError` with a caret under the
+    spot.
+
+    Parameters
+    ----------
+    term : str
+        The term's text.
+    text : str
+        The whole formula (for the caret message).
+    offset : int
+        Where ``term`` starts in ``text``.
+
+    Examples
+    --------
+    >>> check_term_syntax("np.log(x):C(g)", "y ~ np.log(x):C(g)", 4)
+    >>> try:
+    ...     check_term_syntax("Days Subject", "y ~ Days Subject", 4)
+    ... except FormulaError as err:
+    ...     print(str(err).splitlines()[0])
+    Missing operator between 'Days' and 'Subject':
+    """
+    previous = ""
+    i = 0
+    while i < len(term):
+        char = term[i]
+        at = offset + i
+        if char.isspace():
+            i += 1
+            continue
+        if char == ",":
+            raise FormulaError(
+                caret_message(
+                    text, at, "A ',' cannot join terms", "Join terms with '+', e.g. Days + Subject."
+                )
+            )
+        if char in "$;":
+            raise FormulaError(
+                caret_message(
+                    text,
+                    at,
+                    f"Unexpected '{char}' in formula",
+                    "Name columns directly (Days, not df$Days) and join terms with '+'.",
+                )
+            )
+        if char in _OPERATORS:
+            previous = ""
+            i += 1
+            continue
+        if char in "`'\"":
+            end = term.find(char, i + 1)
+            if end < 0:
+                raise FormulaError(
+                    caret_message(
+                        text, at, f"This {char} is never closed", f"Add the closing {char}."
+                    )
+                )
+            token, following = term[i : end + 1], end + 1
+        elif char in "([":
+            close = _matching_close(term, i)
+            if close < 0:
+                raise FormulaError(caret_message(text, at, f"This '{char}' is never closed"))
+            inner = term[i + 1 : close]
+            token, following = term[i : close + 1], close + 1
+            if char == "(" and _find_top_level(inner, "|") >= 0:
+                problem = (
+                    f"Missing '+' before the random-effect term {token}"
+                    if previous
+                    else f"The random-effect term {token} must stand on its own"
+                )
+                raise FormulaError(
+                    caret_message(
+                        text,
+                        at,
+                        problem,
+                        f"Join it with '+': {previous or 'x'} + {token}.",
+                    )
+                )
+            pieces = _split_top_level(inner, ",") if char == "[" else [("", 0, inner)]
+            for _, start, piece in pieces:
+                check_term_syntax(piece, text, at + 1 + start)
+        elif _NUMBER.match(term, i):
+            match = _NUMBER.match(term, i)
+            token, following = match.group(0), match.end()
+        elif _NAME.match(term, i):
+            match = _NAME.match(term, i)
+            name, following = match.group(0), match.end()
+            paren = following
+            while paren < len(term) and term[paren].isspace():
+                paren += 1
+            known = name in KNOWN_FUNCTIONS or name in UNSUPPORTED_CALLS or name in FUNCTION_HINTS
+            if paren < len(term) and term[paren] == "(" and (paren == following or known):
+                close = _matching_close(term, paren)
+                token, following = term[i : close + 1], close + 1
+                args = term[paren + 1 : close]
+                _check_call(name, args, token, text, at)
+                for _, start, piece in _split_top_level(args, ","):
+                    check_term_syntax(piece, text, offset + paren + 1 + start)
+            else:
+                token = name
+        else:
+            i += 1
+            continue
+        if previous:
+            raise FormulaError(
+                caret_message(
+                    text,
+                    at,
+                    f"Missing operator between '{previous}' and '{token}'",
+                    f"Join terms with '+' ({previous} + {token}); a column name with spaces "
+                    f"goes in backticks (`{previous} {token}`).",
+                )
+            )
+        previous = token
+        i = following
+
+
+def _check_response_not_predictor(response: Response, rhs: str, text: str, rhs_offset: int) -> None:
+    """Refuse a response that also appears among its own predictors (``y ~ y``)."""
+    own = set(referenced_names(response.expression))
+    if not own:
+        return
+    masked = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), rhs)
+    for match in IDENTIFIER.finditer(masked):
+        name = match.group(0).strip("`")
+        following = masked[match.end() :].lstrip()
+        if name in own and not following.startswith("("):
+            raise FormulaError(
+                caret_message(
+                    text,
+                    rhs_offset + match.start(),
+                    f"The response '{name}' also appears on the right of '~'",
+                    "A response cannot predict itself: remove it from the predictors (a lagged "
+                    "or baseline copy needs its own column).",
+                )
+            )
 
 
 def parse_formula(text: str) -> ParsedFormula:
@@ -496,6 +792,8 @@ def parse_formula(text: str) -> ParsedFormula:
     """
     if not isinstance(text, str):
         raise FormulaError(f"The formula must be a string, got {type(text).__name__}.")
+    original = text
+    text = _QUOTED_NAME.sub(lambda m: f"`{m.group(2)}`", text)
     _check_parentheses(text)
     tilde = _find_top_level(text, "~")
     if tilde < 0:
@@ -608,6 +906,22 @@ def parse_formula(text: str) -> ParsedFormula:
                             "Write the terms out, e.g. (1 | f) + (1 | f:g) + ...",
                         )
                     )
+                check_term_syntax(inner[:cut], text, inner_offset)
+                own = set(referenced_names(inner[:cut])).intersection(
+                    part.strip("`") for part in re.split(r"\s*[:/*]\s*", group)
+                )
+                if own:
+                    name = sorted(own)[0]
+                    raise FormulaError(
+                        caret_message(
+                            text,
+                            position,
+                            f"'{name}' is both a varying effect and the grouping factor in "
+                            f"{stripped}",
+                            f"Its effects cannot vary over its own levels: write (1 | {group}) "
+                            f"for a random intercept of {name}.",
+                        )
+                    )
                 normalised = _normalise_effects(effects)
                 correlated = double < 0 and structure != "diag" and structure != "homdiag"
                 for expanded in expand_group(group):
@@ -649,6 +963,7 @@ def parse_formula(text: str) -> ParsedFormula:
         if SMOOTH_CALL.match(stripped) and sep != "-":
             smooths.append(parse_smooth(stripped, text))
             continue
+        check_term_syntax(stripped, text, position)
         if stripped == "1" and sep != "-":
             intercept = True
         elif stripped == "0" or (stripped == "1" and sep == "-"):
@@ -658,4 +973,7 @@ def parse_formula(text: str) -> ParsedFormula:
         else:
             fixed_terms.append(stripped)
     fixed = " + ".join(["1" if intercept else "0", *fixed_terms]).replace("+ -", "-")
-    return ParsedFormula(text, response, fixed, tuple(random_terms), tuple(offsets), tuple(smooths))
+    _check_response_not_predictor(response, rhs, text, rhs_offset)
+    return ParsedFormula(
+        original, response, fixed, tuple(random_terms), tuple(offsets), tuple(smooths)
+    )

@@ -15,9 +15,10 @@ The rules (also in the README):
   The common SD of ``homdiag``/``homcs``/``ar1`` (Stan ``tau_i``) is class ``sd`` like the
   others.
 
-Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule). "gaussian identity"
-includes the Student t with identity link (brms scales both). Other family parameters take the
-priors named in their registry entry (:mod:`bayesmm.model.families`; the README's family table).
+Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule), except for a tiny
+response (mad < 0.025), where the floor 2.5 shrinks to 100 x mad so the priors keep scaling
+with the data (brms keeps 2.5). "gaussian identity" includes the Student t with identity link
+(brms scales both). Other family parameters take the priors named in their registry entry (:mod:`bayesmm.model.families`; the README's family table).
 
 Hyperparameters travel to Stan as data, so changing a prior's numbers never recompiles.
 
@@ -82,17 +83,31 @@ ALIASES: dict[str, str] = {
 }
 
 
+#: Below this MAD the floor of the data scale shrinks with the data (see response_scale).
+SMALL_SCALE = 0.025
+
+
 def response_scale(response: np.ndarray) -> float:
-    """brms's data scale: max(2.5, MAD of the response, scaled to a normal SD).
+    """brms's data scale, max(2.5, MAD of the response scaled to a normal SD), except that
+    for a tiny response (MAD < 0.025) the floor 2.5 becomes 100 x MAD, so the priors scale
+    with the data all the way down (a response in kilometres or in metres gets the same
+    model).
 
     Examples
     --------
     >>> response_scale(np.array([1.0, 2.0, 3.0]))
     2.5
+    >>> round(response_scale(np.array([1.0, 2.0, 3.0]) * 1e-6), 10)
+    0.00014826
     """
     y = np.asarray(response, dtype=float)
     mad = 1.4826 * float(np.median(np.abs(y - np.median(y))))
-    return max(2.5, mad)
+    if mad == 0:
+        spread = float(np.std(y, ddof=1)) if y.size > 1 else 0.0
+        if 0 < spread * 1.4826 < SMALL_SCALE:  # MAD 0 but a tiny spread: scale to that
+            return 100 * spread
+        return 2.5
+    return max(min(2.5, 100 * mad), mad)
 
 
 def _target(parameter, prior_class, group, coefs, distribution, rows, dpar="") -> PriorTarget:

@@ -47,6 +47,9 @@ class RandomBlock:
     smooth : bayesmm.model.smooths.SmoothBasis or None
         For the penalized part of a smooth ``s(x)``: its basis (one level, structure
         ``smooth``); None for bar terms.
+    factor_dtypes : tuple of str
+        The dtype of each grouping column in the fitted data (``("int64",)``), so prediction
+        can match ``308.0`` to the level ``308`` and say what the levels were.
     """
 
     term: RandomTerm
@@ -56,6 +59,7 @@ class RandomBlock:
     design: np.ndarray
     new_data_evaluator: Any = None
     smooth: Any = None
+    factor_dtypes: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:

@@ -26,7 +26,8 @@ import pandas as pd
 from ..errors import BayesmmError, ModelCheckWarning
 
 PPC_KINDS = ("density", "cumulative", "stat", "grouped")
-#: Pareto k above this makes the PSIS estimate of an observation unreliable (Vehtari et al.).
+#: The largest Pareto k threshold (Vehtari et al.); for S draws ArviZ (and we) use
+#: min(1 - 1/log10(S), 0.7), see :func:`pareto_k_threshold`.
 PARETO_K_THRESHOLD = 0.7
 
 
@@ -216,17 +217,39 @@ def with_log_likelihood(fit: Any) -> az.InferenceData:
     return fit.idata
 
 
+def pareto_k_threshold(result: Any) -> float:
+    """The Pareto k above which ArviZ flags an observation: its ``good_k``,
+    min(1 - 1/log10(S), 0.7) for S draws (0.7 from S = 2200 draws up; 0.64 for 600).
+
+    Examples
+    --------
+    >>> class Result: n_samples = 600
+    >>> round(pareto_k_threshold(Result()), 3)
+    0.639
+    """
+    good_k = getattr(result, "good_k", None)
+    if good_k is not None:
+        return float(good_k)
+    draws = int(getattr(result, "n_samples", 0) or 0)
+    if draws > 10:
+        return float(min(1 - 1 / np.log10(draws), PARETO_K_THRESHOLD))
+    return PARETO_K_THRESHOLD
+
+
 def _warn_pareto(result: Any, name: str = "", stacklevel: int = 4) -> None:
     k = getattr(result, "pareto_k", None)
     if k is None:
         return
     k = np.asarray(k)
-    bad = np.flatnonzero(k > PARETO_K_THRESHOLD)
+    threshold = pareto_k_threshold(result)
+    bad = np.flatnonzero(k > threshold)
     if bad.size:
         who = f" of model '{name}'" if name else ""
+        draws = int(getattr(result, "n_samples", 0) or 0)
         warnings.warn(
-            f"{bad.size} of {k.size} observations{who} have Pareto k > {PARETO_K_THRESHOLD} "
-            f"(first rows {bad[:10].tolist()}): their PSIS-LOO estimates are unreliable, so "
+            f"{bad.size} of {k.size} observations{who} have Pareto k > {threshold:.2g} "
+            f"(ArviZ's threshold min(1 - 1/log10(S), 0.7) for S = {draws} draws; first rows "
+            f"{bad[:10].tolist()}): their PSIS-LOO estimates are unreliable, so "
             "elpd_loo may be too optimistic. These observations are influential; consider a "
             "more robust family, or exact leave-one-out refits for them.",
             ModelCheckWarning,
@@ -237,7 +260,8 @@ def _warn_pareto(result: Any, name: str = "", stacklevel: int = 4) -> None:
 def loo(fit: Any, **kwargs: Any) -> Any:
     """PSIS leave-one-out cross-validation (``arviz.loo`` with pointwise values).
 
-    Warns with :class:`ModelCheckWarning` when Pareto k exceeds 0.7 for some observations.
+    Warns with :class:`ModelCheckWarning` when Pareto k exceeds ArviZ's threshold
+    (min(1 - 1/log10(S), 0.7) for S draws: 0.7 from 2200 draws) for some observations.
 
     Returns
     -------

@@ -87,20 +87,35 @@ def diagnostics(fit: Any) -> pd.DataFrame:
                 bool(value >= EBFMI_THRESHOLD),
                 "energy Bayesian fraction of missing information",
             )
-    add(
-        "max_rhat",
-        float(summary["Rhat"].max()),
-        RHAT_THRESHOLD,
-        bool(summary["Rhat"].max() <= RHAT_THRESHOLD),
-        f"largest R-hat ({summary['Rhat'].idxmax()})",
-    )
+    rhat = summary["Rhat"].dropna()
+    n_chains = int(fit.idata.posterior.sizes["chain"])
+    if rhat.empty:  # one chain (R-hat needs two), or no parameters
+        add(
+            "max_rhat",
+            float("nan"),
+            RHAT_THRESHOLD,
+            False,
+            f"largest R-hat: not available with {n_chains} chain(s); run at least 2 chains",
+        )
+    else:
+        add(
+            "max_rhat",
+            float(rhat.max()),
+            RHAT_THRESHOLD,
+            bool(rhat.max() <= RHAT_THRESHOLD),
+            f"largest R-hat ({rhat.idxmax()})",
+        )
     for column, name in (("Bulk_ESS", "min_bulk_ess"), ("Tail_ESS", "min_tail_ess")):
+        values = summary[column].dropna()
+        if values.empty:
+            add(name, float("nan"), ESS_THRESHOLD, False, f"smallest {column}: not available")
+            continue
         add(
             name,
-            float(summary[column].min()),
+            float(values.min()),
             ESS_THRESHOLD,
-            bool(summary[column].min() >= ESS_THRESHOLD),
-            f"smallest {column.replace('_', ' ')} ({summary[column].idxmin()})",
+            bool(values.min() >= ESS_THRESHOLD),
+            f"smallest {column.replace('_', ' ')} ({values.idxmin()})",
         )
     posterior = fit.idata.posterior
     for group in fit.spec.group_labels():

@@ -35,8 +35,15 @@ from ..model.spec import ModelSpec
 from ..stan.backends.base import SamplerOutput, SamplerSettings
 from ..stan.codegen import StanProgram
 from ..stan.marginal import marginal_obstacle
+from .intervals import (
+    DEFAULT_PROBS,
+    check_probs,
+    interval_label,
+    probs_of_interval,
+    quantile_names,
+)
 
-STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]  # the default probs
 SUMMARY_COLUMNS = [*STAT_COLUMNS, "Rhat", "Bulk_ESS", "Tail_ESS"]
 #: How ``print(fit)`` names the algorithm that made the draws.
 ALGORITHM_LABELS = {
@@ -53,27 +60,41 @@ METHOD_LABELS = {
 }
 
 
-def describe_draws(values: np.ndarray, axis: tuple[int, ...] = (0, 1)) -> dict[str, np.ndarray]:
-    """Posterior mean, SD and 95% central interval over the (chain, draw) axes.
+def describe_draws(
+    values: np.ndarray, axis: tuple[int, ...] = (0, 1), probs: Any = DEFAULT_PROBS
+) -> dict[str, np.ndarray]:
+    """Posterior mean, SD and quantiles (``Q2.5``, ``Q97.5`` by default) over the (chain,
+    draw) axes.
 
     Examples
     --------
     >>> stats = describe_draws(np.zeros((2, 5)))
     >>> float(stats["Estimate"]), float(stats["Q97.5"])
     (0.0, 0.0)
+    >>> list(describe_draws(np.zeros((2, 5)), probs=(0.05, 0.95)))
+    ['Estimate', 'Est.Error', 'Q5', 'Q95']
     """
-    return {
+    probs = check_probs(probs)
+    stats = {
         "Estimate": np.mean(values, axis=axis),
         "Est.Error": np.std(values, axis=axis, ddof=1),
-        "Q2.5": np.quantile(values, 0.025, axis=axis),
-        "Q97.5": np.quantile(values, 0.975, axis=axis),
     }
+    for p, name in zip(probs, quantile_names(probs), strict=True):
+        stats[name] = np.quantile(values, p, axis=axis)
+    return stats
 
 
-def summarize_labels(labelled: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Summary table (Estimate, Est.Error, Q2.5, Q97.5, Rhat, Bulk_ESS, Tail_ESS) per label."""
+def stat_columns(probs: Any = DEFAULT_PROBS) -> list[str]:
+    """``Estimate, Est.Error`` and the quantile columns of ``probs``."""
+    return ["Estimate", "Est.Error", *quantile_names(check_probs(probs))]
+
+
+def summarize_labels(labelled: dict[str, np.ndarray], probs: Any = DEFAULT_PROBS) -> pd.DataFrame:
+    """Summary table (Estimate, Est.Error, Q2.5, Q97.5, Rhat, Bulk_ESS, Tail_ESS) per label;
+    other quantiles with ``probs``."""
+    columns = [*stat_columns(probs), "Rhat", "Bulk_ESS", "Tail_ESS"]
     if not labelled:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+        return pd.DataFrame(columns=columns)
     dataset = xr.Dataset(
         {label: (("chain", "draw"), np.asarray(v, dtype=float)) for label, v in labelled.items()}
     )
@@ -94,9 +115,9 @@ def summarize_labels(labelled: dict[str, np.ndarray]) -> pd.DataFrame:
     for label, values in labelled.items():
         values = np.asarray(values, dtype=float)
         if values.size > 1:
-            stats = {k: float(v) for k, v in describe_draws(values).items()}
+            stats = {k: float(v) for k, v in describe_draws(values, probs=probs).items()}
         else:  # one draw (an optimization's mode): no spread to report
-            stats = {"Estimate": float(values.ravel()[0])} | dict.fromkeys(STAT_COLUMNS[1:], np.nan)
+            stats = {"Estimate": float(values.ravel()[0])} | dict.fromkeys(columns[1:-3], np.nan)
         rows.append(
             {
                 **stats,
@@ -105,7 +126,7 @@ def summarize_labels(labelled: dict[str, np.ndarray]) -> pd.DataFrame:
                 "Tail_ESS": float(tail[label]) if n_draws >= 4 else np.nan,
             }
         )
-    return pd.DataFrame(rows, index=list(labelled), columns=SUMMARY_COLUMNS)
+    return pd.DataFrame(rows, index=list(labelled), columns=columns)
 
 
 def build_inference_data(
@@ -218,8 +239,15 @@ class Fit:
         }
         return NamedPosterior(variables, dims, coords, structure_label_map(self.spec))
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary with brms labels.
+
+        Parameters
+        ----------
+        prob : float
+            Mass of the central interval (brms's ``prob``): 0.95 gives columns ``Q2.5`` and
+            ``Q97.5``, 0.9 gives ``Q5`` and ``Q95`` (:meth:`format_summary` prints them as
+            ``l-90% CI`` / ``u-90% CI``).
 
         Returns
         -------
@@ -232,36 +260,50 @@ class Fit:
         --------
         >>> fit.summary().loc["sigma", "Estimate"]  # doctest: +SKIP
         25.9...
+        >>> fit.summary(prob=0.9).columns[2:4].tolist()  # doctest: +SKIP
+        ['Q5', 'Q95']
         """
-        return summarize_labels(summary_labels(self._named()))
+        return summarize_labels(summary_labels(self._named()), probs_of_interval(prob))
 
-    def fixef(self) -> pd.DataFrame:
+    def fixef(self, probs: Any = DEFAULT_PROBS) -> pd.DataFrame:
         """Population-level effects: index effect names, columns Estimate, Est.Error, Q2.5, Q97.5.
+
+        ``probs`` chooses the quantiles, named as brms does: ``probs=(0.05, 0.95)`` gives
+        ``Q5`` and ``Q95``.
 
         Examples
         --------
         >>> fit.fixef().index.tolist()  # doctest: +SKIP
         ['Intercept', 'Days']
+        >>> fit.fixef(probs=(0.05, 0.95)).columns.tolist()  # doctest: +SKIP
+        ['Estimate', 'Est.Error', 'Q5', 'Q95']
         """
+        columns = stat_columns(probs)
         if "b" not in self.idata.posterior:
-            return pd.DataFrame(columns=STAT_COLUMNS)
+            return pd.DataFrame(columns=columns)
         values = np.asarray(self.idata.posterior["b"].values)
-        stats = describe_draws(values)
+        stats = describe_draws(values, probs=probs)
         names = [str(v) for v in self.idata.posterior.coords["effect"].values]
-        return pd.DataFrame(stats, index=names, columns=STAT_COLUMNS)
+        return pd.DataFrame(stats, index=names, columns=columns)
 
-    def _group_table(self, group: str, values: np.ndarray) -> pd.DataFrame:
+    def _group_table(self, group: str, values: np.ndarray, probs: Any) -> pd.DataFrame:
         level_dim, effect_dim = group_dims(group)
         posterior = self.idata.posterior
         levels = [str(v) for v in posterior.coords[level_dim].values]
         effects = [str(v) for v in posterior.coords[effect_dim].values]
-        stats = describe_draws(values)
-        columns = pd.MultiIndex.from_product([effects, STAT_COLUMNS], names=["effect", "statistic"])
-        table = np.stack([stats[s] for s in STAT_COLUMNS], axis=-1).reshape(len(levels), -1)
+        stats = describe_draws(values, probs=probs)
+        names = stat_columns(probs)
+        columns = pd.MultiIndex.from_product([effects, names], names=["effect", "statistic"])
+        table = np.stack([stats[s] for s in names], axis=-1).reshape(len(levels), -1)
         return pd.DataFrame(table, index=pd.Index(levels, name=group), columns=columns)
 
-    def ranef(self) -> dict[str, pd.DataFrame]:
+    def ranef(self, probs: Any = DEFAULT_PROBS) -> dict[str, pd.DataFrame]:
         """Conditional modes: each level's deviation from the population effects.
+
+        Parameters
+        ----------
+        probs : sequence of float
+            Quantiles to report (brms names: ``Q2.5``, ``Q97.5`` by default).
 
         Returns
         -------
@@ -273,7 +315,9 @@ class Fit:
         >>> fit.ranef()["Subject"]["Days"]["Estimate"].head(3)  # doctest: +SKIP
         """
         return {
-            group: self._group_table(group, np.asarray(self.idata.posterior[f"r_{group}"].values))
+            group: self._group_table(
+                group, np.asarray(self.idata.posterior[f"r_{group}"].values), probs
+            )
             for group in self._groups()
         }
 
@@ -282,11 +326,11 @@ class Fit:
         parameters')."""
         return list(dict.fromkeys(block.group for block in self.spec.all_blocks))
 
-    def coef(self) -> dict[str, pd.DataFrame]:
+    def coef(self, probs: Any = DEFAULT_PROBS) -> dict[str, pd.DataFrame]:
         """Group-level coefficients: population effect + the level's deviation, per draw.
 
         Effects that vary by group but have no population-level counterpart are the deviation
-        alone (as in brms).
+        alone (as in brms). ``probs`` as in :meth:`ranef`.
 
         Examples
         --------
@@ -303,7 +347,7 @@ class Fit:
                 if effect in fixed:
                     b = np.asarray(posterior["b"].sel(effect=effect).values)
                     values[..., k] += b[..., None]
-            out[group] = self._group_table(group, values)
+            out[group] = self._group_table(group, values, probs)
         return out
 
     def compare_frequentist(self, method: str = "REML") -> pd.DataFrame:
@@ -391,6 +435,16 @@ class Fit:
 
     # ------------------------------------------------------------------ printing
     def __str__(self) -> str:
+        return self.format_summary()
+
+    def format_summary(self, prob: float = 0.95) -> str:
+        """The printed summary (what ``print(fit)`` shows), with a ``prob`` central interval
+        labelled as brms does (``l-90% CI``, ``u-90% CI``).
+
+        Examples
+        --------
+        >>> print(fit.format_summary(prob=0.9))  # doctest: +SKIP
+        """
         spec = self.spec
         fam = spec.family
         dpar_links = {d.name: d.link for d in spec.dpars}
@@ -422,8 +476,10 @@ class Fit:
                 f"  Model: P({spec.response_label} = {spec.response_levels[1]}) "
                 f"(reference level {spec.response_levels[0]})"
             )
-        table = self.summary()
-        display = table.rename(columns={"Q2.5": "l-95% CI", "Q97.5": "u-95% CI"})
+        table = self.summary(prob=prob)
+        lower, upper = quantile_names(probs_of_interval(prob))
+        percent = interval_label(prob)
+        display = table.rename(columns={lower: f"l-{percent}% CI", upper: f"u-{percent}% CI"})
 
         def block(rows: list[str], rename) -> str:
             part = display.loc[rows].copy()
@@ -530,6 +586,7 @@ class Fit:
         summary: bool = True,
         seed: int | None = None,
         dpar: str | None = None,
+        probs: Any = DEFAULT_PROBS,
     ) -> pd.DataFrame | np.ndarray:
         """Linear predictor draws; see :meth:`predict` for the arguments.
 
@@ -541,7 +598,7 @@ class Fit:
 
         return predict_draws(
             self, "linpred", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
-            summary, seed, dpar=dpar,
+            summary, seed, dpar=dpar, probs=probs,
         )  # fmt: skip
 
     def fitted(
@@ -554,6 +611,7 @@ class Fit:
         summary: bool = True,
         seed: int | None = None,
         dpar: str | None = None,
+        probs: Any = DEFAULT_PROBS,
     ) -> pd.DataFrame | np.ndarray:
         """Expected response (the inverse link of the linear predictor; times the trials for
         binomial); see :meth:`predict` for the arguments. ``dpar="sigma"`` (or another family
@@ -568,7 +626,7 @@ class Fit:
 
         return predict_draws(
             self, "fitted", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
-            summary, seed, dpar=dpar,
+            summary, seed, dpar=dpar, probs=probs,
         )  # fmt: skip
 
     def predict(
@@ -580,6 +638,7 @@ class Fit:
         ndraws: int | None = None,
         summary: bool = True,
         seed: int | None = None,
+        probs: Any = DEFAULT_PROBS,
     ) -> pd.DataFrame | np.ndarray:
         """Posterior predictive draws of the response.
 
@@ -605,6 +664,9 @@ class Fit:
             array of draws x rows.
         seed : int, optional
             Seed for every random choice (reproducible draws).
+        probs : sequence of float
+            Quantiles of the summary table (brms names: ``Q2.5``, ``Q97.5`` by default;
+            ``probs=(0.05, 0.95)`` gives ``Q5``, ``Q95``).
 
         Examples
         --------
@@ -615,7 +677,7 @@ class Fit:
 
         return predict_draws(
             self, "predict", newdata, re_formula, allow_new_levels, sample_new_levels, ndraws,
-            summary, seed,
+            summary, seed, probs=probs,
         )  # fmt: skip
 
     def posterior_predictive(self, seed: int | None = None) -> az.InferenceData:

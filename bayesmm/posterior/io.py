@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,35 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
     >>> save_fit(fit, "sleep_fit")  # doctest: +SKIP
     PosixPath('sleep_fit')
     """
-    folder = Path(path)
+    folder = _folder_of(path, "fit.save")
+    if folder.exists() and not folder.is_dir():
+        raise BayesmmError(
+            f"'{folder}' is a file, not a folder: a saved fit is a folder of two files. Choose "
+            "a new folder name, e.g. fit.save('sleep_fit')."
+        )
     if folder.exists() and not overwrite and any(folder.iterdir()):
         raise BayesmmError(
             f"'{folder}' exists and is not empty; pass overwrite=True to replace a saved fit."
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and overwrite and any(folder.iterdir()):
+        strangers = sorted(
+            p.name for p in folder.iterdir() if p.name not in (MODEL_FILE, IDATA_FILE)
+        )
+        if strangers:
+            raise BayesmmError(
+                f"'{folder}' holds other files ({', '.join(strangers[:5])}), so it is not a saved "
+                "fit; overwrite=True only replaces a saved fit. Choose another folder."
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".bayesmm-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise BayesmmError(
+            f"Cannot create or write the folder '{folder}' ({err.strerror or err}): choose a place "
+            "you can write to, e.g. fit.save('sleep_fit') in the working directory."
+        ) from None
     payload = {
         "format_version": FORMAT_VERSION,
         "bayesmm_version": __version__,
@@ -86,6 +110,20 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
     (folder / MODEL_FILE).write_bytes(dumps_model(payload))
     fit.idata.to_netcdf(str(folder / IDATA_FILE))
     return folder
+
+
+def _folder_of(path: Any, caller: str) -> Path:
+    """``path`` as a Path, or our error when it is not a path at all (``None``)."""
+    try:
+        text = os.fspath(path)
+        if not str(text).strip():
+            raise TypeError
+        return Path(text)
+    except TypeError:
+        raise BayesmmError(
+            f"{caller} needs a folder name (a str or pathlib.Path), got {path!r}; e.g. "
+            f"{caller}('sleep_fit')."
+        ) from None
 
 
 #: The flat modules of bayesmm 0.x by the stage subpackage they moved into (issue 19): fits
@@ -154,18 +192,32 @@ def read_saved_fit(path: str | Path) -> dict[str, Any]:
     >>> sorted(parts)[:3]  # doctest: +SKIP
     ['backend', 'compile_seconds', 'compiled_from_cache']
     """
-    folder = Path(path)
+    folder = _folder_of(path, "bmm.load")
     missing = [name for name in (MODEL_FILE, IDATA_FILE) if not (folder / name).exists()]
     if missing:
         raise BayesmmError(
             f"'{folder}' is not a saved bayesmm fit: {', '.join(missing)} missing. Save fits "
             "with fit.save(path)."
         )
-    with open(folder / MODEL_FILE, "rb") as handle:
-        payload = _SavedFitUnpickler(handle).load()  # noqa: S301 (user's own file)
-    idata = az.from_netcdf(str(folder / IDATA_FILE))
-    for group in idata.groups():
-        getattr(idata, group).load()
+    try:
+        with open(folder / MODEL_FILE, "rb") as handle:
+            payload = _SavedFitUnpickler(handle).load()  # noqa: S301 (user's own file)
+        if not isinstance(payload, dict) or "spec" not in payload:
+            raise ValueError("it does not hold a saved fit")
+    except Exception as err:  # a damaged pickle raises many types
+        raise BayesmmError(
+            f"'{folder / MODEL_FILE}' could not be read ({type(err).__name__}: {err}): the file "
+            "is damaged or was not written by fit.save(). Save the fit again."
+        ) from None
+    try:
+        idata = az.from_netcdf(str(folder / IDATA_FILE))
+        for group in idata.groups():
+            getattr(idata, group).load()
+    except Exception as err:
+        raise BayesmmError(
+            f"'{folder / IDATA_FILE}' could not be read ({type(err).__name__}: {err}): the file "
+            "is damaged or was not written by fit.save(). Save the fit again."
+        ) from None
     payload.pop("format_version")
     payload.pop("bayesmm_version")
     return {"idata": idata, **payload}

@@ -31,6 +31,7 @@ from ..model.formula import parse_formula, referenced_names
 from ..model.links import LINKS
 from ..model.naming import correlation_pairs
 from ..model.spec import ModelSpec, RandomBlock
+from .intervals import DEFAULT_PROBS, check_probs, quantile_names
 
 SAMPLE_NEW_LEVELS = ("gaussian", "uncertainty")
 
@@ -190,10 +191,22 @@ def _evaluate(evaluator: Any, frame: pd.DataFrame, where: str) -> np.ndarray:
         raise DataError(f"Could not evaluate {where} on the new data: {err}") from None
 
 
+def _level_text(values: pd.Series) -> np.ndarray:
+    """A grouping column's values as level labels; whole floats lose their ``.0`` (``308.0``
+    -> ``"308"``), as an integer column that picked up a NaN would have them."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+        text = values.astype(str).to_numpy().astype(object)
+        text[whole] = [str(int(v)) for v in numbers[whole]]
+        return text
+    return values.astype(str).to_numpy().astype(object)
+
+
 def group_labels_of(block: RandomBlock, frame: pd.DataFrame) -> np.ndarray:
     """Each row's group label, written as in ``block.group_levels`` (``"a:b"`` for
     interactions)."""
-    parts = [frame[f].astype(str).to_numpy() for f in block.term.group_factors]
+    parts = [_level_text(frame[f]) for f in block.term.group_factors]
     labels = parts[0].astype(object)
     for part in parts[1:]:
         labels = labels + ":" + part.astype(object)
@@ -205,6 +218,49 @@ def smooth_columns(smooth: Any, frame: pd.DataFrame, fixed: bool) -> np.ndarray:
     x = pd.to_numeric(frame[smooth.term.variable], errors="coerce").to_numpy(dtype=float)
     by = frame[smooth.term.by].astype(str).to_numpy() if smooth.term.by else None
     return smooth.fixed_columns(x, by) if fixed else smooth.random_columns(x, by)
+
+
+def _numeric_key(label: str) -> str:
+    """The label of a number written as int, float or str (``"308.0"`` -> ``"308"``)."""
+    try:
+        number = float(label)
+    except ValueError:
+        return label
+    return str(int(number)) if np.isfinite(number) and number == round(number) else repr(number)
+
+
+def level_positions(block: RandomBlock, labels: np.ndarray) -> np.ndarray:
+    """Each label's position in ``block.group_levels`` (-1 for a level the fit has not seen).
+
+    Labels match exactly, or else as numbers when they read as numbers (an id fitted as the
+    integer 308 matches ``308.0`` and ``"308"``), provided that reading is unambiguous among
+    the fitted levels.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ (1 | g)", {"y": [1.0, 2, 3, 4], "g": [308, 308, 309, 309]})
+    >>> level_positions(spec.blocks[0], np.array(["309.0", "308", "310"])).tolist()
+    [1, 0, -1]
+    """
+    position = {label: k for k, label in enumerate(block.group_levels)}
+    by_number: dict[str, int] = {}
+    if len(block.term.group_factors) == 1:
+        keys = [_numeric_key(label) for label in block.group_levels]
+        if len(set(keys)) == len(keys):
+            by_number = {key: k for k, key in enumerate(keys)}
+    return np.array(
+        [position.get(label, by_number.get(_numeric_key(label), -1)) for label in labels],
+        dtype=np.int64,
+    )
+
+
+def _fitted_levels_phrase(block: RandomBlock) -> str:
+    levels = block.group_levels
+    shown = ", ".join(repr(v) for v in levels[:8]) + (", ..." if len(levels) > 8 else "")
+    dtypes = getattr(block, "factor_dtypes", ())
+    kind = f" (from a column of dtype {', '.join(dtypes)})" if dtypes else ""
+    return f"The {len(levels)} fitted levels{kind}: {shown}."
 
 
 def _required_columns(spec: ModelSpec, masks: list[np.ndarray]) -> list[str]:
@@ -371,8 +427,7 @@ def _prediction_rows(
             lower=spec.additions.lower,
             upper=spec.additions.upper,
         )
-    frame = as_data_frame(newdata).copy()
-    frame.columns = [str(c) for c in frame.columns]
+    frame = as_data_frame(newdata, role="newdata").copy()
     needed = _required_columns(spec, masks)
     absent = [c for c in needed if c not in frame.columns]
     if absent:
@@ -410,16 +465,18 @@ def _prediction_rows(
             continue
         design = _evaluate(block.new_data_evaluator, frame, f"the term {block.term.text}")
         labels = group_labels_of(block, frame)
-        position = {label: k for k, label in enumerate(block.group_levels)}
-        index = np.array([position.get(label, -1) for label in labels], dtype=np.int64)
+        index = level_positions(block, labels)
+        labels = np.where(index >= 0, np.asarray(block.group_levels)[np.maximum(index, 0)], labels)
         new = sorted({str(v) for v in labels[index < 0]})
         if new and not allow_new_levels:
             shown = ", ".join(map(repr, new[:10])) + (" ..." if len(new) > 10 else "")
+            given = ", ".join(str(frame[f].dtype) for f in block.term.group_factors)
             raise DataError(
-                f"Level(s) {shown} of grouping factor '{block.group}' were not in the fitted "
-                "data. Pass allow_new_levels=True to predict for new levels (their effects are "
-                "drawn from the fitted population distribution; see sample_new_levels), or "
-                f"re_formula without (... | {block.group})."
+                f"Level(s) {shown} of grouping factor '{block.group}' (newdata dtype {given}) "
+                f"were not in the fitted data. {_fitted_levels_phrase(block)} Pass "
+                "allow_new_levels=True to predict for new levels (their effects are drawn from "
+                "the fitted population distribution; see sample_new_levels), or re_formula "
+                f"without (... | {block.group})."
             )
         designs.append(design * mask[None, :])
         indices.append(index)
@@ -718,18 +775,18 @@ def simulate_response(
     return np.asarray(family.simulate(mu, aux, trials, rng))
 
 
-def summarize_rows(draws: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """Estimate, Est.Error, Q2.5, Q97.5 per row of an (S x n) array of draws."""
+def summarize_rows(draws: np.ndarray, index: pd.Index, probs: Any = DEFAULT_PROBS) -> pd.DataFrame:
+    """Estimate, Est.Error, Q2.5, Q97.5 (or the quantiles ``probs``) per row of an (S x n)
+    array of draws."""
     values = np.asarray(draws, dtype=float)
-    return pd.DataFrame(
-        {
-            "Estimate": values.mean(axis=0),
-            "Est.Error": values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.nan,
-            "Q2.5": np.quantile(values, 0.025, axis=0),
-            "Q97.5": np.quantile(values, 0.975, axis=0),
-        },
-        index=index,
-    )
+    probs = check_probs(probs)
+    columns = {
+        "Estimate": values.mean(axis=0),
+        "Est.Error": values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.nan,
+    }
+    for p, name in zip(probs, quantile_names(probs), strict=True):
+        columns[name] = np.quantile(values, p, axis=0)
+    return pd.DataFrame(columns, index=index)
 
 
 def predict_draws(
@@ -743,6 +800,7 @@ def predict_draws(
     summary: bool = True,
     seed: int | None = None,
     dpar: str | None = None,
+    probs: Any = DEFAULT_PROBS,
 ) -> pd.DataFrame | np.ndarray:
     """What :meth:`Fit.linpred`, :meth:`Fit.fitted` and :meth:`Fit.predict` return.
 
@@ -770,6 +828,8 @@ def predict_draws(
     dpar : str, optional
         For ``"linpred"`` and ``"fitted"``: a family parameter (``"sigma"``, ``"zi"``) instead
         of the mean; its linear predictor or its value per row (brms's ``dpar``).
+    probs : sequence of float
+        Quantiles of the summary table (``Q2.5``, ``Q97.5`` by default).
 
     Returns
     -------
@@ -783,6 +843,8 @@ def predict_draws(
         raise BayesmmError(f"kind must be 'linpred', 'fitted' or 'predict', got {kind!r}.")
     spec = fit.spec
     posterior = fit.idata.posterior
+    if summary:
+        check_probs(probs)  # before any work
     rng = np.random.default_rng(seed)
     rows = prediction_data(spec, newdata, re_formula, allow_new_levels)
     n_total = posterior.sizes["chain"] * posterior.sizes["draw"]
@@ -797,7 +859,7 @@ def predict_draws(
         values = expected_value(posterior, spec, rows, eta, draws)
     else:
         values = simulate_response(posterior, spec, rows, eta, draws, rng)
-    return summarize_rows(values, rows.index) if summary else values
+    return summarize_rows(values, rows.index, probs) if summary else values
 
 
 def _dpar_values(posterior, spec, rows, draws, kind, dpar, sample_new_levels, rng) -> np.ndarray:

@@ -251,7 +251,9 @@ def _spec_from_inputs(formula: str | None, data: Any, fit: Fit | None) -> ModelS
     if text.startswith("~"):
         frame = as_data_frame(data).copy()
         frame[PLACEHOLDER_RESPONSE] = 0  # valid for every family without binomial trials
-        return build_model_spec(f"{PLACEHOLDER_RESPONSE} {text}", frame, family)
+        return build_model_spec(
+            f"{PLACEHOLDER_RESPONSE} {text}", frame, family, response_placeholder=True
+        )
     return build_model_spec(formula, data, family)
 
 
@@ -307,6 +309,8 @@ def covariance_matrices(
     >>> float(cov.marginal.iloc[1, 1])  # 1 + 2 * 0.5 * 1 * 2 + 4 + 1
     8.0
     """
+    if isinstance(fit, Mapping) and params is None:  # the dict passed positionally
+        fit, params = None, fit
     if (fit is None) == (params is None):
         raise BayesmmError(
             "Give exactly one source of parameters: params={...} (SDs, correlations, sigma "

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import DataError, suggest
 from ..model.design import as_data_frame, build_model_spec, is_categorical, level_order
+from ..model.design_checks import plain_value
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def within_group_variation(frame: pd.DataFrame, predictor: str, group: str) -> i
 
 def _count_effects(frame: pd.DataFrame, response: str, effects: str, group: str) -> tuple[int, int]:
     """Evaluate ``(effects | group)`` on ``frame`` with bayesmm's design: (columns, rank)."""
-    spec = build_model_spec(f"{response} ~ 1 + ({effects} | {group})", frame)
+    spec = build_model_spec(f"{response} ~ 1 + ({effects} | {group})", frame, check_design=False)
     design = spec.blocks[0].design
     distinct_rows = np.unique(design, axis=0)  # same rank, far fewer rows in designed data
     return design.shape[1], int(np.linalg.matrix_rank(distinct_rows))
@@ -225,7 +226,8 @@ def maximal_model(
                 firsts = frame.groupby(group, observed=True)[name].first()
                 raise DataError(
                     f"Predictor '{name}' does not vary within levels of '{group}' (e.g. "
-                    f"'{group}' = {firsts.index[0]!r} has only {name} = {firsts.iloc[0]!r}): "
+                    f"'{group}' = {plain_value(firsts.index[0])} has only {name} = "
+                    f"{plain_value(firsts.iloc[0])}): "
                     f"its variation "
                     f"among levels of '{group}' cannot be estimated, so it cannot have a random "
                     f"slope. Keep '{name}' as a fixed effect and drop it from the random term."

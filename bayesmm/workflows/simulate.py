@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BackendError, DataError, UnsupportedModelError, suggest
-from ..model.design import as_data_frame, build_model_spec, check_columns
+from ..model.design import build_model_spec, check_columns, with_placeholder_response
 from ..model.families import Family
 from ..model.naming import (
     common_sd_label,
@@ -406,8 +406,13 @@ def with_priors(spec: ModelSpec, priors: Any) -> tuple[ModelSpec, bool]:
 
 
 def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> ModelSpec:
-    """:func:`bayesmm.model_spec`, also accepting a list of PriorTarget values as priors."""
-    spec = build_model_spec(formula, data, family, None)
+    """:func:`bayesmm.model_spec`, also accepting a list of PriorTarget values as priors.
+
+    The response may be missing from ``data`` (a design without responses yet): a placeholder
+    the family accepts stands in (:func:`~bayesmm.model.design.with_placeholder_response`).
+    """
+    data = with_placeholder_response(formula, data, family)
+    spec = build_model_spec(formula, data, family, None, response_placeholder=True)
     if spec.family.ordinal:
         raise UnsupportedModelError(
             f"simulate(), sbc() and power() do not yet cover family '{spec.family.name}'."
@@ -420,14 +425,13 @@ def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> Mo
         )
     spec, consumed = with_priors(spec, priors)
     if not consumed and priors is not None:
-        spec = build_model_spec(formula, data, family, priors)
+        spec = build_model_spec(formula, data, family, priors, response_placeholder=True)
     return spec
 
 
 def used_rows(formula_spec: ModelSpec, data: Any) -> pd.DataFrame:
     """The rows of ``data`` the model uses (missing values dropped, as the design stage does)."""
-    frame = as_data_frame(data).copy()
-    frame.columns = [str(c) for c in frame.columns]
+    frame = with_placeholder_response(formula_spec.formula.text, data, formula_spec.family)
     used = check_columns(formula_spec.formula, frame)
     subset = frame[used]
     return frame.loc[~subset.isna().any(axis=1).to_numpy()].reset_index(drop=True)
@@ -513,7 +517,8 @@ def simulate(
         The model's formula; its response column only fixes the family's support (and scales
         the default priors of a gaussian model).
     data : pandas.DataFrame or dict
-        The design: predictors, grouping factors (and binomial trials).
+        The design: predictors, grouping factors (and binomial trials). The response column
+        may be left out; simulated values fill it in ``Simulation.data(i)``.
     family : str or Family
         The family (with its link).
     params : dict, optional

@@ -173,9 +173,10 @@ def test_random_intercept_and_slope_block(tiny):
 
 
 def test_categorical_varying_effect_is_one_correlated_block(tiny):
-    (block,) = spec("y ~ (a | g)", tiny).blocks
+    # twice the rows: 9 varying effects over 6 rows is refused (more effects than rows)
+    (block,) = spec("y ~ (a | g)", pd.concat([tiny, tiny], ignore_index=True)).blocks
     assert block.effect_names == ("Intercept", "alo", "amid")
-    expected = [[1, 1, 0], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 0, 0], [1, 0, 1]]
+    expected = [[1, 1, 0], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 0, 0], [1, 0, 1]] * 2
     np.testing.assert_array_equal(block.design, expected)
     assert block.correlated
     assert block.term.text == "(1 + a | g)"

@@ -121,8 +121,10 @@ def test_default_priors_of_family_parameters():
     assert (nb["prior_shape_shape"], nb["prior_shape_rate"]) == (1.0, 0.1)
     beta = bmm.standata("y ~ x + (x | g)", FAMILY_DATA["beta"], family="beta")
     assert (beta["prior_phi_shape"], beta["prior_phi_rate"]) == (1.0, 0.01)
-    lognormal = bmm.standata("y ~ x + (x | g)", FAMILY_DATA["lognormal"].assign(y=1e4))
-    assert lognormal["prior_sigma_scale"] == 2.5  # constant y: mad = 0, brms's floor 2.5
+    flat = FAMILY_DATA["lognormal"].assign(y=1e4)
+    flat.loc[0, "y"] = 1e4 + 1  # not constant (refused), but its mad is 0
+    lognormal = bmm.standata("y ~ x + (x | g)", flat)
+    assert lognormal["prior_sigma_scale"] == 2.5  # mad = 0: brms's floor 2.5
     tweedie = bmm.standata("y ~ x + (x | g)", FAMILY_DATA["tweedie"], family="tweedie")
     assert (tweedie["prior_power_lower"], tweedie["prior_power_upper"]) == (1.0, 2.0)
     assert tweedie["prior_phi_scale"] == 2.5

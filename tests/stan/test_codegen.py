@@ -47,8 +47,8 @@ RESPONSES = {
     "binomial": ["cbind(s, n - s)", "s | trials(n)"],
     "poisson": ["count"],
     "student": ["y"],
-    "lognormal": ["w"],
-    "gamma": ["w"],
+    "lognormal": ["pos"],  # not w: a response cannot also be a predictor (np.log(w))
+    "gamma": ["pos"],
     "beta": ["prop"],
     "negbinomial": ["count"],
     "tweedie": ["count"],
@@ -88,6 +88,7 @@ def data() -> pd.DataFrame:
     )
     frame["s"] = rng.binomial(frame["n"], 0.4)
     frame["rating"] = np.tile([1, 2, 3, 4], n // 4)  # ordinal categories 1..4
+    frame["pos"] = rng.uniform(1, 5, size=n)
     return frame
 
 

@@ -333,8 +333,8 @@ def test_linear_predictor_matches_the_stan_program(sleepstudy):
 def test_beta_responses_of_exactly_zero_or_one_are_redrawn():
     from bayesmm.workflows.simulate import _invalid_responses
 
-    data = small_design().assign(y=0.5)
-    spec = bmm.model_spec(FORMULA, data, "beta")
+    data = small_design().assign(y=lambda d: 0.4 + 0.2 * (np.arange(len(d)) % 2))
+    spec = bmm.model_spec(FORMULA, data, "beta")  # a constant response would be refused
     y_rep = np.full((3, 1, len(data)), 0.5)
     y_rep[1, 0, 4] = 1.0  # exactly 1: the beta density is not defined there
     y_rep[2, 0, 0] = np.nan  # a failed draw is reported by _failed_replicates, not here
