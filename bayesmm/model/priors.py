@@ -18,7 +18,8 @@ The rules (also in the README):
 Here s_y = max(2.5, mad(y)) with mad scaled to the normal SD (brms's rule), except for a tiny
 response (mad < 0.025), where the floor 2.5 shrinks to 100 x mad so the priors keep scaling
 with the data (brms keeps 2.5). "gaussian identity" includes the Student t with identity link
-(brms scales both). Other family parameters take the priors named in their registry entry (:mod:`bayesmm.model.families`; the README's family table).
+(brms scales both). Other family parameters take the priors named in their registry entry
+(:mod:`bayesmm.model.families`; the README's family table).
 
 Hyperparameters travel to Stan as data, so changing a prior's numbers never recompiles.
 

@@ -59,8 +59,8 @@ RESPONSES = {
     "zero_one_inflated_beta": ["prop"],
     "hurdle_poisson": ["count"],
     "hurdle_negbinomial": ["count"],
-    "hurdle_gamma": ["w"],
-    "hurdle_lognormal": ["w"],
+    "hurdle_gamma": ["pos"],
+    "hurdle_lognormal": ["pos"],
     "cumulative": ["rating"],
 }
 
