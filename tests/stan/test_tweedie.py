@@ -27,11 +27,11 @@ def tweedie_reference_statsmodels(y, mu, phi, p) -> np.ndarray:
     )
 
 
-def tweedie_reference_mixture(y, mu, phi, p) -> np.ndarray:
+def tweedie_reference_mixture(y, mu, phi, p, n_max: int = 20000) -> np.ndarray:
     """The compound Poisson-gamma definition: sum over n of Poisson(n; lambda) times the
-    gamma(n * shape, scale) density, with scipy's distributions (n up to 20000)."""
+    gamma(n * shape, scale) density, with scipy's distributions (n up to ``n_max``)."""
     out = []
-    n = np.arange(1, 20000)
+    n = np.arange(1, n_max)
     for yi, mi, fi, pi in zip(y, mu, phi, p, strict=True):
         lam = mi ** (2 - pi) / (fi * (2 - pi))
         if yi == 0:
@@ -84,9 +84,44 @@ def run_fixed_param(code: str, data: dict) -> dict[str, np.ndarray]:
 RNG_SETTINGS = (2.0, 1.5, 1.4, 20000)
 
 
+#: (y, mu, phi, p) where the series is long (j* = y^(2-p) / (phi (2-p)) from 230 to 5.5e4): the
+#: Stan function adds every h-th term there (see templates/functions/tweedie.stan).
+LONG_SERIES_GRID = np.array(
+    list(
+        itertools.product([60.0, 300.0, 2000.0], [1.0, 25.0, 300.0], [0.01, 0.05], [1.2, 1.5, 1.8])
+    )
+)
+
+
+def series_terms(y: float, phi: float, p: float) -> tuple[int, int]:
+    """Terms the Stan function adds at (y, phi, p) and terms the full series (every j) needs,
+    by the same rules as templates/functions/tweedie.stan (for the accuracy benchmark)."""
+    if y == 0:
+        return 0, 0
+    alpha = (2 - p) / (1 - p)
+    log_z = -alpha * np.log(y) + alpha * np.log(p - 1) - (1 - alpha) * np.log(phi) - np.log(2 - p)
+    j_peak = y ** (2 - p) / (phi * (2 - p))
+    j_start = max(1.0, round(j_peak))
+
+    def log_w(j):
+        return j * log_z - special.gammaln(j + 1) - special.gammaln(-alpha * j)
+
+    def count(h: float, cap: int) -> int:
+        threshold, total = log_w(j_start) - 37, 1
+        for direction in (1, -1):
+            j, steps = j_start + direction * h, 0
+            while j >= 1 and steps < cap and log_w(j) > threshold:
+                total, j, steps = total + 1, j + direction * h, steps + 1
+        return total
+
+    h = max(1.0, np.sqrt(j_start * (p - 1)) / 2) if j_peak > 100 else 1.0
+    return count(h, 200), count(1.0, 10**7)
+
+
 def run_tweedie_check() -> dict[str, np.ndarray]:
-    """Run the Stan Tweedie function on the 480-point (y, mu, phi, p) grid and draw from the
-    rng at RNG_SETTINGS; returns Stan's outputs plus the ``grid`` (shared with
+    """Run the Stan Tweedie function on the 480-point (y, mu, phi, p) grid and the
+    :data:`LONG_SERIES_GRID`, and draw from the rng at RNG_SETTINGS; returns Stan's outputs
+    plus the ``grid`` (the first 480 rows) and ``long_grid`` (shared with
     benchmarks/tweedie_accuracy.py)."""
     grid = np.array(
         list(
@@ -98,19 +133,31 @@ def run_tweedie_check() -> dict[str, np.ndarray]:
             )
         )
     )
+    short = len(grid)
+    grid = np.vstack([grid, LONG_SERIES_GRID])
     y, mu, phi, p = grid.T
     mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     functions = (template_directory() / "functions" / "tweedie.stan").read_text()
     data = {"G": len(grid), "y": y, "mu": mu, "phi": phi, "p": p}
     data |= {"M": m, "mu_rng": mu_rng, "phi_rng": phi_rng, "p_rng": p_rng}
     out = run_fixed_param(TWEEDIE_CHECK_PROGRAM.format(functions=functions), data)
-    return {**out, "grid": grid}
+    density = out["log_density"]
+    return {
+        **out,
+        "log_density": density[:short],
+        "grid": grid[:short],
+        "long_log_density": density[short:],
+        "long_grid": grid[short:],
+    }
 
 
 @pytest.mark.sampling
 def test_tweedie_stan_function_matches_independent_references():
     """The Stan function (run by Stan) against statsmodels' Wright-Bessel evaluation and the
-    compound Poisson-gamma definition, on a grid of 480 (y, mu, phi, p) including y = 0.
+    compound Poisson-gamma definition, on a grid of 480 (y, mu, phi, p) including y = 0, and
+    on 54 points of long series (j* from 230 to 5.5e4, where every h-th term is added) against
+    both references to 1e-8 relative (the coarse step's error is about
+    exp(-79) relative on the density).
 
     Tolerance 1e-6 relative on the log density, and 1e-6 absolute (= 1e-6 relative on the
     density): the two references agree with each other to 3e-9, so a larger gap would be the
@@ -126,6 +173,12 @@ def test_tweedie_stan_function_matches_independent_references():
     np.testing.assert_allclose(mixture, reference, rtol=1e-8)
     np.testing.assert_allclose(ours, reference, rtol=1e-6)
     assert np.max(np.abs(ours - reference)) < 1e-6
+    # long series (every h-th term added): against the mixture summed over n up to 3e5
+    y, mu, phi, p = out["long_grid"].T
+    long_mixture = tweedie_reference_mixture(y, mu, phi, p, n_max=300_000)
+    np.testing.assert_allclose(out["long_log_density"], long_mixture, rtol=1e-8)
+    long_statsmodels = tweedie_reference_statsmodels(y, mu, phi, p)
+    np.testing.assert_allclose(out["long_log_density"], long_statsmodels, rtol=1e-8)
     draws = out["draws"]
     variance = phi_rng * mu_rng**p_rng
     assert abs(draws.mean() - mu_rng) < 4 * np.sqrt(variance / m)
