@@ -12,13 +12,23 @@ The latent program samples each block's effects in one of two equivalent forms:
   and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a binomial GLMM with
   1,000 rows per level).
 
-``parameterization="auto"`` (the default of :func:`bayesmm.fit`) centres a block when its
-smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
-:data:`CENTRED_MIN_LEVELS` levels, and keeps every other block non-centred (with a handful of
-levels the SD is poorly determined and may sit near zero, where the centred form has the
-funnel: the Arabidopsis example's three regions of ~200 rows each are such a block).
+``parameterization="auto"`` (the default of :func:`bayesmm.fit`) decides per block from how
+strongly each level's data inform its effects (:func:`information_ratios`): for every level
+and effect, the ratio of the data's precision about the effect (the expected Fisher
+information of the level's rows, from the family's variance function at the level's mean) to
+the prior precision of a level effect (1 / SD^2, with the SD estimated from the spread of the
+levels' own estimates, by moments). This is the quantity that decides which form mixes well
+(Papaspiliopoulos, Roberts and Skold 2007; Betancourt and Girolami 2013): above 1 the data
+dominate and the centred form is better, below 1 the prior does and the non-centred form is.
+A block is centred when, for each of its effects, the median level's ratio is at least
+:data:`CENTRED_MIN_INFORMATION` and the block has at least :data:`CENTRED_MIN_LEVELS` levels
+(with a handful of levels the SD is poorly determined and may sit near zero, where the
+centred form has the funnel: the Arabidopsis example's three regions are such a block).
+Families without a variance function here (ordinal, zero-inflated, hurdle, tweedie) keep the
+row-count rule: centred when every level has at least :data:`CENTRED_MIN_ROWS` rows.
 ``"centred"`` / ``"noncentred"`` force one form for every block. Both forms give the same
-posterior (a test checks it); only the sampling efficiency differs.
+posterior (a test checks it); only the sampling efficiency differs. The crossover is mapped
+on a grid in ``benchmarks/parameterization_grid.py`` (results in ``benchmarks/README.md``).
 
 Examples
 --------
@@ -34,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 from ..errors import BayesmmError
 from ..model.spec import ModelSpec
@@ -41,11 +52,34 @@ from ..model.spec import ModelSpec
 #: Accepted values of ``parameterization`` (British and American spellings).
 PARAMETERIZATIONS = ("auto", "noncentred", "centred", "noncentered", "centered")
 
-#: ``"auto"`` centres a block whose smallest level has at least this many rows...
+#: ``"auto"`` centres a block when the median level's data precision about each effect is at
+#: least this many times the prior precision of the effect...
+CENTRED_MIN_INFORMATION = 1.0
+
+#: ... and the block has at least this many levels.
+CENTRED_MIN_LEVELS = 10
+
+#: Families without a variance function here: centred when every level has this many rows.
 CENTRED_MIN_ROWS = 100
 
-#: ... and which has at least this many levels.
-CENTRED_MIN_LEVELS = 10
+#: Link -> (g, g') as numpy functions of the mean.
+_LINK_DERIVATIVES = {
+    "identity": (lambda m: m, lambda m: np.ones_like(m)),
+    "log": (np.log, lambda m: 1 / m),
+    "logit": (lambda m: np.log(m / (1 - m)), lambda m: 1 / (m * (1 - m))),
+    "probit": (
+        lambda m: stats.norm.ppf(m),
+        lambda m: 1 / stats.norm.pdf(stats.norm.ppf(m)),
+    ),
+    "cloglog": (lambda m: np.log(-np.log1p(-m)), lambda m: -1 / ((1 - m) * np.log1p(-m))),
+    "inverse": (lambda m: 1 / m, lambda m: -1 / m**2),
+    "sqrt": (np.sqrt, lambda m: 0.5 / np.sqrt(m)),
+}
+
+#: Families whose working response and weights :func:`information_ratios` knows.
+_TRANSFORMED = ("gaussian", "student", "lognormal", "gamma", "beta")
+_COUNTS = ("poisson", "negbinomial")
+_TRIALS = ("binomial", "bernoulli")
 
 
 def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[bool, ...]:
@@ -56,9 +90,9 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     spec : ModelSpec
         The model.
     parameterization : {"auto", "noncentred", "centred"}
-        ``"auto"``: centred where the smallest level of the block has at least
-        :data:`CENTRED_MIN_ROWS` rows and the block has at least :data:`CENTRED_MIN_LEVELS`
-        levels. The spellings ``"noncentered"`` / ``"centered"`` work too.
+        ``"auto"``: centred where the block's levels' data inform its effects more than the
+        prior does (see the module's description). The spellings ``"noncentered"`` /
+        ``"centered"`` work too.
 
     Returns
     -------
@@ -87,11 +121,133 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
         return tuple(True for _ in spec.blocks)
     if parameterization in ("noncentred", "noncentered"):
         return tuple(False for _ in spec.blocks)
-    return tuple(
-        len(block.group_levels) >= CENTRED_MIN_LEVELS
-        and _smallest_level(block.level_index, len(block.group_levels)) >= CENTRED_MIN_ROWS
-        for block in spec.blocks
-    )
+    flags = []
+    for block in spec.blocks:
+        n_levels = len(block.group_levels)
+        if n_levels < CENTRED_MIN_LEVELS:
+            flags.append(False)
+            continue
+        ratios = information_ratios(spec, block)
+        if ratios is None:
+            flags.append(_smallest_level(block.level_index, n_levels) >= CENTRED_MIN_ROWS)
+        else:
+            flags.append(bool(np.min(np.median(ratios, axis=0)) >= CENTRED_MIN_INFORMATION))
+    return tuple(flags)
+
+
+def _working_response(spec: ModelSpec):
+    """Per row: the response on the link scale (linearised at the data's mean for discrete
+    families) and its expected precision ``w`` (None for the transformed continuous families,
+    whose noise is estimated afterwards); None for families not known here."""
+    family = spec.family
+    y = np.asarray(spec.response, dtype=float)
+    if family.name not in _TRANSFORMED + _COUNTS + _TRIALS or family.link not in _LINK_DERIVATIVES:
+        return None
+    g, dg = _LINK_DERIVATIVES[family.link]
+    if family.name in _TRANSFORMED:
+        lower, upper = (1e-6, 1 - 1e-6) if family.name == "beta" else (-np.inf, np.inf)
+        value = np.clip(y, lower, upper)
+        if family.name == "lognormal":
+            return np.log(np.maximum(value, 1e-12)), None
+        if family.link in ("log", "sqrt", "inverse"):
+            value = np.maximum(value, 1e-12)
+        return g(value), None
+    trials = np.ones_like(y) if spec.trials is None else np.asarray(spec.trials, dtype=float)
+    if family.name not in _TRIALS:
+        trials = np.ones_like(y)
+    # linearised at the data's mean (kept off the boundary like an empirical logit)
+    if family.name in _TRIALS:
+        mean = (y.sum() + 0.5) / (trials.sum() + 1.0)
+        variance = mean * (1 - mean) / trials  # of the proportion y / n
+        observed = y / trials
+    else:
+        mean = max(y.mean(), 0.5 / len(y))
+        variance = np.full_like(y, mean)  # the Poisson variance function (negbinomial: a bound)
+        observed = y
+    slope = dg(np.asarray(mean))
+    return g(np.asarray(mean)) + (observed - mean) * slope, 1 / (variance * slope**2)
+
+
+def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
+    """Per level and effect of ``block``: the data's precision about the effect over the prior
+    precision of a level effect, 1 / SD^2 (None for a family not known here).
+
+    The response is put on the link scale (discrete families: linearised at each level's
+    mean, with the expected precision of a row from the family's variance function there;
+    continuous families: transformed, with the pooled within-level variance as noise), the
+    population part is removed by least squares, and every level's effect is estimated alone
+    from its rows (slopes centred within the level when the block has an intercept). The
+    SD of an effect is estimated by moments: the variance of the levels' estimates less their
+    mean sampling variance (0 when negative: the effects are not distinguishable from noise).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 50)
+    >>> y = rng.normal(size=20)[g] * 2 + rng.normal(size=g.size)
+    >>> spec = build_model_spec("y ~ (1 | g)", pd.DataFrame({"y": y, "g": g}))
+    >>> bool(np.median(information_ratios(spec, spec.blocks[0])) > 10)
+    True
+    """
+    if block not in spec.blocks:
+        raise ValueError("block is not a block of spec")
+    working = _working_response(spec)
+    if working is None:
+        return None
+    z, weight = working
+    design = spec.fixed_design.reshape(spec.n_obs, -1)
+    if design.shape[1]:
+        beta = np.linalg.lstsq(design, z, rcond=None)[0]
+        residual = z - design @ beta
+    else:
+        residual = z - z.mean()
+    if weight is None:  # noise: pooled within-level variance of the residual (first block)
+        first = np.asarray(spec.blocks[0].level_index, dtype=np.int64)
+        n_first = len(spec.blocks[0].group_levels)
+        rows = np.bincount(first, minlength=n_first).astype(float)
+        level_mean = np.bincount(first, weights=residual, minlength=n_first) / np.maximum(rows, 1)
+        noise = np.sum((residual - level_mean[first]) ** 2) / max(1.0, spec.n_obs - n_first)
+        weight = np.full(spec.n_obs, 1 / max(noise, 1e-12))
+    # backfitting: each block's shrunken level effects are removed before the others are
+    # estimated (three sweeps), so that a block nested in another is not credited its effects
+    fitted = [np.zeros(spec.n_obs) for _ in spec.blocks]
+    ratios: dict[int, np.ndarray] = {}
+    for _ in range(3):
+        for k, other in enumerate(spec.blocks):
+            partial = residual - sum(f for j, f in enumerate(fitted) if j != k)
+            ratios[k], fitted[k] = _block_ratios(other, partial, weight, spec.n_obs)
+    return ratios[spec.blocks.index(block)]
+
+
+def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
+    """One block's information ratios (levels x effects) and its shrunken fitted rows."""
+    n_levels = len(block.group_levels)
+    level = np.asarray(block.level_index, dtype=np.int64)
+    columns = block.design.reshape(n_obs, -1)
+    has_intercept = any(np.allclose(columns[:, m], 1.0) for m in range(columns.shape[1]))
+    ratios = np.zeros((n_levels, columns.shape[1]))
+    fitted = np.zeros(n_obs)
+    for m in range(columns.shape[1]):
+        column = columns[:, m]
+        if has_intercept and not np.allclose(column, 1.0):
+            sums = np.bincount(level, weights=weight * column, minlength=n_levels)
+            weights = np.bincount(level, weights=weight, minlength=n_levels)
+            column = column - (sums / np.maximum(weights, 1e-300))[level]
+        precision = np.bincount(level, weights=weight * column**2, minlength=n_levels)
+        informed = precision > 1e-12
+        if informed.sum() < 2:
+            continue
+        estimate = np.zeros(n_levels)
+        estimate[informed] = (
+            np.bincount(level, weights=weight * column * residual, minlength=n_levels)[informed]
+            / precision[informed]
+        )
+        spread = np.var(estimate[informed], ddof=1) - np.mean(1 / precision[informed])
+        ratios[:, m] = max(0.0, float(spread)) * precision
+        fitted += (ratios[:, m] / (1 + ratios[:, m]) * estimate)[level] * column
+    return ratios, fitted
 
 
 def _smallest_level(level_index: np.ndarray, n_levels: int) -> int:

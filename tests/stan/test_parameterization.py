@@ -17,37 +17,103 @@ from bayesmm.errors import BayesmmError
 from bayesmm.model.design import build_model_spec
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.codegen import build_program
-from bayesmm.stan.parameterization import CENTRED_MIN_ROWS, centred_blocks, population_columns
+from bayesmm.stan.parameterization import (
+    CENTRED_MIN_ROWS,
+    centred_blocks,
+    information_ratios,
+    population_columns,
+)
 
 from ..conftest import simulate_glmm
 from .test_marginal import _agreement
 
 
 def _two_factor_data(rows_per_g: int, rows_per_h: int, levels: int = 10) -> pd.DataFrame:
+    """Levels of g differ (intercept and slope of x, SD 1 each, noise SD 1); h has no effect."""
     rng = np.random.default_rng(3)
     n = levels * rows_per_g
+    g = np.repeat(np.arange(levels), rows_per_g)
+    x = rng.normal(size=n)
+    y = rng.normal(size=levels)[g] + rng.normal(size=levels)[g] * x + rng.normal(size=n)
     return pd.DataFrame(
         {
-            "y": rng.normal(size=n),
-            "x": rng.normal(size=n),
-            "g": np.repeat([f"g{k}" for k in range(levels)], rows_per_g),
+            "y": y,
+            "x": x,
+            "g": [f"g{k}" for k in g],
             "h": [f"h{k}" for k in np.arange(n) // rows_per_h],
         }
     )
 
 
-def test_auto_centres_only_blocks_whose_every_level_is_data_rich():
-    data = _two_factor_data(rows_per_g=CENTRED_MIN_ROWS, rows_per_h=10)
+def _one_factor(family: str, rows: int, sd: float, levels: int = 30, seed: int = 1):
+    """``y ~ x + (1 | g)`` data: ``levels`` x ``rows``, level SD ``sd`` on the link scale."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(levels), rows)
+    x = rng.normal(size=g.size)
+    eta = 0.3 + 0.5 * x + rng.normal(0, sd, levels)[g]
+    if family == "gaussian":
+        y = eta + rng.normal(size=g.size)
+    elif family == "lognormal":
+        y = np.exp(eta + rng.normal(0, 0.4, g.size))
+    elif family == "poisson":
+        y = rng.poisson(np.exp(eta))
+    else:
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    return build_model_spec("y ~ x + (1 | g)", pd.DataFrame({"y": y, "x": x, "g": g}), family)
+
+
+def test_auto_centres_blocks_whose_levels_data_outweigh_the_prior():
+    data = _two_factor_data(rows_per_g=100, rows_per_h=10)
     spec = build_model_spec("y ~ x + (1 + x | g) + (1 | h)", data)
-    assert centred_blocks(spec, "auto") == (True, False)
+    assert centred_blocks(spec, "auto") == (True, False)  # h's levels do not differ
     assert centred_blocks(spec, "centred") == (True, True)
     assert centred_blocks(spec, "noncentered") == (False, False)
-    # one level short of the threshold keeps the block non-centred
-    short = data.iloc[1:]
-    assert centred_blocks(build_model_spec("y ~ x + (1 + x | g)", short), "auto") == (False,)
     # few levels (the SD is poorly determined): non-centred however many rows each has
-    few = _two_factor_data(rows_per_g=10 * CENTRED_MIN_ROWS, rows_per_h=10, levels=3)
+    few = _two_factor_data(rows_per_g=1000, rows_per_h=10, levels=3)
     assert centred_blocks(build_model_spec("y ~ x + (1 | g)", few), "auto") == (False,)
+
+
+@pytest.mark.parametrize(
+    ("family", "rows", "sd", "centred"),
+    [
+        # the issue's lognormal case: 30 x 20 rows, SD 0.5, sigma 0.4 (centred mixed 13x better)
+        ("lognormal", 20, 0.5, True),
+        ("lognormal", 2, 0.1, False),
+        ("gaussian", 20, 1.0, True),  # ratio about 20
+        ("gaussian", 20, 0.05, False),  # the data cannot tell the levels apart
+        ("gaussian", 2, 0.5, False),  # ratio about 0.5
+        ("bernoulli", 5, 0.5, False),  # a row tells little: ratio about 0.3
+        ("bernoulli", 1000, 0.5, True),
+        ("poisson", 20, 0.5, True),
+        ("poisson", 2, 0.3, False),
+    ],
+)
+def test_auto_follows_the_data_to_prior_precision_ratio(family, rows, sd, centred):
+    """Not rows alone: the same rows per level go either way with the level SD and the
+    family's information per row."""
+    spec = _one_factor(family, rows, sd)
+    ratio = float(np.median(information_ratios(spec, spec.blocks[0])))
+    assert centred_blocks(spec, "auto") == (centred,), ratio
+
+
+def test_information_ratio_matches_its_closed_form_for_gaussian_levels():
+    """Gaussian, 40 levels x 50 rows, level SD 1, noise SD 1: data precision 50, prior
+    precision 1, so the ratio is about 50 (the moment estimate of the SD over 40 levels has a
+    standard error of about 11%, so its square is inside 0.6-1.5 x)."""
+    spec = _one_factor("gaussian", 50, 1.0, levels=40, seed=4)
+    ratio = float(np.median(information_ratios(spec, spec.blocks[0])))
+    assert 0.6 * 50 < ratio < 1.5 * 50
+
+
+def test_families_without_a_variance_function_keep_the_row_rule():
+    data = _two_factor_data(rows_per_g=CENTRED_MIN_ROWS, rows_per_h=10)
+    data["y"] = np.abs(data["y"]).round()
+    spec = build_model_spec("y ~ x + (1 | g)", data, "zero_inflated_poisson")
+    assert information_ratios(spec, spec.blocks[0]) is None
+    assert centred_blocks(spec, "auto") == (True,)
+    assert centred_blocks(
+        build_model_spec("y ~ x + (1 | g)", data.iloc[1:], "zero_inflated_poisson"), "auto"
+    ) == (False,)
 
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
