@@ -277,11 +277,12 @@ def fit(
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
         :mod:`bayesmm.stan.parallel`. ``None`` runs the single-thread program.
-    parameterization : {"auto", "noncentred", "centred"}
-        How the latent program samples group-level effects: ``"auto"`` centres a block whose
-        levels' data inform their effects more than the prior does (data precision over prior
-        precision, where the non-centred form mixes slowly) and keeps the others non-centred;
-        see :mod:`bayesmm.stan.parameterization`.
+    parameterization : {"auto", "information", "noncentred", "centred"}
+        How the latent program samples group-level effects: ``"auto"`` centres a block with at
+        least 10 levels of at least 100 rows each (data-rich levels, where the non-centred form
+        mixes slowly) and keeps the others non-centred; ``"information"`` centres a block whose
+        levels' data inform their effects more than the prior does; see
+        :mod:`bayesmm.stan.parameterization`.
     offset : str or array-like, optional
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any

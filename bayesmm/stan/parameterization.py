@@ -12,23 +12,28 @@ The latent program samples each block's effects in one of two equivalent forms:
   and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a binomial GLMM with
   1,000 rows per level).
 
-``parameterization="auto"`` (the default of :func:`bayesmm.fit`) decides per block from how
-strongly each level's data inform its effects (:func:`information_ratios`): for every level
-and effect, the ratio of the data's precision about the effect (the expected Fisher
-information of the level's rows, from the family's variance function at the level's mean) to
-the prior precision of a level effect (1 / SD^2, with the SD estimated from the spread of the
-levels' own estimates, by moments). This is the quantity that decides which form mixes well
-(Papaspiliopoulos, Roberts and Skold 2007; Betancourt and Girolami 2013): above 1 the data
-dominate and the centred form is better, below 1 the prior does and the non-centred form is.
-A block is centred when, for each of its effects, the median level's ratio is at least
-:data:`CENTRED_MIN_INFORMATION` and the block has at least :data:`CENTRED_MIN_LEVELS` levels
-(with a handful of levels the SD is poorly determined and may sit near zero, where the
-centred form has the funnel: the Arabidopsis example's three regions are such a block).
-Families without a variance function here (ordinal, zero-inflated, hurdle, tweedie) keep the
-row-count rule: centred when every level has at least :data:`CENTRED_MIN_ROWS` rows.
+``parameterization="auto"`` (the default of :func:`bayesmm.fit`) centres a block when its
+smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
+:data:`CENTRED_MIN_LEVELS` levels, and keeps every other block non-centred (with a handful of
+levels the SD is poorly determined and may sit near zero, where the centred form has the
+funnel: the Arabidopsis example's three regions of ~200 rows each are such a block).
+
+``parameterization="information"`` decides per block from how strongly each level's data
+inform its effects (:func:`information_ratios`): for every level and effect, the ratio of the
+data's precision about the effect (the expected Fisher information of the level's rows, from
+the family's variance function at the data's mean) to the prior precision of a level effect
+(1 / SD^2, with the SD estimated by moments from the spread of the levels' own estimates).
+This is the quantity that decides which form mixes well (Papaspiliopoulos, Roberts and Skold
+2007): above 1 the data dominate and the centred form is better, below 1 the prior does. A
+block is centred when, for each of its effects, the median level's ratio is at least
+:data:`CENTRED_MIN_INFORMATION` and it has at least :data:`CENTRED_MIN_LEVELS` levels.
+Families without a variance function here (ordinal, zero-inflated, hurdle, tweedie) fall back
+to the row rule of ``"auto"``. It is not yet the default: the crossover grid of issue 16 that
+would show auto >= 0.8 x the better fixed form on every cell has not been run, and the switch
+changes the compiled structure of many existing fits (e.g. latent sleepstudy).
+
 ``"centred"`` / ``"noncentred"`` force one form for every block. Both forms give the same
-posterior (a test checks it); only the sampling efficiency differs. The crossover is mapped
-on a grid in ``benchmarks/parameterization_grid.py`` (results in ``benchmarks/README.md``).
+posterior (a test checks it); only the sampling efficiency differs.
 
 Examples
 --------
@@ -50,7 +55,7 @@ from ..errors import BayesmmError
 from ..model.spec import ModelSpec
 
 #: Accepted values of ``parameterization`` (British and American spellings).
-PARAMETERIZATIONS = ("auto", "noncentred", "centred", "noncentered", "centered")
+PARAMETERIZATIONS = ("auto", "information", "noncentred", "centred", "noncentered", "centered")
 
 #: ``"auto"`` centres a block when the median level's data precision about each effect is at
 #: least this many times the prior precision of the effect...
@@ -90,8 +95,10 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     spec : ModelSpec
         The model.
     parameterization : {"auto", "noncentred", "centred"}
-        ``"auto"``: centred where the block's levels' data inform its effects more than the
-        prior does (see the module's description). The spellings ``"noncentered"`` /
+        ``"auto"``: centred where the smallest level of the block has at least
+        :data:`CENTRED_MIN_ROWS` rows and the block has at least :data:`CENTRED_MIN_LEVELS`
+        levels; ``"information"``: centred where the levels' data inform the effects more than
+        the prior does (see the module's description). The spellings ``"noncentered"`` /
         ``"centered"`` work too.
 
     Returns
@@ -113,7 +120,8 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     """
     if parameterization not in PARAMETERIZATIONS:
         raise BayesmmError(
-            f"parameterization must be 'auto', 'noncentred' or 'centred'; got {parameterization!r}."
+            "parameterization must be 'auto', 'information', 'noncentred' or 'centred'; "
+            f"got {parameterization!r}."
         )
     if spec.family.ordinal:  # the intercept is a vector of thresholds: nothing to centre on
         return tuple(False for _ in spec.blocks)
@@ -127,7 +135,7 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
         if n_levels < CENTRED_MIN_LEVELS:
             flags.append(False)
             continue
-        ratios = information_ratios(spec, block)
+        ratios = information_ratios(spec, block) if parameterization == "information" else None
         if ratios is None:
             flags.append(_smallest_level(block.level_index, n_levels) >= CENTRED_MIN_ROWS)
         else:

@@ -35,7 +35,9 @@ def test_pool_names_the_chain_whose_process_died():
     future = pool.submit(functools.partial(die, chain=2))
     with pytest.raises(concurrent.futures.process.BrokenProcessPool):
         future.result(timeout=60)
-    deaths = pool.dead_chains()
+    deadline = time.monotonic() + 30
+    while not (deaths := pool.dead_chains()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the pool's manager thread marks the futures before reaping
     assert [(d.chain, d.exitcode) for d in deaths] == [(2, -signal.SIGKILL)]
 
 

@@ -65,12 +65,13 @@ def _one_factor(family: str, rows: int, sd: float, levels: int = 30, seed: int =
 def test_auto_centres_blocks_whose_levels_data_outweigh_the_prior():
     data = _two_factor_data(rows_per_g=100, rows_per_h=10)
     spec = build_model_spec("y ~ x + (1 + x | g) + (1 | h)", data)
-    assert centred_blocks(spec, "auto") == (True, False)  # h's levels do not differ
+    assert centred_blocks(spec, "information") == (True, False)  # h's levels do not differ
+    assert centred_blocks(spec, "auto") == (True, False)  # the row rule agrees here
     assert centred_blocks(spec, "centred") == (True, True)
     assert centred_blocks(spec, "noncentered") == (False, False)
     # few levels (the SD is poorly determined): non-centred however many rows each has
     few = _two_factor_data(rows_per_g=1000, rows_per_h=10, levels=3)
-    assert centred_blocks(build_model_spec("y ~ x + (1 | g)", few), "auto") == (False,)
+    assert centred_blocks(build_model_spec("y ~ x + (1 | g)", few), "information") == (False,)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_auto_follows_the_data_to_prior_precision_ratio(family, rows, sd, centre
     family's information per row."""
     spec = _one_factor(family, rows, sd)
     ratio = float(np.median(information_ratios(spec, spec.blocks[0])))
-    assert centred_blocks(spec, "auto") == (centred,), ratio
+    assert centred_blocks(spec, "information") == (centred,), ratio
 
 
 def test_information_ratio_matches_its_closed_form_for_gaussian_levels():
@@ -110,14 +111,16 @@ def test_families_without_a_variance_function_keep_the_row_rule():
     data["y"] = np.abs(data["y"]).round()
     spec = build_model_spec("y ~ x + (1 | g)", data, "zero_inflated_poisson")
     assert information_ratios(spec, spec.blocks[0]) is None
-    assert centred_blocks(spec, "auto") == (True,)
+    assert centred_blocks(spec, "information") == (True,)
     assert centred_blocks(
-        build_model_spec("y ~ x + (1 | g)", data.iloc[1:], "zero_inflated_poisson"), "auto"
+        build_model_spec("y ~ x + (1 | g)", data.iloc[1:], "zero_inflated_poisson"), "information"
     ) == (False,)
 
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
-    with pytest.raises(BayesmmError, match="parameterization must be 'auto', 'noncentred'"):
+    with pytest.raises(
+        BayesmmError, match="parameterization must be 'auto', 'information', 'noncentred'"
+    ):
         bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, parameterization="centre")
 
 

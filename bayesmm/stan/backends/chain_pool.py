@@ -170,6 +170,9 @@ class ChainProcessPool(concurrent.futures.ProcessPoolExecutor):
         ended = []
         for pid, process in self.started.items():
             code = process.exitcode
+            if code is None and not process.is_alive():
+                process.join(timeout=5)  # dead but not reaped yet
+                code = process.exitcode
             if code in (None, 0):
                 continue
             marker = Path(self.marker_directory, str(pid))
