@@ -94,7 +94,7 @@ def main() -> None:
     )
     print("peak RSS of the chain processes (MB):", [round(p / 2**20) for p in peaks[:6]])
     summary = fit.summary()
-    columns = [c for c in ("mean", "sd", "rhat", "ess_bulk") if c in summary.columns]
+    columns = [c for c in ("Estimate", "Est.Error", "Rhat", "Bulk_ESS") if c in summary.columns]
     print(summary[columns].to_string())
     divergent = int(fit.idata.sample_stats["diverging"].sum())
     print(f"divergent transitions: {divergent}")
