@@ -49,6 +49,13 @@ def check_supported(spec: ModelSpec) -> str:
             f"(REML is defined for them); this model has family '{family.name}' with link "
             f"'{family.link}'. For a maximum-likelihood GLMM use lme4::glmer or glmmTMB in R."
         )
+    structured = [b.term.text for b in spec.blocks if b.structure.structured]
+    if structured:
+        raise UnsupportedModelError(
+            f"compare_frequentist (statsmodels' MixedLM) fits unstructured covariances only; "
+            f"{', '.join(structured)} in '{spec.formula.text}' has a structured one (or is a "
+            "smooth). Compare with glmmTMB (ar1(), cs(), ...) or mgcv (s()) in R."
+        )
     groups = spec.group_labels()
     if not groups:
         raise UnsupportedModelError(

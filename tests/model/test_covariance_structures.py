@@ -227,3 +227,10 @@ def test_readme_table_lists_the_summary_labels(panel):
         assert f"`{formula.replace('|', chr(92) + '|')}`" in text
         spec = bmm.model_spec(formula, panel.rename(columns={"time": "t"}))
         assert parameter_labels(spec) == expected
+
+
+def test_frequentist_comparison_refuses_structured_terms(panel):
+    from bayesmm.posterior.frequentist import check_supported
+
+    with pytest.raises(bmm.errors.UnsupportedModelError, match="glmmTMB"):
+        check_supported(bmm.model_spec("y ~ ar1(0 + time | g)", panel))
