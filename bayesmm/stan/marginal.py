@@ -15,7 +15,11 @@ per level (q = number of effects of g), with ``M_j = sigma^2 I + Lambda' Z_j'Z_j
     r'r = y'y - 2 beta'X'y + beta'X'X beta,   c_j = Lambda' (Z_j'y_j - Z_j'X_j beta).
 
 So Stan needs only n_j, Z_j'Z_j, Z_j'X_j, Z_j'y_j and X'X, X'y, y'y, computed here once with
-numpy; the cost of a gradient no longer grows with N. The response and the non-intercept
+numpy; the cost of a gradient no longer grows with N. With ``weights(w)`` (each row's
+log-likelihood multiplied by w_n) every cross-product is W-weighted (Z_j'W_jZ_j, ...) and N in
+the two leading terms becomes sum(w): exp(sum_n w_n log N(y_n | mu_n, sigma)) is, as a function
+of the effects, N(y | mu, sigma^2 W^-1) times a factor free of them, and that factor turns
+N log(2 pi sigma^2) - sum log w into sum(w) log(2 pi sigma^2). The response and the non-intercept
 columns of X are centred first: the raw sums of squares of a response far from zero are huge
 and ``r'r`` would be a difference of nearly equal large numbers.
 
@@ -78,8 +82,6 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
         return "the response is censored (cens()): censored rows have no Gaussian marginal"
     if additions.truncated:
         return "the response is truncated (trunc()): a truncated normal has no Gaussian marginal"
-    if additions.weights is not None:
-        return "the model has weights() (not in the marginal program's sufficient statistics)"
     if additions.se is not None:
         return "the model has se() (not in the marginal program's sufficient statistics)"
     groups = spec.group_labels()
@@ -181,10 +183,17 @@ def centred_design(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """
     X = np.asarray(spec.fixed_design, dtype=float).reshape(spec.n_obs, -1).copy()
     y = np.asarray(spec.response, dtype=float)
-    means_X = X[:, 1:].mean(axis=0) if spec.has_intercept else np.zeros(0)
+    # weights(w): weighted means, so that integer weights give the statistics of copied rows
+    w = None if spec.additions.weights is None else np.asarray(spec.additions.weights, float)
+    if not spec.has_intercept:
+        means_X = np.zeros(0)
+    elif w is None:
+        means_X = X[:, 1:].mean(axis=0)
+    else:
+        means_X = (w @ X[:, 1:]) / w.sum()
     if spec.has_intercept:
         X[:, 1:] -= means_X
-        y_shift = float(y.mean())
+        y_shift = float(y.mean() if w is None else (w @ y) / w.sum())
     else:
         y_shift = 0.0
     return X, y - y_shift, means_X, y_shift
@@ -206,9 +215,11 @@ def sufficient_statistics(spec: ModelSpec) -> SufficientStatistics:
     n_levels = len(spec.blocks[0].group_levels)
     Z = np.column_stack([np.asarray(b.design, dtype=float) for b in spec.blocks])
     q = Z.shape[1]
+    # weights(w) multiply each row's log-likelihood: every cross-product is W-weighted
+    w = np.ones(spec.n_obs) if spec.additions.weights is None else spec.additions.weights
 
-    def per_level(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(level, weights=weights, minlength=n_levels)
+    def per_level(values: np.ndarray) -> np.ndarray:
+        return np.bincount(level, weights=w * values, minlength=n_levels)
 
     ZtZ = np.empty((n_levels, q * q))
     for a in range(q):
@@ -230,9 +241,9 @@ def sufficient_statistics(spec: ModelSpec) -> SufficientStatistics:
         ZtZ=ZtZ,
         ZtX=ZtX,
         Zty=Zty,
-        XtX=X.T @ X,
-        Xty=X.T @ y,
-        yty=float(y @ y),
+        XtX=X.T @ (w[:, None] * X),
+        Xty=X.T @ (w * y),
+        yty=float(y @ (w * y)),
         y_shift=y_shift,
         x_means=means_X,
     )

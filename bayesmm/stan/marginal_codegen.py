@@ -72,6 +72,9 @@ def render_marginal_code(spec: ModelSpec) -> str:
         "blocks": blocks,
         "priors": [_render_prior(target, spec) for target in spec.priors],
         "functions": stan_functions(spec),
+        "weighted": spec.additions.weights is not None,
+        "weights_label": spec.additions.label("weights"),
+        "n_total": "sum_weights" if spec.additions.weights is not None else "N",
     }
     return _environment().get_template("marginal.stan.j2").render(**context)
 
@@ -109,6 +112,9 @@ def build_marginal_data(
     )
     if spec.has_intercept:
         data["means_X"] = stats.x_means
+    weights = spec.additions.weights
+    if weights is not None:
+        data["sum_weights"] = float(np.sum(weights))
     rows = bool(log_lik or y_rep)
     n_rows = spec.n_obs if rows else 0
     n_fixed = len(spec.fixed_names)
@@ -118,11 +124,15 @@ def build_marginal_data(
         data["X"] = np.asarray(spec.fixed_design, dtype=float).reshape(spec.n_obs, -1)
         data["group"] = (spec.blocks[0].level_index + 1).astype(np.int64)
         data["Z"] = np.column_stack([np.asarray(b.design, dtype=float) for b in spec.blocks])
+        if weights is not None:
+            data["weights"] = np.asarray(weights, dtype=float)
     else:
         data["Y"] = np.zeros(0)
         data["X"] = np.zeros((0, n_fixed))
         data["group"] = np.zeros(0, dtype=np.int64)
         data["Z"] = np.zeros((0, stats.n_effects))
+        if weights is not None:
+            data["weights"] = np.zeros(0)
     data.update(prior_data(spec))
     data["prior_only"] = int(prior_only)
     data["compute_log_lik"] = int(log_lik)

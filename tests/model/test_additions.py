@@ -17,7 +17,7 @@ from bayesmm.model.additions import ResponseAdditions, pointwise_log_likelihood
 from bayesmm.model.families import get_family
 from bayesmm.posterior.predict import prediction_data, truncated_draws
 from bayesmm.stan.backends.stanc import check_stan_code
-from bayesmm.stan.marginal import marginal_obstacle
+from bayesmm.stan.marginal import marginal_obstacle, sufficient_statistics
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,25 @@ def test_marginal_program_says_why_it_does_not_apply(sleep):
     assert "censored" in marginal_obstacle(spec)
     spec = bmm.model_spec("Reaction ~ Days + offset(u) + (1|Subject)", sleep)
     assert "offset" in marginal_obstacle(spec)
+
+
+def test_weighted_marginal_statistics_are_those_of_copied_rows():
+    """Integer weights give exactly the sufficient statistics (and centring) of the data with
+    each row copied w times, so the weighted marginal program is the duplicated-rows model."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(
+        {"y": rng.normal(size=12), "x": rng.normal(size=12), "g": list("aabbccddeeff")}
+    ).assign(w=[1, 2, 3] * 4)
+    copies = data.loc[data.index.repeat(data.w)].reset_index(drop=True)
+    weighted = sufficient_statistics(bmm.model_spec("y | weights(w) ~ x + (1 + x | g)", data))
+    plain = sufficient_statistics(bmm.model_spec("y ~ x + (1 + x | g)", copies))
+    for name in ("ZtZ", "ZtX", "Zty", "XtX", "Xty", "yty", "y_shift", "x_means"):
+        np.testing.assert_allclose(
+            getattr(weighted, name), getattr(plain, name), atol=1e-12, err_msg=name
+        )
+    code = bmm.stancode("y | weights(w) ~ x + (1 + x | g)", data)
+    assert "exact marginal likelihood" in code and check_stan_code(code) == ""
+    assert bmm.standata("y | weights(w) ~ x + (1 | g)", data)["sum_weights"] == 24.0
 
 
 # ------------------------------------------------------------------ numpy likelihood
