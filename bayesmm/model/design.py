@@ -525,6 +525,11 @@ def _parse_dpars(model_formula: ModelFormula, family: Family) -> list[tuple[str,
     for name, rhs in model_formula.dpars:
         check_dpar(name, family)
         dpar_formula = parse_formula(f"{name} ~ {rhs}")
+        if dpar_formula.offsets:
+            raise FormulaError(
+                f"offset() in the formula of '{name}' is not supported yet; offsets belong to "
+                "the mean's formula."
+            )
         parsed.append((name, dpar_formula))
     return parsed
 
@@ -732,6 +737,11 @@ def build_model_spec(
     _check_repeated_effects(blocks, formula)
     _check_structured_groups(blocks, formula)
     dpars = tuple(_build_dpar(name, f, frame, family) for name, f in dpar_formulas)
+    if family.ordinal and additions.any:
+        raise FormulaError(
+            f"The addition terms of '{parsed.response.label}' (weights, cens, trunc, se) are not "
+            f"available for the ordinal family '{family.name}' yet."
+        )
     if dpars and additions.any:
         raise FormulaError(
             f"The addition terms of '{parsed.response.label}' (weights, cens, trunc, se) do not "

@@ -256,3 +256,14 @@ def test_truncated_draws_stay_within_their_bounds():
     law = stats.poisson(4.0)
     expected = law.pmf(2) / (law.cdf(6) - law.cdf(1))
     assert abs(np.mean(draws == 2) - expected) < 4 * np.sqrt(expected / 12000)
+
+
+def test_ordinal_additions_and_offsets_of_family_parameters_are_refused():
+    data = pd.DataFrame(
+        {"y": [1, 2, 3, 1, 2, 3], "x": np.arange(6.0), "w": 1.0, "g": list("aabbcc")}
+    )
+    with pytest.raises(FormulaError, match="not available for the ordinal family"):
+        bmm.model_spec("y | weights(w) ~ x", data, family="cumulative")
+    gaussian = data.assign(y=data.y * 1.0)
+    with pytest.raises(FormulaError, match="offset\\(\\) in the formula of 'sigma'"):
+        bmm.model_spec(bmm.bf("y ~ x", sigma="~ x + offset(w)"), gaussian)
