@@ -168,6 +168,8 @@ def _program(
     # Stan computes log_lik / y_rep by default only where numpy cannot (then only for small
     # fits); elsewhere they come from the draws when LOO, WAIC or a check asks for them.
     small = spec.n_obs * draws <= AUTO_POINTWISE_LIMIT and not pointwise_in_numpy(spec)
+    # a prior-only fit exists for its prior predictive draws: Stan makes them while small
+    small_y_rep = small or (sample_prior == "only" and spec.n_obs * draws <= AUTO_POINTWISE_LIMIT)
     options = {}
     if method == "marginal":
         build = build_marginal_program  # its cost does not grow with N: no threads needed
@@ -186,7 +188,7 @@ def _program(
         **options,
         prior_only=sample_prior == "only",
         log_lik=small if log_lik is None else bool(log_lik),
-        y_rep=small if y_rep is None else bool(y_rep),
+        y_rep=small_y_rep if y_rep is None else bool(y_rep),
     )
 
 

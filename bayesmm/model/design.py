@@ -715,7 +715,13 @@ def build_model_spec(
     for block in blocks:
         check_finite_matrix(block.design, block.effect_names, f"the term {block.term.text}")
     if check_design:
-        check_blocks(blocks, frame, family, len(response))
+        check_blocks(
+            blocks,
+            frame,
+            family,
+            len(response),
+            residual_known=additions.se is not None and not additions.se_sigma,
+        )
         check_scales(
             np.zeros(0) if response_placeholder else response,
             parsed.response.label,

@@ -186,10 +186,18 @@ def _constant_within_levels(column: np.ndarray, index: np.ndarray, n_levels: int
 
 
 def check_blocks(
-    blocks: tuple[RandomBlock, ...], frame: pd.DataFrame, family: Family, n_rows: int
+    blocks: tuple[RandomBlock, ...],
+    frame: pd.DataFrame,
+    family: Family,
+    n_rows: int,
+    residual_known: bool = False,
 ) -> None:
-    """Refuse or warn about group-level terms the data cannot inform (module docstring)."""
-    strict = family.response_type == "real" or family.name == "bernoulli"
+    """Refuse or warn about group-level terms the data cannot inform (module docstring).
+
+    ``residual_known``: the residual SD is given (``se(s)`` without ``sigma``), so one level
+    per row is identified (a random-effects meta-analysis).
+    """
+    strict = (family.response_type == "real" or family.name == "bernoulli") and not residual_known
     for block in blocks:
         term = block.term.text
         n_levels, n_effects = len(block.group_levels), len(block.effect_names)

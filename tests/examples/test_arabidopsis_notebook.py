@@ -61,4 +61,5 @@ def test_arabidopsis_notebook_reaches_the_lectures_conclusions(monkeypatch):
     assert probe["order"] == ["negbinomial", "poisson"], probe
     assert probe["elpd_diff"] > 4 * probe["dse"], probe
     assert probe["high_k"]["negbinomial"] == 0 and probe["high_k"]["poisson"] > 0, probe
-    assert "of model 'poisson' have Pareto k > 0.7" in text  # compare's warning, explained
+    # compare's warning, explained (the threshold is ArviZ's, which depends on the draws)
+    assert "of model 'poisson' have Pareto k > " in text
