@@ -529,3 +529,14 @@ def test_loo_uses_arviz_threshold():
 
     assert pareto_k_threshold(Result(600)) == pytest.approx(1 - 1 / np.log10(600))
     assert pareto_k_threshold(Result(4000)) == 0.7
+
+
+def test_censoring_codes_are_shown_as_plain_values(sleep):
+    data = sleep.assign(c=0)
+    data.loc[3, "c"] = 7
+    message = raises(DataError, bmm.model_spec, "Reaction | cens(c) ~ Days", data)
+    assert "has unknown codes 7 in 1 row(s) (row labels 3)" in message
+    assert "np.int64" not in message
+    data.loc[3, "c"] = np.nan  # a missing code: our error, not int(nan)'s ValueError
+    message = raises(DataError, bmm.model_spec, "Reaction | cens(c) ~ Days", data)
+    assert "has unknown codes nan in 1 row(s) (row labels 3)" in message

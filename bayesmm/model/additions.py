@@ -201,7 +201,9 @@ def _censoring(term: AdditionTerm, frame: pd.DataFrame, evaluate: Any, keep: np.
     bad = np.zeros(len(frame), dtype=bool)
     for i, value in enumerate(raw):
         key = value.strip().lower() if isinstance(value, str) else value
-        if isinstance(key, float) and key == int(key):
+        if isinstance(key, np.generic):
+            key = key.item()
+        if isinstance(key, float) and np.isfinite(key) and key == int(key):
             key = int(key)
         try:
             code = CENSORING_CODES.get(key)
@@ -212,7 +214,9 @@ def _censoring(term: AdditionTerm, frame: pd.DataFrame, evaluate: Any, keep: np.
         else:
             codes[i] = code
     if bad.any():
-        shown = ", ".join(map(repr, pd.unique(raw[bad])[:5]))
+        from .design_checks import plain_value  # design_checks imports spec, which imports us
+
+        shown = ", ".join(map(plain_value, pd.unique(raw[bad])[:5]))
         raise DataError(
             f"The censoring column '{expression}' has unknown codes {shown} in "
             f"{_rows(frame, bad)}. Use 'left', 'none', 'right', 'interval' or -1, 0, 1, 2."
