@@ -218,6 +218,7 @@ def fit(
     offset: Any = None,
     algorithm: str = "nuts",
     jacobian: bool | None = None,
+    num_paths: int | None = None,
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -293,14 +294,19 @@ def fit(
         ``"nuts"`` samples the posterior. The others are quicker approximations
         (:mod:`bayesmm.stan.algorithms`) returning one chain of ``iter_sampling`` draws in the
         same Fit: ``"optimize"`` the posterior mode by L-BFGS (one draw), ``"laplace"`` a
-        normal at the mode of the unconstrained density, ``"pathfinder"`` single-path
-        Pathfinder with PSIS resampling, ``"meanfield"``/``"fullrank"`` ADVI (cmdstanpy
-        backend only). ``print(fit)`` says which made the draws; their intervals are
-        approximate.
+        normal at the mode of the unconstrained density, ``"pathfinder"`` multi-path
+        Pathfinder (``num_paths`` paths pooled and PSIS-resampled, as CmdStan's),
+        ``"meanfield"``/``"fullrank"`` ADVI (cmdstanpy backend only). ``print(fit)`` says
+        which made the draws; their intervals are approximate.
     jacobian : bool, optional
         For ``"optimize"`` and ``"laplace"``: include the Jacobian of the constraining
         transforms (CmdStan's ``jacobian=``). Default False for optimize (with flat priors,
         the maximum likelihood estimate) and True for laplace.
+    num_paths : int, optional
+        For ``"pathfinder"`` (and ``init="pathfinder"``): independent Pathfinder paths whose
+        draws are pooled and resampled by Pareto-smoothed importance weights (CmdStan's
+        ``num_paths``, default 4; 1 is single-path Pathfinder). The Pareto k of the pooled
+        importance ratios is in ``fit.algorithm_details["pareto_k"]``.
 
     Returns
     -------
@@ -314,6 +320,12 @@ def fit(
     >>> fit.fixef()  # doctest: +SKIP
     """
     algorithm = check_algorithm(algorithm)
+    if num_paths is not None and algorithm != "pathfinder" and init != "pathfinder":
+        raise BayesmmError(
+            f"num_paths={num_paths!r} is an option of Pathfinder only; drop it or use "
+            "algorithm='pathfinder' (or init='pathfinder')."
+        )
+    paths = {} if num_paths is None else {"num_paths": num_paths}
     checked = check_sampler_arguments(
         chains, iter_warmup, iter_sampling, seed, adapt_delta, max_treedepth, init, parallel_chains
     )
@@ -362,11 +374,11 @@ def fit(
             spec, program, runner, used_method, sample_prior,
             AlgorithmSettings(
                 algorithm, draws=iter_sampling, jacobian=jacobian, seed=seed, init=start,
-                show_progress=show_progress,
+                show_progress=show_progress, **paths,
             ),
         )  # fmt: skip
     if isinstance(init, str):
-        init = _approximate_inits(runner, program, init, chains, seed, start, show_progress)
+        init = _approximate_inits(runner, program, init, chains, seed, start, show_progress, paths)
     elif init is None:
         init = start
     settings = SamplerSettings(
@@ -407,7 +419,9 @@ def _approximate_fit(
     return result
 
 
-def _approximate_inits(runner, program, init: str, chains: int, seed, start, show_progress):
+def _approximate_inits(
+    runner, program, init: str, chains: int, seed, start, show_progress, options=None
+):
     """Per-chain initial values from the approximation named by ``init``."""
     if init not in APPROXIMATE_INITS:
         raise BayesmmError(
@@ -415,8 +429,9 @@ def _approximate_inits(runner, program, init: str, chains: int, seed, start, sho
             f"{', '.join(APPROXIMATE_INITS)}, a number (random-init radius) or a dict."
         )
     approx = AlgorithmSettings(
-        init, draws=max(100, chains), seed=seed, init=start, show_progress=show_progress
-    )
+        init, draws=max(100, chains), seed=seed, init=start, show_progress=show_progress,
+        **(options or {}),
+    )  # fmt: skip
     with warnings.catch_warnings():  # a poor Pareto k matters little for starting points
         warnings.simplefilter("ignore", SamplingWarning)
         output = runner.approximate(program.compiled_code, program.data, approx)

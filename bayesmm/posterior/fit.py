@@ -50,7 +50,7 @@ ALGORITHM_LABELS = {
     "nuts": "NUTS",
     "optimize": "L-BFGS optimization (the mode, no uncertainty)",
     "laplace": "a Laplace approximation (normal at the mode, unconstrained scale)",
-    "pathfinder": "single-path Pathfinder (normal approximation along the L-BFGS path)",
+    "pathfinder": "Pathfinder (normal approximations along L-BFGS paths)",
     "meanfield": "ADVI, mean-field (normal approximation with a diagonal covariance)",
     "fullrank": "ADVI, full-rank (normal approximation)",
 }
@@ -532,9 +532,17 @@ class Fit:
             ]
         label = ALGORITHM_LABELS.get(self.algorithm, self.algorithm)
         details = self.algorithm_details
+        paths = int(details.get("num_paths", 1))
+        if self.algorithm == "pathfinder":
+            label = (
+                "single-path Pathfinder (normal approximation along the L-BFGS path)"
+                if paths == 1
+                else f"multi-path Pathfinder ({paths} paths' normal approximations, pooled)"
+            )
         notes = [f"jacobian = {details['jacobian']}"] if "jacobian" in details else []
         if "iterations" in details:
-            notes.append(f"{details['iterations']} L-BFGS iterations")
+            over = f" over {details.get('paths_used', paths)} paths" if paths > 1 else ""
+            notes.append(f"{details['iterations']} L-BFGS iterations{over}")
         k = details.get("pareto_k")
         if k is not None and np.isfinite(k):
             notes.append(f"Pareto k = {k:.2f}")

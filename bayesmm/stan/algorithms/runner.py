@@ -25,7 +25,7 @@ from ...errors import BackendError, SamplingWarning
 from .density import LogDensity
 from .laplace import ApproximateDraws, laplace_draws
 from .optimize import find_mode
-from .pathfinder import pathfinder_draws
+from .pathfinder import multi_pathfinder_draws, pathfinder_draws
 from .settings import AlgorithmSettings
 
 #: Stan's attempts at a random starting point before it gives up.
@@ -113,23 +113,29 @@ def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> Approxima
     x0 = starting_point(density, settings.init, rng)
     jacobian = settings.uses_jacobian
     if settings.algorithm == "pathfinder":
-        result = pathfinder_draws(
-            density,
-            x0,
-            rng,
-            draws=settings.draws,
-            history_size=settings.history_size,
-            elbo_draws=settings.elbo_draws,
-            max_iterations=min(settings.max_iterations, 1000),
-            resample=settings.psis_resample,
-        )
+        common = {
+            "draws": settings.draws,
+            "history_size": settings.history_size,
+            "elbo_draws": settings.elbo_draws,
+            "max_iterations": min(settings.max_iterations, 1000),
+            "resample": settings.psis_resample,
+        }
+        if settings.num_paths == 1:
+            result = pathfinder_draws(density, x0, rng, **common)
+        else:  # each path from its own start, as CmdStan's multi-path Pathfinder
+            starts = [x0] + [
+                starting_point(density, settings.init, rng) for _ in range(settings.num_paths - 1)
+            ]
+            result = multi_pathfinder_draws(
+                density, starts, rng, single_path_draws=settings.single_path_draws, **common
+            )
         result.details["jacobian"] = True
         k = result.details["pareto_k"]
         if np.isfinite(k) and k > PARETO_K_LIMIT:
             warnings.warn(
-                f"Pathfinder's Pareto k is {k:.2f} (> {PARETO_K_LIMIT}): the normal "
-                "approximation is far from the posterior and its draws are unreliable. "
-                "Use algorithm='nuts'.",
+                f"Pathfinder's Pareto k is {k:.2f} (> {PARETO_K_LIMIT}, "
+                f"{settings.num_paths} path(s)): the normal approximation is far from the "
+                "posterior and its draws are unreliable. Use algorithm='nuts'.",
                 SamplingWarning,
                 stacklevel=3,
             )

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ...errors import BayesmmError, suggest
 
 #: Every value of ``algorithm=`` in :func:`bayesmm.fit`; all but NUTS approximate.
@@ -69,7 +71,15 @@ class AlgorithmSettings:
     elbo_draws : int
         Pathfinder: draws per ELBO estimate.
     psis_resample : bool
-        Pathfinder: resample the draws with Pareto-smoothed importance weights.
+        Pathfinder: resample the draws with Pareto-smoothed importance weights (CmdStan's
+        ``psis_resample``, default True).
+    num_paths : int
+        Pathfinder: independent single paths whose draws are pooled and resampled (CmdStan's
+        ``num_paths``, default 4); 1 runs single-path Pathfinder (its own draws resampled
+        when ``psis_resample``).
+    single_path_draws : int or None
+        Pathfinder: draws from each path's best normal (CmdStan's ``num_draws``, cmdstanpy's
+        ``num_single_draws``); None: ``draws``.
     show_progress : bool
         Show the backend's messages.
     """
@@ -83,7 +93,14 @@ class AlgorithmSettings:
     history_size: int = 5
     elbo_draws: int = 25
     psis_resample: bool = True
+    num_paths: int = 4
+    single_path_draws: int | None = None
     show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        paths = self.num_paths
+        if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths < 1:
+            raise BayesmmError(f"num_paths must be a positive integer, got {paths!r}.")
 
     @property
     def uses_jacobian(self) -> bool:
@@ -94,5 +111,16 @@ class AlgorithmSettings:
 
     @property
     def n_draws(self) -> int:
-        """Draws the fit will hold (1 for optimize)."""
-        return 1 if self.algorithm == "optimize" else int(self.draws)
+        """Draws the fit will hold: 1 for optimize; for Pathfinder without resampling every
+        path's draws, ``draws`` rounded up to a multiple of ``num_paths``.
+
+        Examples
+        --------
+        >>> AlgorithmSettings("pathfinder", draws=10, num_paths=4, psis_resample=False).n_draws
+        12
+        """
+        if self.algorithm == "optimize":
+            return 1
+        if self.algorithm == "pathfinder" and not self.psis_resample and self.num_paths > 1:
+            return int(self.num_paths) * -(-int(self.draws) // int(self.num_paths))
+        return int(self.draws)

@@ -134,8 +134,13 @@ class CmdStanPyBackend:
                     **common, mode=mode, draws=settings.draws, jacobian=settings.uses_jacobian
                 )
             elif algorithm == "pathfinder":
+                paths = settings.num_paths
+                per_path = settings.single_path_draws
+                if paths > 1 and not settings.psis_resample:  # every path's draws returned
+                    per_path = settings.n_draws // paths
                 fit = model.pathfinder(
-                    **common, inits=inits, draws=settings.draws, num_paths=1,
+                    **common, inits=inits, draws=settings.draws, num_paths=paths,
+                    num_single_draws=per_path if paths > 1 else None,
                     psis_resample=settings.psis_resample, history_size=settings.history_size,
                     num_elbo_draws=settings.elbo_draws,
                 )  # fmt: skip
@@ -156,6 +161,7 @@ class CmdStanPyBackend:
                 values = np.asarray(fit.stan_variable(name, mean=False))
             else:
                 values = np.asarray(fit.stan_variable(name))
+            values = values[-n:]  # the draws asked for (some CmdStan versions write one more)
             draws[name] = values.reshape(1, n, *values.shape[1:])
         stats = {}
         if algorithm != "optimize":
@@ -173,7 +179,11 @@ class CmdStanPyBackend:
             compile_seconds=compile_seconds,
             sample_seconds=sample_seconds,
             algorithm=algorithm,
-            algorithm_details={"jacobian": settings.uses_jacobian, "draws": n},
+            algorithm_details={
+                "jacobian": settings.uses_jacobian,
+                "draws": n,
+                **({"num_paths": settings.num_paths} if algorithm == "pathfinder" else {}),
+            },
             parameter_names=tuple(model.src_info().get("parameters", {})),
         )
 
