@@ -98,8 +98,11 @@ ZERO_HURDLE_CASES: tuple[SimCase, ...] = (
 #: The ordinal family (thresholds -1, 0.5, 2 shifted by ``b_intercept``; stanc checks only).
 ORDINAL_CASES: tuple[SimCase, ...] = (SimCase("cumulative", "logit", 0.0, 0.7, 0.6, 0.4),)
 
+#: The categorical family (mu3 = -eta; stanc checks only).
+CATEGORICAL_CASES: tuple[SimCase, ...] = (SimCase("categorical", "logit", 0.0, 0.7, 0.6, 0.4),)
+
 #: Every simulated case (one per registry family at least).
-ALL_CASES = SIM_CASES + ZERO_HURDLE_CASES + ORDINAL_CASES
+ALL_CASES = SIM_CASES + ZERO_HURDLE_CASES + ORDINAL_CASES + CATEGORICAL_CASES
 
 
 def simulate(case: SimCase, seed: int) -> pd.DataFrame:
@@ -142,6 +145,10 @@ def simulate(case: SimCase, seed: int) -> pd.DataFrame:
         thresholds = np.array([-1.0, 0.5, 2.0]) + case.b_intercept
         cdf = LINKS[case.link].inverse(thresholds[None, :] - (eta - case.b_intercept)[:, None])
         y = 1 + np.sum(rng.random(eta.size)[:, None] > cdf, axis=1)
+    elif REGISTRY[case.family].categorical:  # three categories: 0, eta, -eta
+        logits = np.column_stack([np.zeros_like(eta), eta, -eta])
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        y = 1 + np.sum(rng.random(eta.size)[:, None] > np.cumsum(p, axis=1)[:, :2], axis=1)
     else:  # the other families (zero-inflated, hurdle) through their registry simulators
         family = REGISTRY[case.family]
         trials = None

@@ -42,6 +42,7 @@ from .additions import (
     evaluate_additions,
     evaluate_offset,
 )
+from .categorical_family import categorical_response, category_parameter
 from .covariance_structures import get_structure
 from .design_checks import check_blocks, check_fixed_design, check_response, check_scales
 from .distributional import ModelFormula, as_model_formula, check_dpar, dpar_link
@@ -419,6 +420,9 @@ def build_response(
     if family.ordinal:
         source = raw_response if raw_response is not None else pd.Series(values)
         values, levels = ordinal_response(source.reset_index(drop=True), label)
+    if family.categorical:
+        source = raw_response if raw_response is not None else pd.Series(values)
+        values, levels = categorical_response(source.reset_index(drop=True), label)
     family.validate(values, label, trials)
     if family.response_type == "int":
         values = np.asarray(np.round(np.asarray(values, dtype=float)), dtype=np.int64)
@@ -548,6 +552,46 @@ def _build_dpar(name: str, parsed: ParsedFormula, frame: pd.DataFrame, family: F
                 f"(... | {block.group}) there, or put the structured term in the mean's formula."
             )
     return DparSpec(name, dpar_link(aux), parsed, names, design, blocks, evaluator)
+
+
+def _categorical_dpars(
+    parsed: ParsedFormula, frame: pd.DataFrame, n_categories: int
+) -> tuple[DparSpec, ...]:
+    """The linear predictors ``mu3`` ... ``muK`` of a categorical model: each a copy of the
+    mean's (``mu2``'s) right-hand side with its own coefficients and its own blocks."""
+    right_side = parsed.text.split("~", 1)[1].strip()
+    dpars = []
+    for position in range(3, n_categories + 1):
+        name = category_parameter(position)
+        formula = parse_formula(f"{name} ~ {right_side}")
+        design, names, evaluator = model_matrix(formula.fixed, frame, formula.text)
+        blocks = tuple(build_block(term, frame, formula.text) for term in formula.random_terms)
+        dpars.append(DparSpec(name, "identity", formula, names, design, blocks, evaluator))
+    return tuple(dpars)
+
+
+def _check_categorical(
+    parsed: ParsedFormula, model_formula: ModelFormula, additions: Any, offset: Any
+) -> None:
+    """Refuse what the categorical family cannot honour yet (our FormulaError)."""
+    text = parsed.text
+    refused = []
+    if model_formula.dpars:
+        refused.append("distributional formulas in bf() (mu2, mu3, ... all take the main formula)")
+    if additions.any:
+        refused.append("addition terms (weights, cens, trunc, se)")
+    if parsed.offsets or offset is not None:
+        refused.append("offsets")
+    if parsed.smooths:
+        refused.append("smooth terms s()")
+    for term in parsed.random_terms:
+        if term.structure not in ("us", "diag"):
+            refused.append(f"the covariance structure of {term.text}")
+    if refused:
+        raise FormulaError(
+            f"Family 'categorical' does not support {'; '.join(refused)} in '{text}' yet. Fit "
+            "the model without them."
+        )
 
 
 def check_structure(term: RandomTerm, effect_names: tuple[str, ...], formula_text: str) -> None:
@@ -743,6 +787,9 @@ def build_model_spec(
     _check_repeated_effects(blocks, formula)
     _check_structured_groups(blocks, formula)
     dpars = tuple(_build_dpar(name, f, frame, family) for name, f in dpar_formulas)
+    if family.categorical:
+        _check_categorical(parsed, model_formula, additions, offset)
+        dpars = _categorical_dpars(parsed, frame, len(response_levels))
     if family.ordinal and additions.any:
         raise FormulaError(
             f"The addition terms of '{parsed.response.label}' (weights, cens, trunc, se) are not "

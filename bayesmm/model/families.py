@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import FamilyError, ResponseError, suggest
+from . import categorical_family as categorical_hooks
 from . import ordinal as ordinal_hooks
 from . import zero_hurdle as zh
 from .links import LINKS, Link
@@ -104,6 +105,11 @@ class Family:
         thresholds, the numpy hooks take the linear predictor as ``mu`` and the cumulative
         probabilities as ``aux["cdf"]`` (:mod:`bayesmm.model.ordinal`), and Stan draws
         replicates row by row.
+    categorical : bool
+        An unordered-categories response (``categorical``): one linear predictor per
+        non-reference category (``mu2`` is the mean's formula, ``mu3``... copies of it;
+        :mod:`bayesmm.model.categorical_family`); ``{eta}`` in ``link_lpdf``/``link_rng`` is the
+        vector of all K linear predictors of one row, the reference's 0 first.
     numpy_pointwise : bool
         The family declares that ``log_density`` and ``simulate``, applied to the inverse link
         of the linear predictor, give the Stan program's ``log_lik`` and the distribution of
@@ -142,6 +148,7 @@ class Family:
     lccdf: str = ""
     distribution: Callable[..., object] | None = None
     ordinal: bool = False
+    categorical: bool = False
     numpy_pointwise: bool = False
 
     @property
@@ -843,6 +850,22 @@ REGISTRY: dict[str, Family] = {
             mean=ordinal_hooks.mean_cumulative,
             ordinal=True,
         ),
+        Family(
+            name="categorical",
+            link="logit",
+            links=("logit",),
+            response_type="int",
+            # {eta}: the row's K linear predictors [0, mu2, ..., muK]' (codegen writes it)
+            lpdf="categorical_logit_lpmf({y} | {mu})",
+            rng="categorical_logit_rng({mu})",
+            link_lpdf={"logit": "categorical_logit_lpmf({y} | {eta})"},
+            link_rng={"logit": "categorical_logit_rng({eta})"},
+            validate=categorical_hooks.validate_categorical,
+            simulate=categorical_hooks.simulate_categorical,
+            log_density=categorical_hooks.log_density_categorical,
+            mean=categorical_hooks.mean_categorical,
+            categorical=True,
+        ),
     )
 }
 
@@ -941,3 +964,4 @@ hurdle_negbinomial = _family_factory("hurdle_negbinomial")
 hurdle_gamma = _family_factory("hurdle_gamma")
 hurdle_lognormal = _family_factory("hurdle_lognormal")
 cumulative = _family_factory("cumulative")
+categorical = _family_factory("categorical")

@@ -103,7 +103,7 @@ def effect_label(spec: ModelSpec, position: int, name: str) -> str:
     """An effect's name in ``r_<group>`` / ``sd_<group>``: as written for the mean's blocks,
     prefixed with the parameter for a distributional formula's (``sigma_Intercept``, so the
     summary shows brms's ``sd_g__sigma_Intercept``)."""
-    owner = spec.block_owner(position)
+    owner = spec.block_owner(position) or ("mu2" if spec.family.categorical else "")
     return f"{owner}_{name}" if owner else name
 
 
@@ -122,6 +122,8 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
         parts.append(np.asarray(draws["b_Intercept"])[..., None])
     if spec.slope_names:
         parts.append(np.asarray(draws["b"]))
+    if spec.family.categorical:  # the mean's formula is the second category's: b_mu2_x
+        fixed_names = [f"mu2_{name}" for name in fixed_names]
     for dpar in spec.dpars:  # brms's b_sigma_Intercept, b_sigma_x, ...
         if dpar.has_intercept:
             parts.append(np.asarray(draws[f"b_{dpar.name}_Intercept"])[..., None])

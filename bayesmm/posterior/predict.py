@@ -736,7 +736,11 @@ def _mean_parameter(spec: ModelSpec, eta: np.ndarray) -> np.ndarray:
 
 def _with_cumulative(posterior, spec, draws, eta, aux) -> dict[str, np.ndarray]:
     """For an ordinal family, add ``aux["cdf"]``: P(y <= k) = F(threshold_k - eta) per draw,
-    row and threshold (:mod:`bayesmm.model.ordinal`)."""
+    row and threshold (:mod:`bayesmm.model.ordinal`); for a categorical family
+    ``aux["eta_categories"]`` (draws x rows x K, :mod:`bayesmm.model.categorical_family`)."""
+    if spec.family.categorical:  # all K linear predictors: 0 (reference), mu2 = eta, mu3...
+        columns = [np.zeros_like(eta), eta] + [np.asarray(aux[d.name]) for d in spec.dpars]
+        return {**aux, "eta_categories": np.stack(np.broadcast_arrays(*columns), axis=-1)}
     if not spec.family.ordinal:
         return aux
     n_thresholds = len(spec.response_levels) - 1
@@ -859,12 +863,22 @@ def predict_draws(
         values = expected_value(posterior, spec, rows, eta, draws)
     else:
         values = simulate_response(posterior, spec, rows, eta, draws, rng)
+    if kind == "fitted" and spec.family.categorical:
+        # draws x rows x categories (brms: one column per category); summary: (row, category)
+        if not summary:
+            return values
+        index = pd.MultiIndex.from_product(
+            [rows.index, list(spec.response_levels)], names=["row", "category"]
+        )
+        return summarize_rows(values.reshape(len(draws), -1), index, probs)
     return summarize_rows(values, rows.index, probs) if summary else values
 
 
 def _dpar_values(posterior, spec, rows, draws, kind, dpar, sample_new_levels, rng) -> np.ndarray:
     """Draws x rows of one family parameter: its linear predictor (``linpred``) or value."""
     names = [a.name for a in spec.family.aux]
+    if spec.family.categorical:  # the linear predictors mu3, ..., muK (mu2 is the mean's)
+        names += [d.name for d in spec.dpars]
     if dpar not in names:
         raise BayesmmError(
             f"Family '{spec.family.name}' has no parameter '{dpar}'; its parameters besides the "

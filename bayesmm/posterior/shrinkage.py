@@ -150,7 +150,7 @@ def shrinkage_table(fit: Any, group: str | None = None) -> pd.DataFrame:
     >>> shrinkage_table(fit).loc[("Subject", "309", "Days")]  # doctest: +SKIP
     """
     spec: ModelSpec = fit.spec
-    if spec.family.ordinal:
+    if spec.family.ordinal or spec.family.categorical:
         raise UnsupportedModelError(
             f"shrinkage() does not yet cover family '{spec.family.name}' (its no-pooling fits "
             "need one mean per row); ranef() and coef() show the group-level effects."

@@ -256,8 +256,17 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     else:
         likelihood = family.lpdf.format(y="Y", mu="mu", trials="trials")
         pointwise = family.lpdf.format(y="Y[n]", mu="mu[n]", trials="trials[n]")
+    if family.categorical:  # one row's K linear predictors, the reference category's 0 first
+        categories = ", ".join(["0", "eta[n]"] + [d.name for d in spec.dpars])
+        row_eta = index_dpars(f"[{categories}]'", spec)
+        looped = True
+        pointwise = link_lpdf.format(y="Y[n]", eta=row_eta)
+        likelihood = pointwise
+        pointwise_rng = family.link_rng[link].format(eta=row_eta)
     pointwise = index_dpars(pointwise, spec)
-    if link in family.link_rng:
+    if family.categorical:
+        rng = pointwise_rng
+    elif link in family.link_rng:
         rng = family.link_rng[link].format(eta="eta", trials="trials")
         pointwise_rng = family.link_rng[link].format(eta="eta[n]", trials="trials[n]")
     else:
@@ -276,7 +285,7 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
         rng = _with_row_sigma(rng, "")
     return {
         "looped": looped,
-        "looped_rng": looped or family.ordinal,
+        "looped_rng": looped or family.ordinal or family.categorical,
         "use_glm": use_glm,
         "glm_likelihood": glm_likelihood,
         "likelihood": likelihood,

@@ -48,7 +48,7 @@ import pandas as pd
 
 from ..errors import BackendError, DataError, UnsupportedModelError, suggest
 from ..model.design import build_model_spec, check_columns, with_placeholder_response
-from ..model.families import Family
+from ..model.families import Family, get_family
 from ..model.naming import (
     common_sd_label,
     correlation_pairs,
@@ -411,6 +411,10 @@ def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> Mo
     The response may be missing from ``data`` (a design without responses yet): a placeholder
     the family accepts stands in (:func:`~bayesmm.model.design.with_placeholder_response`).
     """
+    if get_family(family).categorical:
+        raise UnsupportedModelError(
+            "simulate(), sbc() and power() do not yet cover family 'categorical'."
+        )
     data = with_placeholder_response(formula, data, family)
     spec = build_model_spec(formula, data, family, None, response_placeholder=True)
     if spec.family.ordinal:

@@ -182,7 +182,10 @@ def test_unknown_family_lists_the_valid_ones():
         bmm.stancode("y ~ x + (1 | g)", FAMILY_DATA["negbinomial"], family="negbinom")
     message = str(err.value)
     assert "Unknown family 'negbinom'" in message and "Did you mean 'negbinomial'" in message
-    assert "Valid families: bernoulli, beta, binomial, cumulative, gamma, gaussian, " in message
+    assert (
+        "Valid families: bernoulli, beta, binomial, categorical, cumulative, gamma, gaussian, "
+        in message
+    )
     assert "poisson, student, tweedie, zero_inflated_beta, " in message
 
 

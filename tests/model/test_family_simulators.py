@@ -80,9 +80,10 @@ CASES = {
 
 
 def test_every_family_has_a_case():
-    """Every family but the ordinal one (its hooks take cumulative probabilities; they are
-    checked in ``test_ordinal.py``)."""
-    assert set(CASES) == {n for n, f in REGISTRY.items() if not f.ordinal}
+    """Every family but the ordinal and categorical ones (their hooks take cumulative
+    probabilities / all categories' linear predictors; checked in ``test_ordinal.py`` and
+    ``test_categorical.py``)."""
+    assert set(CASES) == {n for n, f in REGISTRY.items() if not (f.ordinal or f.categorical)}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -126,7 +127,7 @@ def test_continuous_log_density_integrates_to_one(name):
     sorted(
         n
         for n, f in REGISTRY.items()
-        if f.log_density and f.response_type == "int" and not f.ordinal
+        if f.log_density and f.response_type == "int" and not (f.ordinal or f.categorical)
     ),
 )
 def test_discrete_log_density_sums_to_one(name):

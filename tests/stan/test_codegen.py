@@ -62,6 +62,7 @@ RESPONSES = {
     "hurdle_gamma": ["pos"],
     "hurdle_lognormal": ["pos"],
     "cumulative": ["rating"],
+    "categorical": ["rating"],
 }
 
 FAMILY_LINKS = [(name, link) for name, fam in REGISTRY.items() for link in fam.links]
