@@ -471,7 +471,13 @@ class Fit:
         centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
         if centred:
             lines.append(f"         effects of {', '.join(centred)} sampled centred")
-        if spec.response_levels:
+        if spec.family.categorical:
+            lines.append(
+                f"  Model: log(P({spec.response_label} = k) / P({spec.response_label} = "
+                f"{spec.response_levels[0]})) = mu<k>, k = 2..{len(spec.response_levels)} "
+                f"(categories {', '.join(spec.response_levels)})"
+            )
+        elif spec.response_levels:
             lines.append(
                 f"  Model: P({spec.response_label} = {spec.response_levels[1]}) "
                 f"(reference level {spec.response_levels[0]})"

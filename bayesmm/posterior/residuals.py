@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import UnsupportedModelError
+
 
 @dataclass(frozen=True)
 class ScaledResiduals:
@@ -153,6 +155,12 @@ def scaled_residuals(
         simulate_response,
     )
 
+    if fit.spec.family.categorical:
+        raise UnsupportedModelError(
+            "Simulated (DHARMa-style) residuals are not defined for family 'categorical': "
+            "its categories have no order, so a quantile residual would depend on their "
+            "coding. Use fit.pp_check() or fit.loo()."
+        )
     rng = np.random.default_rng(seed)
     spec = fit.spec
     posterior = fit.idata.posterior

@@ -66,9 +66,18 @@ def test_fitted_probabilities_loglik_and_replicates(multinom_fit):
     assert fit.fitted(newdata=new, summary=False).shape == (800, 2, 3)
 
 
-def test_shrinkage_is_refused(multinom_fit):
+def test_shrinkage_and_residuals_are_refused(multinom_fit):
     with pytest.raises(bmm.errors.UnsupportedModelError, match="family 'categorical'"):
         multinom_fit.shrinkage()
+    with pytest.raises(bmm.errors.UnsupportedModelError, match="family 'categorical'"):
+        multinom_fit.residuals()
+
+
+def test_printed_summary_names_the_reference(multinom_fit, capsys):
+    print(multinom_fit)
+    text = capsys.readouterr().out
+    assert "mu3 ~ x + z" in text and "log(P(y = k) / P(y = a)) = mu<k>" in text
+    assert "mu2_x" in text and "mu3_z" in text
 
 
 @pytest.mark.slow
