@@ -47,8 +47,23 @@ MODELS = {
         "cbpp.csv",
         "auto",
     ),
+    "cbpp_centred": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "binomial",
+        "cbpp.csv",
+        "auto",
+    ),
 }
-ALGORITHMS = ("nuts", "optimize", "laplace", "pathfinder")
+#: Per model: parameterization= (cbpp's herd effects are non-centred by default).
+PARAMETERIZATION = {"cbpp_centred": "centred"}
+#: Row label -> (algorithm, extra fit options).
+ALGORITHMS = {
+    "nuts": ("nuts", {}),
+    "optimize": ("optimize", {}),
+    "laplace": ("laplace", {}),
+    "pathfinder-1path": ("pathfinder", {"num_paths": 1}),
+    "pathfinder-4paths": ("pathfinder", {"num_paths": 4}),
+}
 
 
 def fit_and_summarize(name: str, **options) -> tuple[object, pd.DataFrame, float]:
@@ -57,7 +72,10 @@ def fit_and_summarize(name: str, **options) -> tuple[object, pd.DataFrame, float
     frame = pd.read_csv(DATA / csv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bmm.fit(formula, frame, family, method=method, show_progress=False, **options)
+        fit = bmm.fit(
+            formula, frame, family, method=method, show_progress=False,
+            parameterization=PARAMETERIZATION.get(name, "auto"), **options,
+        )  # fmt: skip
         table = fit.summary()
     return fit, table, time.perf_counter() - start
 
@@ -66,7 +84,9 @@ def ensure_compiled(name: str) -> None:
     formula, family, csv, method = MODELS[name]
     spec = api.model_spec(formula, pd.read_csv(DATA / csv), family)
     used = api.resolve_method(spec, method)
-    program = api._program(spec, "no", None, None, 4000, used)
+    program = api._program(
+        spec, "no", None, None, 4000, used, parameterization=PARAMETERIZATION.get(name, "auto")
+    )
     if not PystanBackend().is_cached(program.compiled_code):
         print(f"compiling {name} (not timed) ...", flush=True)
         fit_and_summarize(name, chains=1, iter_warmup=10, iter_sampling=10, warn=False)
@@ -79,16 +99,16 @@ def algorithm_rows(seed: int) -> list[dict]:
         nuts_fit, nuts, nuts_seconds = fit_and_summarize(name, seed=seed, warn=False)
         fixed = [r for r in nuts.index if r.startswith("b_")]
         sds = [r for r in nuts.index if r.startswith("sd_")]
-        for algorithm in ALGORITHMS:
+        for label, (algorithm, extra) in ALGORITHMS.items():
             if algorithm == "nuts":
                 fit, table, seconds = nuts_fit, nuts, nuts_seconds
             else:
                 try:
                     fit, table, seconds = fit_and_summarize(
-                        name, algorithm=algorithm, seed=seed + 1
+                        name, algorithm=algorithm, seed=seed + 1, **extra
                     )
                 except bmm.errors.BayesmmError as err:
-                    rows.append({"model": name, "algorithm": algorithm, "seconds": str(err)[:60]})
+                    rows.append({"model": name, "algorithm": label, "seconds": str(err)[:60]})
                     print(rows[-1], flush=True)
                     continue
             gap = ((table.loc[fixed, "Estimate"] - nuts.loc[fixed, "Estimate"]).abs()
@@ -105,7 +125,7 @@ def algorithm_rows(seed: int) -> list[dict]:
                 {
                     "model": name,
                     "method": fit.method,
-                    "algorithm": algorithm,
+                    "algorithm": label,
                     "seconds": round(seconds, 2),
                     "x NUTS time": round(seconds / nuts_seconds, 3),
                     "max fixed gap (NUTS SDs)": round(float(gap.max()), 2),
@@ -120,7 +140,7 @@ def algorithm_rows(seed: int) -> list[dict]:
     return rows
 
 
-def warmup_rows(seed: int, warmups=(25, 50, 100, 200)) -> list[dict]:
+def warmup_rows(seed: int, warmups=(50, 100, 200, 1000)) -> list[dict]:
     rows = []
     for name in ("sleepstudy_latent", "cbpp"):
         for warmup in warmups:
@@ -137,6 +157,7 @@ def warmup_rows(seed: int, warmups=(25, 50, 100, 200)) -> list[dict]:
                         "init": init or "random",
                         "max Rhat": round(float(table["Rhat"].max()), 3),
                         "min bulk ESS": int(table["Bulk_ESS"].min()),
+                        "min ESS/s": round(float(table["Bulk_ESS"].min()) / seconds, 1),
                         "divergences": int(np.asarray(stats["diverging"]).sum()),
                         "seconds": round(seconds, 2),
                     }

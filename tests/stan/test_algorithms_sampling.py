@@ -88,15 +88,35 @@ def test_approximation_matches_nuts_on_sleepstudy(algorithm, sleepstudy, sleepst
 
 
 def test_pathfinder_on_cbpp_is_flagged_by_its_pareto_k(cbpp, cbpp_nuts):
-    """cbpp's latent program (15 herd effects in a funnel with their SD) is where single-path
-    Pathfinder fails the issue's criterion: over seeds 2-7 its fixed-effect means missed NUTS's
-    by 0.15-1.8 NUTS SDs and the herd SD by up to 6 (measured). Its own diagnostic says so:
+    """cbpp's latent program (15 herd effects in a funnel with their SD) is where Pathfinder
+    (single-path here; 4-path in the test below) fails the issue's criterion: over seeds 2-7
+    its fixed-effect means missed NUTS's by 0.15-1.8 NUTS SDs and the herd SD by up to 6
+    (measured). Its own diagnostic says so:
     the Pareto k of the importance weights exceeded 0.7 on every seed (0.86-1.88), and a
     SamplingWarning tells the user to use NUTS."""
     with pytest.warns(bmm.errors.SamplingWarning, match="Pareto k"):
-        fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", seed=3, **QUIET)
+        fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", num_paths=1, seed=3, **QUIET)
     assert fit.algorithm_details["pareto_k"] > 0.7
+    assert "single-path Pathfinder" in str(fit)
     assert f"Pareto k = {fit.algorithm_details['pareto_k']:.2f}" in str(fit)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="cbpp's herd effects are non-centred (the default here): the posterior of "
+    "(z, log sd_herd) is a funnel that no normal on the unconstrained space reaches; "
+    "4-path Pathfinder (seed 2) misses the fixed-effect means by 0.65 NUTS SDs (Pareto k "
+    "1.25); see benchmarks/README.md",
+)
+def test_multi_path_pathfinder_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
+    """The issue's criterion with CmdStan's default, 4 paths pooled by PSIS (measured in
+    benchmarks/algorithms.py: max fixed-effect gap 0.65 NUTS SDs, SD ratios 0.86-0.89;
+    single-path 1.22 and 0.73-0.88)."""
+    with pytest.warns(bmm.errors.SamplingWarning, match="Pareto k"):
+        fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", seed=2, **QUIET)
+    assert fit.algorithm_details["paths_used"] == 4
+    assert "multi-path Pathfinder (4 paths" in str(fit)
+    assert_fixed_effects_match(fit, cbpp_nuts)
 
 
 def test_optimize_on_a_latent_program_warns(cbpp):
