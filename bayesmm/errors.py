@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 
 class BayesmmError(Exception):
@@ -131,3 +134,20 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 
 class ModelCheckWarning(BayesmmWarning):
     """A model check needs attention (Pareto k of LOO, ...)."""
+
+
+def plain_value(value: Any) -> str:
+    """A value as a user writes it (``308``, not ``np.int64(308)``; strings quoted).
+
+    Examples
+    --------
+    >>> plain_value(np.int64(308)), plain_value(np.float64(2.5)), plain_value("a")
+    ('308', '2.5', "'a'")
+    """
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

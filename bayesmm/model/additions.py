@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError, FormulaError, plain_value
 from .formula import AdditionTerm, ParsedFormula
 
 #: Censoring codes as the user may write them, to brms's numbers.
@@ -214,8 +214,6 @@ def _censoring(term: AdditionTerm, frame: pd.DataFrame, evaluate: Any, keep: np.
         else:
             codes[i] = code
     if bad.any():
-        from .design_checks import plain_value  # design_checks imports spec, which imports us
-
         shown = ", ".join(map(plain_value, pd.unique(raw[bad])[:5]))
         raise DataError(
             f"The censoring column '{expression}' has unknown codes {shown} in "

@@ -39,35 +39,17 @@ Examples
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DataWarning, ResponseError
+from ..errors import DataError, DataWarning, ResponseError, plain_value
 from .families import Family
 from .spec import RandomBlock
 
 #: A column whose part not explained by the earlier columns is below this share of its own
 #: sum of squares (R^2 > 1 - 1e-10) counts as a linear combination of them.
 DEPENDENCE_TOLERANCE = 1e-10
-
-
-def plain_value(value: Any) -> str:
-    """A value as a user writes it (``308``, not ``np.int64(308)``; strings quoted).
-
-    Examples
-    --------
-    >>> plain_value(np.int64(308)), plain_value(np.float64(2.5)), plain_value("a")
-    ('308', '2.5', "'a'")
-    """
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _relation(target: str, coefficients: np.ndarray, names: list[str]) -> str:
