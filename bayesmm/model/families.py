@@ -32,6 +32,7 @@ from scipy import stats
 from ..errors import FamilyError, ResponseError, suggest
 from . import categorical_family as categorical_hooks
 from . import ordinal as ordinal_hooks
+from . import truncated_means as tm
 from . import zero_hurdle as zh
 from .links import LINKS, Link
 
@@ -126,6 +127,10 @@ class Family:
     distribution : callable, optional
         numpy ``distribution(mu, aux, trials)`` -> a frozen scipy.stats distribution, for the
         CDFs of censored rows and the quantiles of truncated replicates.
+    truncated_mean : callable, optional
+        numpy ``truncated_mean(mu, aux, trials, lower, upper)`` -> E[y | lower <= y <= upper]
+        (:mod:`bayesmm.model.truncated_means`), what ``fitted()`` of a ``trunc()`` model
+        returns; a family with a CDF but without it refuses ``fitted()`` of truncated models.
     """
 
     name: str
@@ -147,6 +152,7 @@ class Family:
     lcdf: str = ""
     lccdf: str = ""
     distribution: Callable[..., object] | None = None
+    truncated_mean: Callable[..., np.ndarray] | None = None
     ordinal: bool = False
     categorical: bool = False
     numpy_pointwise: bool = False
@@ -518,6 +524,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="normal_lcdf({y} | {mu}, sigma)",
             lccdf="normal_lccdf({y} | {mu}, sigma)",
             distribution=distribution_gaussian,
+            truncated_mean=tm.truncated_mean_gaussian,
             numpy_pointwise=True,
         ),
         Family(
@@ -537,6 +544,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="student_t_lcdf({y} | nu, {mu}, sigma)",
             lccdf="student_t_lccdf({y} | nu, {mu}, sigma)",
             distribution=distribution_student,
+            truncated_mean=tm.truncated_mean_student,
             numpy_pointwise=True,
         ),
         Family(
@@ -553,6 +561,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="lognormal_lcdf({y} | {mu}, sigma)",
             lccdf="lognormal_lccdf({y} | {mu}, sigma)",
             distribution=distribution_lognormal,
+            truncated_mean=tm.truncated_mean_lognormal,
             numpy_pointwise=True,
             mean=mean_lognormal,
         ),
@@ -570,6 +579,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="gamma_lcdf({y} | shape, shape / {mu})",
             lccdf="gamma_lccdf({y} | shape, shape / {mu})",
             distribution=distribution_gamma,
+            truncated_mean=tm.truncated_mean_gamma,
             numpy_pointwise=True,
         ),
         Family(
@@ -590,6 +600,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="beta_proportion_lcdf({y} | {mu}, phi)",
             lccdf="beta_proportion_lccdf({y} | {mu}, phi)",
             distribution=distribution_beta,
+            truncated_mean=tm.truncated_mean_beta,
             numpy_pointwise=True,
         ),
         Family(
@@ -624,6 +635,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="binomial_lcdf({y} | {trials}, {mu})",
             lccdf="binomial_lccdf({y} | {trials}, {mu})",
             distribution=distribution_binomial,
+            truncated_mean=tm.truncated_mean_binomial,
             numpy_pointwise=True,
             mean=mean_binomial,
         ),
@@ -643,6 +655,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="poisson_lcdf({y} | {mu})",
             lccdf="poisson_lccdf({y} | {mu})",
             distribution=distribution_poisson,
+            truncated_mean=tm.truncated_mean_poisson,
             numpy_pointwise=True,
         ),
         Family(
@@ -666,6 +679,7 @@ REGISTRY: dict[str, Family] = {
             lcdf="neg_binomial_2_lcdf({y} | {mu}, shape)",
             lccdf="neg_binomial_2_lccdf({y} | {mu}, shape)",
             distribution=distribution_negbinomial,
+            truncated_mean=tm.truncated_mean_negbinomial,
             numpy_pointwise=True,
         ),
         Family(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BayesmmError, DataError, FormulaError
+from ..errors import BayesmmError, DataError, FormulaError, UnsupportedModelError
 from ..model.design import as_data_frame, evaluate_expression
 from ..model.formula import parse_formula, referenced_names
 from ..model.links import LINKS
@@ -721,11 +721,38 @@ def expected_value(
     """E[y] per draw and row: the inverse link of ``eta`` (times trials for binomial; the
     expected category for an ordinal family)."""
     mu = _mean_parameter(spec, eta)
+    if spec.additions.truncated:
+        return _truncated_expected_value(posterior, spec, rows, mu, draws)
     if spec.family.mean is None:
         return mu
     trials = _need_trials(spec, rows, "fitted()")
     aux = aux_draws(posterior, spec, draws, rows)
     return spec.family.mean(mu, _with_cumulative(posterior, spec, draws, eta, aux), trials)
+
+
+def _truncated_expected_value(posterior, spec, rows, mu, draws) -> np.ndarray:
+    """E[y | lb <= y <= ub] from the family's ``truncated_mean`` hook (brms's fitted() of a
+    truncated model is the truncated mean too)."""
+    family = spec.family
+    if family.truncated_mean is None:
+        raise UnsupportedModelError(
+            f"fitted() of a truncated model needs the truncated mean of family '{family.name}', "
+            "which bayesmm cannot compute; predict() draws from the truncated distribution "
+            "(average its draws for a Monte Carlo mean)."
+        )
+    if rows.unavailable:
+        raise DataError(
+            "fitted() of a truncated response needs the truncation bounds of the new rows: "
+            f"newdata lacks the column(s) of {_unavailable_text(spec, rows)}."
+        )
+    trials = _need_trials(spec, rows, "fitted()")
+    aux = aux_draws(posterior, spec, draws, rows)
+    return np.asarray(family.truncated_mean(mu, aux, trials, rows.lower, rows.upper))
+
+
+def _unavailable_text(spec: ModelSpec, rows: PredictionData) -> str:
+    """'lb = low_col, ub = high_col': the addition terms whose columns newdata lacks."""
+    return ", ".join(f"{name} = {spec.additions.label(name)}" for name in rows.unavailable)
 
 
 def _mean_parameter(spec: ModelSpec, eta: np.ndarray) -> np.ndarray:
@@ -773,7 +800,7 @@ def simulate_response(
         if rows.unavailable:
             raise DataError(
                 "predict() of a truncated response needs the truncation bounds of the new rows: "
-                f"newdata lacks the column(s) of {', '.join(rows.unavailable)}."
+                f"newdata lacks the column(s) of {_unavailable_text(spec, rows)}."
             )
         return truncated_draws(spec, mu, aux, trials, rows.lower, rows.upper, rng)
     return np.asarray(family.simulate(mu, aux, trials, rng))
