@@ -629,7 +629,9 @@ class Fit:
     ) -> pd.DataFrame | np.ndarray:
         """Expected response (the inverse link of the linear predictor; times the trials for
         binomial); see :meth:`predict` for the arguments. ``dpar="sigma"`` (or another family
-        parameter) gives that parameter's value per row instead, as brms's ``dpar``.
+        parameter) gives that parameter's value per row instead, as brms's ``dpar``. For a
+        ``trunc()`` response it is the mean of the truncated distribution (new data need the
+        bound columns); for a ``cens()`` response the mean of the uncensored response.
 
         Examples
         --------

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
+from bayesmm.errors import DataError
 from bayesmm.model.additions import pointwise_log_likelihood
 from bayesmm.posterior.predict import aux_draws, prediction_data
 
@@ -222,6 +223,17 @@ def test_truncated_gaussian_recovers_truths_and_replicates_stay_in_bounds():
     replicated = truncated.posterior_predictive(seed=1).posterior_predictive["y"].values
     assert replicated.min() >= bound
     assert "Truncated: to [lb, inf]" in str(truncated)
+    # fitted() is the truncated mean (brms too): inside the bounds, above the untruncated mean,
+    # and equal to the mean of the truncated replicates up to Monte Carlo error (|z| < 5 on
+    # every row; the largest of ~300 standard-normal |z| is about 3.5)
+    expected = truncated.fitted(summary=False)
+    assert expected.min() >= bound
+    assert np.all(expected > truncated.linpred(summary=False))
+    rep = replicated.reshape(-1, len(data))
+    z = (rep.mean(0) - expected.mean(0)) / (rep.std(0) / np.sqrt(rep.shape[0]))
+    assert np.abs(z).max() < 5, np.abs(z).max()
+    with pytest.raises(DataError, match="lacks the column.*lb = lb"):
+        truncated.fitted(data.drop(columns="lb"))
 
 
 # ------------------------------------------------------------------ Poisson row-wise program
