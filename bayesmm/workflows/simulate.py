@@ -58,11 +58,8 @@ from ..model.naming import (
 )
 from ..model.spec import ModelSpec, PriorTarget
 from ..stan.backends.base import SamplerSettings
-from ..stan.backends.cache import compile_lock, record_compiled
 from ..stan.backends.pystan_backend import (
     PystanBackend,
-    captured_file_descriptor,
-    configure_httpstan,
     run_outside_event_loop,
     without_fit_files,
 )
@@ -194,38 +191,12 @@ def stan_values_from_labels(
 
 
 # ---------------------------------------------------------------- running generated quantities
-def _build_pystan_model(code: str, data: dict[str, Any], seed: int):
-    import stan
-
-    backend = PystanBackend()
-    configure_httpstan()
-    key = backend._key(code)
-    was_cached = backend.is_cached(code)
-    with compile_lock(key), captured_file_descriptor(2) as compiler_output:
-        try:
-            model = stan.build(code, data=data, random_seed=seed)
-        except (ValueError, RuntimeError) as err:
-            raise BackendError(
-                f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
-            ) from None
-        if not was_cached:
-            record_compiled(
-                key,
-                {
-                    "backend": backend.name,
-                    "stan": backend.stan_version(),
-                    "model": model.model_name,
-                },
-            )
-    return model, was_cached
-
-
 def _fixed_param(code: str, data: dict[str, Any], inits: list[dict], seed: int, quiet: bool):
     with contextlib.ExitStack() as stack:
         if quiet:
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
             stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-        model, was_cached = _build_pystan_model(code, data, seed)
+        model, was_cached, _ = PystanBackend().build_model(code, data, seed)
         try:
             fit = without_fit_files(
                 lambda: model.fixed_param(num_chains=len(inits), num_samples=1, init=inits)

@@ -19,6 +19,7 @@ from bayesmm.stan.backends.cache import (
     compile_lock,
     compiled_entry,
     record_compiled,
+    record_new_compile,
 )
 from bayesmm.stan.backends.pystan_backend import unflatten
 from bayesmm.stan.codegen import strip_comments
@@ -72,6 +73,20 @@ def test_index_entries_round_trip(cache_dir):
     record_compiled(key, {"backend": "pystan", "compile_seconds": 1.5})
     assert compiled_entry(key) == {"backend": "pystan", "compile_seconds": 1.5}
     assert list((cache_dir / "index").iterdir()) == [cache_dir / "index" / f"{key}.json"]
+
+
+def test_new_compile_entry_has_both_backends_fields(cache_dir):
+    backend = PystanBackend()
+    cached, fresh = cache_key("model {}", "pystan", "a"), cache_key("model {}", "pystan", "b")
+    record_new_compile(cached, backend, was_cached=True, compile_seconds=2.0)
+    record_new_compile(fresh, backend, was_cached=False, compile_seconds=2.0, model="models/x")
+    assert compiled_entry(cached) is None  # a model from the cache writes no entry
+    assert compiled_entry(fresh) == {
+        "backend": "pystan",
+        "stan": backend.stan_version(),
+        "compile_seconds": 2.0,
+        "model": "models/x",
+    }
 
 
 def _hold_lock(key: str, log: str, barrier, hold: float) -> None:

@@ -20,6 +20,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotation: base does not import this module
+    from .base import Backend
 
 
 def cache_root() -> Path:
@@ -59,6 +63,26 @@ def record_compiled(key: str, info: dict) -> None:
     tmp = index / f"{key}.json.tmp{os.getpid()}"
     tmp.write_text(json.dumps(info, indent=1))
     tmp.replace(index / f"{key}.json")
+
+
+def record_new_compile(
+    key: str, backend: Backend, was_cached: bool, compile_seconds: float, **details: str
+) -> None:
+    """Write the index entry of a model ``backend`` compiled just now; nothing if it came
+    from the cache.
+
+    Both backends call this after their compile, so every entry has the same fields
+    (``backend``, ``stan``, ``compile_seconds``, then ``details`` such as httpstan's model name).
+
+    Examples
+    --------
+    >>> from bayesmm.stan.backends.pystan_backend import PystanBackend
+    >>> record_new_compile("k" * 64, PystanBackend(), was_cached=True, compile_seconds=61.0)
+    """
+    if was_cached:
+        return
+    entry = {"backend": backend.name, "stan": backend.stan_version()}
+    record_compiled(key, {**entry, "compile_seconds": compile_seconds, **details})
 
 
 def compiled_entry(key: str) -> dict | None:

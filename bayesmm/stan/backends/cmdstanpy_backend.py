@@ -20,7 +20,7 @@ import numpy as np
 from ...errors import BackendError
 from ..algorithms.settings import AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
-from .cache import cache_key, cache_root, compile_lock, record_compiled
+from .cache import cache_key, cache_root, compile_lock, record_new_compile
 
 
 def threading_cpp_options(settings: SamplerSettings) -> dict[str, Any] | None:
@@ -96,15 +96,7 @@ class CmdStanPyBackend:
             except Exception as err:
                 raise BackendError(f"CmdStan could not compile the model: {err}") from None
             compile_seconds = time.perf_counter() - start
-            if not was_cached:
-                record_compiled(
-                    key,
-                    {
-                        "backend": self.name,
-                        "stan": self.stan_version(),
-                        "compile_seconds": compile_seconds,
-                    },
-                )
+            record_new_compile(key, self, was_cached, compile_seconds)
         return model, was_cached, compile_seconds
 
     def approximate(

@@ -37,7 +37,7 @@ from ..algorithms.output import approximation_output
 from ..algorithms.runner import constrained_draws, run_algorithm
 from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
-from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_compiled
+from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_new_compile
 from .cache_admin import typical_compile_seconds
 from .chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
 from .pystan_build import (
@@ -465,7 +465,7 @@ class PystanBackend:
             else int(np.random.default_rng().integers(1, 2**31 - 1))
         )
         with _quiet(settings.show_progress):
-            model, was_cached, compile_seconds = self._build(
+            model, was_cached, compile_seconds = self.build_model(
                 code, data, seed, settings.show_progress
             )
             kwargs: dict[str, Any] = {
@@ -496,8 +496,33 @@ class PystanBackend:
             sample_seconds = time.perf_counter() - start
         return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
 
-    def _build(self, code: str, data: dict[str, Any], seed: int, show_progress: bool):
-        """``stan.build`` through the cache: (model, was_cached, compile_seconds)."""
+    def build_model(
+        self, code: str, data: dict[str, Any], seed: int, show_progress: bool = False
+    ) -> tuple[Any, bool, float]:
+        """``stan.build`` through the cache, under the model's compile lock.
+
+        Parameters
+        ----------
+        code : str
+            The (comment-free) Stan program.
+        data : dict
+            Its data (httpstan builds the model with them).
+        seed : int
+            httpstan's random seed of the built model.
+        show_progress : bool
+            Print the "compiling ... about N s" line before a compile.
+
+        Returns
+        -------
+        tuple
+            ``(model, was_cached, compile_seconds)``: the ``stan.Model``, whether the
+            compiled module came from the cache, and the seconds the build took.
+
+        Examples
+        --------
+        >>> model, was_cached, seconds = PystanBackend().build_model(code, data, seed=1)
+        ...     # doctest: +SKIP
+        """
         try:
             import stan
         except ImportError as err:  # pragma: no cover - pystan is a dependency
@@ -516,16 +541,7 @@ class PystanBackend:
                     f"Stan could not build the model: {err}\n{compiler_output()[-4000:]}"
                 ) from None
             compile_seconds = time.perf_counter() - start
-            if not was_cached:
-                record_compiled(
-                    key,
-                    {
-                        "backend": self.name,
-                        "stan": self.stan_version(),
-                        "compile_seconds": compile_seconds,
-                        "model": model.model_name,
-                    },
-                )
+            record_new_compile(key, self, was_cached, compile_seconds, model=model.model_name)
         return model, was_cached, compile_seconds
 
     def approximate(
@@ -550,7 +566,7 @@ class PystanBackend:
         data = rng_free_data(data)
         seed = settings.seed if settings.seed is not None else 1
         with _quiet(settings.show_progress):
-            model, was_cached, compile_seconds = self._build(
+            model, was_cached, compile_seconds = self.build_model(
                 code, data, seed, settings.show_progress
             )
         start = time.perf_counter()
