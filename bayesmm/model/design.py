@@ -42,6 +42,7 @@ from .additions import (
     evaluate_additions,
     evaluate_offset,
 )
+from .autocorrelation import ResidualAR, build_residual_ar, check_family_for_ar
 from .categorical_family import categorical_response, category_parameter
 from .covariance_structures import get_structure
 from .design_checks import check_blocks, check_fixed_design, check_response, check_scales
@@ -56,7 +57,7 @@ from .formula import (
     referenced_names,
 )
 from .ordinal import ordinal_response
-from .priors import default_dpar_priors, default_priors
+from .priors import ar_prior, default_dpar_priors, default_priors
 from .smooths import SmoothBasis, build_smooth
 from .spec import DparSpec, ModelSpec, RandomBlock
 from .user_priors import apply_user_priors, as_prior_list
@@ -534,6 +535,11 @@ def _parse_dpars(model_formula: ModelFormula, family: Family) -> list[tuple[str,
                 f"offset() in the formula of '{name}' is not supported yet; offsets belong to "
                 "the mean's formula."
             )
+        if dpar_formula.autocor is not None:
+            raise FormulaError(
+                f"{dpar_formula.autocor.text} in the formula of '{name}' is not supported; "
+                "ar() belongs to the mean's formula."
+            )
         parsed.append((name, dpar_formula))
     return parsed
 
@@ -662,6 +668,27 @@ def _check_structured_groups(blocks: tuple[RandomBlock, ...], formula: str) -> N
                 "unstructured (... | g) terms for the others."
             )
         structured_groups[block.group] = block.term.text
+
+
+def _build_autocor(parsed, frame, family, dpars, additions) -> ResidualAR | None:
+    """The ``ar()`` term of the formula on the data (None without one); refuse what it
+    cannot combine with (other families, distributional formulas, addition terms)."""
+    term = parsed.autocor
+    if term is None:
+        return None
+    check_family_for_ar(term, family.name, family.link)
+    if dpars:
+        raise FormulaError(
+            f"The term {term.text} does not yet combine with distributional formulas ("
+            + ", ".join(d.name for d in dpars)
+            + "); fit one or the other."
+        )
+    if additions.any:
+        raise FormulaError(
+            f"The term {term.text} does not yet combine with the addition terms of "
+            f"'{parsed.response.label}' (weights, cens, trunc, se); fit one or the other."
+        )
+    return build_residual_ar(term, frame)
 
 
 def build_model_spec(
@@ -802,7 +829,10 @@ def build_model_spec(
             + ", ".join(d.name for d in dpars)
             + "). Fit one or the other."
         )
+    autocor = _build_autocor(parsed, frame, family, dpars, additions)
     priors_used = default_priors(family, response, fixed_names, fixed_design, blocks)
+    if autocor is not None:  # brms: ar bounded to (-1, 1), flat inside
+        priors_used += (ar_prior(),)
     if dpars:
         modelled = {d.name for d in dpars}
         priors_used = tuple(p for p in priors_used if p.parameter not in modelled)
@@ -829,4 +859,5 @@ def build_model_spec(
         additions=additions,
         dpars=dpars,
         smooths=smooths,
+        autocor=autocor,
     )

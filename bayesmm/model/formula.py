@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import FormulaError, UnsupportedTermError, caret_message, suggest
+from .autocorrelation import AR_CALL, ARTerm, parse_ar
 from .covariance_structures import STRUCTURES
 from .smooths import SMOOTH_CALL, SmoothTerm, parse_smooth
 
@@ -241,6 +242,7 @@ class ParsedFormula:
     random_terms: tuple[RandomTerm, ...]
     offsets: tuple[str, ...] = ()
     smooths: tuple[SmoothTerm, ...] = ()
+    autocor: ARTerm | None = None
 
     @property
     def has_intercept(self) -> bool:
@@ -254,6 +256,10 @@ class ParsedFormula:
         for smooth in self.smooths:
             parts.extend([smooth.variable, smooth.by])
         names = _names_in(parts)
+        if self.autocor is not None:
+            for name in (self.autocor.time, self.autocor.group):
+                if name and name not in names:
+                    names.append(name)
         for term in self.random_terms:  # plain names already (`my group` lost its backticks)
             for name in term.group_factors:
                 if name not in names:
@@ -818,6 +824,7 @@ def parse_formula(text: str) -> ParsedFormula:
     random_terms: list[RandomTerm] = []
     offsets: list[str] = []
     smooths: list[SmoothTerm] = []
+    autocor: ARTerm | None = None
     for sep, start, piece in _split_top_level(rhs, "+-"):
         stripped = piece.strip()
         position = rhs_offset + start + (len(piece) - len(piece.lstrip()))
@@ -950,7 +957,19 @@ def parse_formula(text: str) -> ParsedFormula:
                 )
             offsets.append(offset_match.group(1).strip())
             continue
-        if re.match(r"^(ar|arma|ma|cosy)\s*\(", stripped):
+        if AR_CALL.match(stripped) and sep != "-":
+            if autocor is not None:
+                raise FormulaError(
+                    caret_message(
+                        text,
+                        position,
+                        "A formula takes one ar() term",
+                        f"Keep one of {autocor.text} and {stripped}.",
+                    )
+                )
+            autocor = parse_ar(stripped)
+            continue
+        if re.match(r"^(arma|ma|cosy)\s*\(", stripped):
             raise FormulaError(
                 caret_message(
                     text,
@@ -975,5 +994,5 @@ def parse_formula(text: str) -> ParsedFormula:
     fixed = " + ".join(["1" if intercept else "0", *fixed_terms]).replace("+ -", "-")
     _check_response_not_predictor(response, rhs, text, rhs_offset)
     return ParsedFormula(
-        original, response, fixed, tuple(random_terms), tuple(offsets), tuple(smooths)
+        original, response, fixed, tuple(random_terms), tuple(offsets), tuple(smooths), autocor
     )

@@ -136,6 +136,8 @@ def posterior_variables(spec: ModelSpec, draws: dict[str, np.ndarray]) -> NamedP
         coords["effect"] = fixed_names
     for aux in spec.scalar_aux:
         variables[aux.name] = np.asarray(draws[aux.name])
+    if spec.autocor is not None:  # ar(): the AR(1) coefficient (brms's ar[1])
+        variables["ar"] = np.asarray(draws["ar"])
     all_blocks = spec.all_blocks
     groups = list(dict.fromkeys(block.group for block in all_blocks))
     for group in groups:

@@ -126,6 +126,12 @@ def _target(parameter, prior_class, group, coefs, distribution, rows, dpar="") -
     )
 
 
+def ar_prior() -> PriorTarget:
+    """Default prior of the AR(1) coefficient ``ar`` of an ``ar()`` term: uniform(-1, 1),
+    i.e. flat inside the stationary bounds, as brms's bounded ``ar`` class."""
+    return _target("ar", "ar", "", (), "uniform", [-1, 1])
+
+
 def default_priors(
     family: Family,
     response: np.ndarray,

@@ -263,6 +263,7 @@ class ModelSpec(PopulationPart):
     additions: ResponseAdditions = ResponseAdditions()
     dpars: tuple[DparSpec, ...] = ()
     smooths: tuple[Any, ...] = ()
+    autocor: Any = None
 
     def dpar(self, name: str) -> DparSpec | None:
         """The formula part of family parameter ``name`` (None when it is a scalar)."""

@@ -518,6 +518,8 @@ class Fit:
         if b_rows:
             lines += ["" if not spec.blocks else "", "Regression Coefficients:"]
             lines.append(block(b_rows, lambda r: r[2:]))
+        if spec.autocor is not None and "ar" in table.index:
+            lines += ["", "Correlation Structures:", block(["ar"], lambda r: "ar[1]")]
         aux_rows = [a.name for a in spec.scalar_aux]
         if aux_rows:
             lines += ["", "Further Distributional Parameters:", block(aux_rows, lambda r: r)]

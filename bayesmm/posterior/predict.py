@@ -391,6 +391,13 @@ def prediction_data(
     >>> prediction_data(spec, {"x": [2.0], "g": ["b"]}).level_index[0].tolist()
     [1]
     """
+    if spec.autocor is not None:
+        raise UnsupportedModelError(
+            f"Predictions from numpy (predict, fitted, residuals, ...) do not include the AR(1) "
+            f"residuals of {spec.autocor.term.text} yet, and without them they would not be the "
+            "fitted model. Use the posterior predictive draws Stan made (fit.idata's "
+            "posterior_predictive, fit.pp_check()) and fit.loo(), which do include them."
+        )
     rows = _prediction_rows(spec, newdata, re_formula, allow_new_levels)
     if not spec.dpars:
         return rows

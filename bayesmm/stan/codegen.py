@@ -247,7 +247,11 @@ def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     looped = looped_likelihood(spec)
     # GLM functions take scalar family parameters (normal_id_glm aside): none with dpar formulas
     use_glm = (
-        link in family.glm and len(spec.slope_names) > 0 and not additions.any and not spec.dpars
+        link in family.glm
+        and len(spec.slope_names) > 0
+        and not additions.any
+        and not spec.dpars
+        and spec.autocor is None  # the AR part shifts eta row by row: no GLM function
     )
     inverse_link = family.link_function.stan_inverse.format(eta="eta")
     if link_lpdf:
@@ -367,6 +371,12 @@ def render_code(
             "Within-chain threading (threads_per_chain) does not yet cover distributional "
             f"formulas ({', '.join(d.name for d in spec.dpars)}); fit without threads_per_chain."
         )
+    if threaded and spec.autocor is not None:
+        raise UnsupportedModelError(
+            "Within-chain threading (threads_per_chain) does not yet cover "
+            f"{spec.autocor.term.text} (each row needs its predecessor's residual); fit "
+            "without threads_per_chain."
+        )
     flags = centred_flags(spec, centred)
     columns = population_columns(spec, flags)
     blocks = [
@@ -455,10 +465,19 @@ def render_code(
         "mean_blocks": [b for b in blocks if b["eta"] == "eta"],
         "dpars": dpars,
         "priors": [_render_prior(target, spec) for target in spec.priors],
+        "autocor": _autocor_context(spec),
         **_likelihood_snippets(spec),
         **_addition_context(spec),
     }
     return _environment().get_template("model.stan.j2").render(**context)
+
+
+def _autocor_context(spec: ModelSpec) -> dict[str, str] | None:
+    """Template variables of an ``ar()`` term (None without one)."""
+    if spec.autocor is None:
+        return None
+    term = spec.autocor.term
+    return {"text": term.text, "time": term.time, "group": term.group or "(one series)"}
 
 
 def _addition_context(spec: ModelSpec) -> dict[str, Any]:
@@ -577,6 +596,11 @@ def build_data(
         data[f"group_{i}"] = (block.level_index + 1).astype(np.int64)
         data[f"Z_{i}"] = block.design
     data.update(addition_data(spec))
+    if spec.autocor is not None:  # rows with a predecessor in their group's time order
+        rows = spec.autocor.rows_with_previous
+        data["N_ar"] = len(rows)
+        data["ar_row"] = (rows + 1).astype(np.int64)
+        data["ar_previous"] = (spec.autocor.previous[rows] + 1).astype(np.int64)
     data.update(prior_data(spec))
     data["prior_only"] = int(prior_only)
     data["compute_log_lik"] = int(log_lik)

@@ -75,6 +75,11 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
         return f"{names} has its own formula (the marginal path needs one residual SD)"
     if not spec.blocks:
         return "the model has no group-level effects"
+    if spec.autocor is not None:
+        return (
+            f"the model has {spec.autocor.term.text} (AR(1) residuals are in the latent "
+            "program only)"
+        )
     if spec.offset is not None:
         return "the model has an offset (the marginal program does not take one yet)"
     additions = spec.additions

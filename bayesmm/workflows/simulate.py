@@ -296,6 +296,12 @@ def simulate_spec(
 
     ``params=None`` draws every replicate's parameters from ``spec.priors``.
     """
+    if spec.autocor is not None:
+        raise UnsupportedModelError(
+            f"simulate() (and SBC) do not cover {spec.autocor.term.text} yet: the Stan "
+            "program's replicates condition on the observed previous response. Simulate AR(1) "
+            "residuals yourself, or drop the ar() term."
+        )
     n_redrawn = 0
 
     def prior_draw() -> dict[str, Any]:

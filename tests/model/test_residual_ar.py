@@ -1,0 +1,145 @@
+"""ar(time = t, gr = g): parsing, data checks, Stan code (stanc), refusals (issue 12 item 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.errors import DataError, FormulaError, UnsupportedModelError
+from bayesmm.model.autocorrelation import parse_ar
+from bayesmm.model.design import build_model_spec
+from bayesmm.stan.backends.stanc import check_stan_code
+from bayesmm.stan.codegen import build_program, render_code
+from bayesmm.stan.marginal import marginal_obstacle, resolve_method
+from bayesmm.workflows.simulate import simulate_spec
+
+FORMULA = "y ~ x + (1 | g) + ar(time = t, gr = g)"
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame(
+        {
+            "t": np.tile(np.arange(1, 6), 4),
+            "g": np.repeat(list("abcd"), 5),
+            "x": rng.normal(size=20),
+            "y": rng.normal(size=20),
+        }
+    )
+    return data.sample(frac=1.0, random_state=4).reset_index(drop=True)
+
+
+def test_predecessors_follow_time_within_group_on_unsorted_rows(frame):
+    spec = build_model_spec(FORMULA, frame)
+    previous = spec.autocor.previous
+    for n, p in enumerate(previous):
+        if p < 0:
+            assert frame.t[n] == 1
+        else:
+            assert frame.g[p] == frame.g[n] and frame.t[p] == frame.t[n] - 1
+    assert (previous < 0).sum() == 4
+
+
+def test_stan_code_is_valid_and_commented(frame):
+    spec = build_model_spec(FORMULA, frame)
+    code = render_code(spec)
+    check_stan_code(code)
+    assert "real<lower=-1, upper=1> ar;" in code
+    assert "// ar(time = t, gr = g): AR(1) residuals over t within g" in code
+    assert "normal_id_glm" not in code  # the AR shift needs eta row by row
+    data = build_program(spec).data
+    assert data["N_ar"] == 16 and data["ar_row"].min() >= 1
+
+
+def test_one_series_without_group_and_positional_arguments(frame):
+    series = frame[frame.g == "a"]
+    spec = build_model_spec("y ~ x + ar(t)", series)
+    check_stan_code(render_code(spec))
+    assert parse_ar("ar(t, g, 1)").group == "g"
+
+
+def test_marginal_path_names_the_ar_term(frame):
+    spec = build_model_spec(FORMULA, frame)
+    assert "ar(time = t, gr = g)" in marginal_obstacle(spec)
+    assert resolve_method(spec, "auto") == "latent"
+    with pytest.raises(bmm.errors.BayesmmError, match="latent program only"):
+        resolve_method(spec, "marginal")
+
+
+def test_get_prior_lists_ar_uniform(frame):
+    table = bmm.get_prior(FORMULA, frame)
+    row = table[table["class"] == "ar"]
+    assert list(row["prior"]) == ["uniform(-1, 1)"]
+
+
+@pytest.mark.parametrize(
+    ("term", "message"),
+    [
+        ("ar(time = t, gr = g, p = 2)", "p = 2 is not supported"),
+        ("ar(time = t, gr = g, cov = TRUE)", "'cov' is not supported"),
+        ("ar(gr = g)", "the time column is missing"),
+        ("ar(time = t, time = t)", "'time' is given twice"),
+    ],
+)
+def test_bad_ar_arguments(frame, term, message):
+    with pytest.raises(FormulaError, match=message):
+        build_model_spec(f"y ~ x + {term}", frame)
+
+
+def test_two_ar_terms_refused(frame):
+    with pytest.raises(FormulaError, match="one ar\\(\\) term"):
+        build_model_spec("y ~ x + ar(time = t, gr = g) + ar(time = t)", frame)
+
+
+@pytest.mark.parametrize("family", ["student", "poisson"])
+def test_other_families_refused(frame, family):
+    data = frame.assign(y=np.arange(20) % 4)
+    with pytest.raises(FormulaError, match=f"family '{family}'"):
+        build_model_spec(FORMULA, data, family=family)
+
+
+def test_unequal_spacing_names_column_and_group(frame):
+    data = frame.copy()
+    data.loc[(data.g == "c") & (data.t == 5), "t"] = 7
+    with pytest.raises(DataError, match="'t' .* unequally spaced in group 'c' of 'g'"):
+        build_model_spec(FORMULA, data)
+
+
+def test_duplicate_time_names_column_and_group(frame):
+    data = frame.copy()
+    data.loc[(data.g == "b") & (data.t == 5), "t"] = 4
+    with pytest.raises(DataError, match="time 4 more than once in group 'b' of 'g'"):
+        build_model_spec(FORMULA, data)
+
+
+def test_non_numeric_time_refused(frame):
+    with pytest.raises(DataError, match="'t' .* must be numeric"):
+        build_model_spec(FORMULA, frame.assign(t=frame.t.astype(str)))
+
+
+def test_ar_in_a_distributional_formula_refused(frame):
+    with pytest.raises(FormulaError, match="ar\\(\\) belongs to the mean's formula"):
+        build_model_spec(bmm.bf("y ~ x", sigma="~ ar(time = t, gr = g)"), frame)
+
+
+def test_ar_with_sigma_formula_or_weights_refused(frame):
+    with pytest.raises(FormulaError, match="distributional formulas"):
+        build_model_spec(bmm.bf(FORMULA, sigma="~ x"), frame)
+    with pytest.raises(FormulaError, match="addition terms"):
+        build_model_spec(FORMULA.replace("y ~", "y | weights(w) ~"), frame.assign(w=1.0))
+
+
+def test_threading_and_simulate_refused(frame):
+    spec = build_model_spec(FORMULA, frame)
+    with pytest.raises(UnsupportedModelError, match="threads_per_chain"):
+        render_code(spec, threaded=True)
+    with pytest.raises(UnsupportedModelError, match="simulate"):
+        simulate_spec(spec, None, np.random.default_rng(1), 1)
+
+
+def test_arma_still_refused(frame):
+    with pytest.raises(FormulaError, match="not supported yet"):
+        build_model_spec("y ~ x + arma(time = t, gr = g)", frame)
