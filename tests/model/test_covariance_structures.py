@@ -208,9 +208,9 @@ def test_covariance_pictures_show_the_band_and_the_block():
         bmm.covariance_matrices(**example)
 
 
-def test_residual_autocorrelation_is_refused_with_our_error():
-    with pytest.raises(bmm.FormulaError, match=r"ar\(time = t, gr = g\) are not supported yet"):
-        parse_formula("y ~ x + ar(time = t, gr = g)")
+def test_residual_arma_is_refused_with_our_error():
+    with pytest.raises(bmm.FormulaError, match=r"arma\(time = t, gr = g\) are not supported yet"):
+        parse_formula("y ~ x + arma(time = t, gr = g)")
 
 
 def test_readme_table_lists_the_summary_labels(panel):
