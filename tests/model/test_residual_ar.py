@@ -143,3 +143,32 @@ def test_threading_and_simulate_refused(frame):
 def test_arma_still_refused(frame):
     with pytest.raises(FormulaError, match="not supported yet"):
         build_model_spec("y ~ x + arma(time = t, gr = g)", frame)
+
+
+@pytest.mark.slow
+@pytest.mark.sampling
+def test_fit_matches_nlme_corar1():
+    """The fit on tests/data/residual_ar.csv (40 groups x 10 times, rows shuffled) against
+    nlme::lme(..., correlation = corAR1(form = ~ t | g)) by REML (residual_ar_nlme.json).
+    Tolerances: fixed effects within 0.2 posterior SD of REML (weak priors, 400 rows: the
+    posterior is near-normal around the REML estimate); ar within 0.1 (its posterior SD is
+    about 0.06); the innovation SD and the group SD within 15% (REML point estimates against
+    posterior means of SDs, and brms's first row is N(mu, sigma) where nlme's is stationary)."""
+    import json
+
+    from ..conftest import TEST_DATA
+
+    data = pd.read_csv(TEST_DATA / "residual_ar.csv")
+    reference = json.loads((TEST_DATA / "residual_ar_nlme.json").read_text())
+    fit = bmm.fit(
+        FORMULA, data, seed=1, chains=2, iter_warmup=500, iter_sampling=500,
+        show_progress=False, warn=False,
+    )  # fmt: skip
+    summary = fit.summary()
+    for name in ("Intercept", "x"):
+        row = summary.loc[f"b_{name}"]
+        gap = abs(row["Estimate"] - reference[f"b_{name}"]) / row["Est.Error"]
+        assert gap < 0.2, (name, gap)
+    assert abs(summary.loc["ar", "Estimate"] - reference["ar"]) < 0.1
+    for row, key in (("sigma", "sigma"), ("sd_g__Intercept", "sd_g")):
+        assert abs(summary.loc[row, "Estimate"] / reference[key] - 1) < 0.15, row
