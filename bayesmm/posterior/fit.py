@@ -782,6 +782,51 @@ class Fit:
 
         return plot_shrinkage(self, group=group, effects=effects, ax=ax)
 
+    def conditional_effects(
+        self,
+        effect: str,
+        data: pd.DataFrame | None = None,
+        prob: float = 0.95,
+        re_formula: str | None = "~0",
+        points: bool = True,
+        ax: Any = None,
+    ) -> Any:
+        """Plot the expected response against ``effect`` (``"Days"``, or ``"Days:group"`` for
+        one curve per level), other predictors at their means / reference levels, with its
+        credible band, as brms's ``conditional_effects()``; returns the axes. ``data`` is the
+        data the model was fitted on. The numbers: :meth:`conditional_effects_table`.
+
+        Examples
+        --------
+        >>> ax = fit.conditional_effects("Days", data=df)  # doctest: +SKIP
+        """
+        from .conditional_effects import plot_conditional_effects
+
+        return plot_conditional_effects(
+            self, effect, data, prob=prob, re_formula=re_formula, points=points, ax=ax
+        )
+
+    def conditional_effects_table(
+        self,
+        effect: str,
+        data: pd.DataFrame | None = None,
+        prob: float = 0.95,
+        resolution: int = 100,
+        re_formula: str | None = "~0",
+    ) -> pd.DataFrame:
+        """The numbers behind :meth:`conditional_effects`; see
+        :func:`bayesmm.posterior.conditional_effects.conditional_effects_table`.
+
+        Examples
+        --------
+        >>> fit.conditional_effects_table("Days", data=df).head()  # doctest: +SKIP
+        """
+        from .conditional_effects import conditional_effects_table
+
+        return conditional_effects_table(
+            self, effect, data, prob=prob, resolution=resolution, re_formula=re_formula
+        )
+
     def smooth_curve(self, term: str, n_points: int = 100) -> pd.DataFrame:
         """Posterior mean and 95% band of a smooth's curve over a grid (see
         :func:`bayesmm.posterior.smooth_plot.smooth_curve`).
