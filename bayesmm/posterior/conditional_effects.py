@@ -54,11 +54,12 @@ def _predictor_names(fit: Any) -> list[str]:
     for offset in formula.offsets:
         names += referenced_names(offset)
     for smooth in formula.smooths:
-        names += [v for v in getattr(smooth, "variables", ()) if v not in names]
+        names += [smooth.variable] + ([smooth.by] if smooth.by else [])
     return list(dict.fromkeys(names))
 
 
-def _check(fit: Any, effect: str, data: Any) -> tuple[pd.DataFrame, list[str]]:
+def _check(fit: Any, effect: str, data: Any) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The data, the effect's one or two predictors and all predictors, or our error."""
     spec = fit.spec
     family = spec.family
     if family.ordinal or family.categorical or spec.dpars or spec.formula.autocor is not None:
@@ -92,7 +93,7 @@ def _check(fit: Any, effect: str, data: Any) -> tuple[pd.DataFrame, list[str]]:
             )
         if part not in data.columns:
             raise DataError(f"data has no column '{part}'{suggest(part, list(data.columns))}.")
-    return data, parts
+    return data, parts, predictors
 
 
 def conditional_effects_table(
@@ -136,9 +137,9 @@ def conditional_effects_table(
         raise DataError(f"prob must lie in (0, 1), not {prob!r}.")
     if int(resolution) != resolution or resolution < 2:
         raise DataError(f"resolution must be an integer >= 2, not {resolution!r}.")
-    data, parts = _check(fit, effect, data)
+    data, parts, predictors = _check(fit, effect, data)
     spec = fit.spec
-    used = [c for c in data.columns if c in _predictor_names(fit)]
+    used = [c for c in data.columns if c in predictors]
     reference = {}
     for column in used:
         values = data[column]
@@ -192,11 +193,14 @@ def conditional_effects_table(
     return table
 
 
+def _setting(name: str, value: Any) -> str:
+    """'Days = 4.5', 'arm = a': a held or conditioned value as the caption and legend show it."""
+    return f"{name} = {value:.3g}" if isinstance(value, float) else f"{name} = {value}"
+
+
 def _caption(table: pd.DataFrame) -> str:
     held = table.attrs.get("held_fixed", {})
-    text = ", ".join(
-        f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in held.items()
-    )
+    text = ", ".join(_setting(k, v) for k, v in held.items())
     level = "population level" if table.attrs.get("re_formula") == "~0" else "with group effects"
     return f"{level}; held fixed: {text}" if text else level
 
@@ -230,13 +234,7 @@ def plot_conditional_effects(
     if points and not fit.spec.family.uses_trials and response in data.columns:
         ax.scatter(data[parts[0]], data[response], s=8, color="0.6", alpha=0.6, zorder=1)
     for index, (level, rows) in enumerate(groups):
-        label = (
-            None
-            if level is None
-            else f"{parts[1]} = {level:.3g}"
-            if isinstance(level, float)
-            else f"{parts[1]} = {level}"
-        )
+        label = None if level is None else _setting(parts[1], level)
         color = f"C{index}"
         if numeric:
             ax.plot(rows[parts[0]], rows["Estimate"], color=color, label=label, zorder=3)

@@ -114,3 +114,14 @@ def test_bad_prob_and_resolution(sleep):
         fit.conditional_effects_table("Days", data=frame, prob=95)
     with pytest.raises(DataError, match="resolution must be an integer"):
         fit.conditional_effects_table("Days", data=frame, resolution=1)
+
+
+def test_smooth_variables_count_as_predictors():
+    """s(x, by = f): x and f are held fixed / may be the effect, like any fixed-part column."""
+    from types import SimpleNamespace
+
+    from bayesmm.model.formula import parse_formula
+    from bayesmm.posterior.conditional_effects import _predictor_names
+
+    fit = SimpleNamespace(spec=SimpleNamespace(formula=parse_formula("y ~ z + s(x, by = f)")))
+    assert set(_predictor_names(fit)) == {"z", "x", "f"}
