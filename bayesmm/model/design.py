@@ -60,6 +60,7 @@ from .ordinal import ordinal_response
 from .priors import ar_prior, default_dpar_priors, default_priors
 from .smooths import SmoothBasis, build_smooth
 from .spec import DparSpec, ModelSpec, RandomBlock
+from .thin_plate import ThinPlateBasis, build_thin_plate
 from .user_priors import apply_user_priors, as_prior_list
 
 
@@ -618,34 +619,38 @@ def check_structure(term: RandomTerm, effect_names: tuple[str, ...], formula_tex
         )
 
 
-def by_of(smooth: SmoothBasis, frame: pd.DataFrame) -> np.ndarray | None:
+def by_of(smooth: SmoothBasis | ThinPlateBasis, frame: pd.DataFrame) -> np.ndarray | None:
     """The by factor's values of each row (None for a smooth without ``by``)."""
     return frame[smooth.term.by].astype(str).to_numpy() if smooth.term.by else None
 
 
 def build_smooths(
     parsed: ParsedFormula, frame: pd.DataFrame
-) -> tuple[tuple[SmoothBasis, ...], tuple[RandomBlock, ...]]:
+) -> tuple[tuple[SmoothBasis | ThinPlateBasis, ...], tuple[RandomBlock, ...]]:
     """Each smooth's basis (one per level of its by factor) and the random-effect block of its
-    penalized part (one level, structure ``smooth``; see :mod:`bayesmm.model.smooths`)."""
-    bases: list[SmoothBasis] = []
+    penalized part (one level, structure ``smooth``): ``s(x)`` in :mod:`bayesmm.model.smooths`,
+    ``s(x, z)`` in :mod:`bayesmm.model.thin_plate`."""
+    bases: list[SmoothBasis | ThinPlateBasis] = []
     blocks: list[RandomBlock] = []
     for term in parsed.smooths:
-        x = frame[term.variable]
-        if is_categorical(x):
-            raise FormulaError(
-                f"{term.text}: '{term.variable}' is categorical; a smooth needs a numeric column."
-            )
+        for variable in term.variables:
+            if is_categorical(frame[variable]):
+                raise FormulaError(
+                    f"{term.text}: '{variable}' is categorical; a smooth needs a numeric column."
+                )
         levels = [str(v) for v in level_order(frame[term.by])] if term.by else [""]
+        values = np.column_stack([frame[v].to_numpy(dtype=float) for v in term.variables])
+        if not term.second:
+            values = values[:, 0]
         for level in levels:
             rows = np.ones(len(frame), dtype=bool)
             if term.by:
                 rows = frame[term.by].astype(str).to_numpy() == level
             name = f"{term.label}{level}_1"
-            values = x.to_numpy(dtype=float)
-            basis = build_smooth(term, name, values[rows], by_level=level, observed=values)
+            build = build_thin_plate if term.second else build_smooth
+            basis = build(term, name, values[rows], by_level=level, observed=values)
             bases.append(basis)
-            design = basis.random_columns(x.to_numpy(dtype=float), by_of(basis, frame))
+            design = basis.random_columns(values, by_of(basis, frame))
             label = term.text if not term.by else f"{term.text}[{level}]"
             block_term = RandomTerm(label, name, False, "smooth")
             effects = tuple(f"{name}[{j}]" for j in range(1, design.shape[1] + 1))
@@ -806,10 +811,10 @@ def build_model_spec(
         fixed_design = np.column_stack(
             [
                 fixed_design,
-                *[s.fixed_columns(frame[s.term.variable], by_of(s, frame)) for s in smooths],
+                *[s.fixed_columns(s.covariates(frame), by_of(s, frame)) for s in smooths],
             ]
         )
-        fixed_names = fixed_names + tuple(s.name for s in smooths)
+        fixed_names = fixed_names + tuple(n for s in smooths for n in s.fixed_names)
         blocks = blocks + smooth_blocks
     _check_repeated_effects(blocks, formula)
     _check_structured_groups(blocks, formula)

@@ -254,7 +254,7 @@ class ParsedFormula:
         parts = [self.response.expression, self.response.second, self.fixed]
         parts.extend(term.effects for term in self.random_terms)
         for smooth in self.smooths:
-            parts.extend([smooth.variable, smooth.by])
+            parts.extend([*smooth.variables, smooth.by])
         names = _names_in(parts)
         if self.autocor is not None:
             for name in (self.autocor.time, self.autocor.group):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,42 +47,57 @@ from ..errors import DataError, FormulaError
 SMOOTH_CALL = re.compile(r"^(s|t2|te)\s*\((.*)\)$", re.S)
 #: Default basis dimension (mgcv's).
 DEFAULT_K = 10
+#: Default basis dimension of a two-dimensional thin-plate smooth s(x, z) (mgcv's: 3 + 27).
+DEFAULT_K_2D = 30
 
 
 @dataclass(frozen=True)
 class SmoothTerm:
-    """A smooth as written in the formula: ``s(x, k = 10, by = f)``.
+    """A smooth as written in the formula: ``s(x, k = 10, by = f)`` or ``s(x, z)``.
 
     Attributes
     ----------
     text : str
         The term as written.
     variable : str
-        The covariate.
+        The (first) covariate.
     k : int
-        Basis dimension (knots).
+        Basis dimension (knots of ``s(x)``; the rank of the thin-plate basis of ``s(x, z)``).
     by : str
         A factor giving one smooth per level, or ``""``.
+    second : str
+        The second covariate of a two-dimensional smooth ``s(x, z)`` (``""`` for ``s(x)``);
+        see :mod:`bayesmm.model.thin_plate`.
     """
 
     text: str
     variable: str
     k: int = DEFAULT_K
     by: str = ""
+    second: str = ""
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The covariates: ``("x",)`` or ``("x", "z")``."""
+        return (self.variable, self.second) if self.second else (self.variable,)
 
     @property
     def label(self) -> str:
-        """brms's smooth label without the index: ``sx`` for s(x), ``sxf`` for s(x, by=f)."""
-        return "s" + self.variable.replace(".", "") + self.by.replace(".", "")
+        """brms's smooth label without the index: ``sx`` for s(x), ``sxf`` for s(x, by=f),
+        ``sxz`` for s(x, z)."""
+        return "s" + "".join(v.replace(".", "") for v in self.variables) + self.by.replace(".", "")
 
 
 def parse_smooth(text: str, formula: str) -> SmoothTerm:
-    """Read ``s(x)``, ``s(x, k=10)``, ``s(x, by=f)``; refuse what is not built yet.
+    """Read ``s(x)``, ``s(x, k=10)``, ``s(x, by=f)``, ``s(x, z)``, ``s(x, z, k=30)``; refuse
+    what is not built (``t2()``, ``te()``, three covariates, other bases).
 
     Examples
     --------
     >>> parse_smooth("s(x, k = 6, by = f)", "y ~ s(x, k = 6, by = f)")
-    SmoothTerm(text='s(x, k = 6, by = f)', variable='x', k=6, by='f')
+    SmoothTerm(text='s(x, k = 6, by = f)', variable='x', k=6, by='f', second='')
+    >>> parse_smooth("s(x, z)", "y ~ s(x, z)").k  # mgcv's default for two covariates
+    30
     """
     match = SMOOTH_CALL.match(text.strip())
     if match is None:
@@ -90,11 +106,18 @@ def parse_smooth(text: str, formula: str) -> SmoothTerm:
     args = [a.strip() for a in inside.split(",") if a.strip()]
     positional = [a for a in args if "=" not in a]
     keywords = dict(tuple(p.strip() for p in a.split("=", 1)) for a in args if "=" in a)
-    if kind != "s" or len(positional) != 1:
+    if kind != "s":
+        shown = ", ".join(positional) or "x, z"
         raise FormulaError(
-            f"'{text}' in '{formula}': only one-dimensional smooths s(x), s(x, k = 10) and "
-            "s(x, by = f) are supported yet (no t2()/te() or s(x, z)). Use s(x) + s(z), or a "
-            "bs(x, df = 5) basis in the fixed part."
+            f"'{text}' in '{formula}': tensor-product smooths {kind}() are not supported. Write "
+            f"s({shown}) instead: a thin-plate regression spline of both covariates (mgcv's "
+            "default two-dimensional smooth, isotropic: one smoothing parameter)."
+        )
+    if len(positional) not in (1, 2):
+        raise FormulaError(
+            f"'{text}' in '{formula}': bayesmm builds smooths of one covariate, s(x), or two, "
+            f"s(x, z); {len(positional)} covariates are not supported. Split it into smaller "
+            "smooths, e.g. s(x, z) + s(w)."
         )
     unknown = sorted(set(keywords) - {"k", "by", "bs"})
     if unknown:
@@ -102,17 +125,28 @@ def parse_smooth(text: str, formula: str) -> SmoothTerm:
             f"'{text}' in '{formula}': unknown argument(s) {', '.join(unknown)}; s() takes k "
             "(basis dimension) and by (a factor)."
         )
-    if keywords.get("bs", '"cr"').strip("'\"") != "cr":
+    basis = keywords.get("bs", "").strip("'\"")
+    if len(positional) == 1 and basis not in ("", "cr"):
         raise FormulaError(
-            f"'{text}' in '{formula}': bayesmm builds cubic regression splines (bs = \"cr\") only."
+            f"'{text}' in '{formula}': bayesmm builds one-dimensional smooths as cubic "
+            'regression splines (bs = "cr") only.'
         )
+    if len(positional) == 2 and basis not in ("", "tp"):
+        raise FormulaError(
+            f"'{text}' in '{formula}': bayesmm builds two-dimensional smooths as thin-plate "
+            'regression splines (bs = "tp", mgcv\'s default) only.'
+        )
+    default = DEFAULT_K if len(positional) == 1 else DEFAULT_K_2D
     try:
-        k = int(keywords.get("k", DEFAULT_K))
+        k = int(keywords.get("k", default))
     except ValueError:
         raise FormulaError(f"'{text}' in '{formula}': k must be a whole number.") from None
     if k < 4:
         raise FormulaError(f"'{text}' in '{formula}': k must be at least 4, got {k}.")
-    return SmoothTerm(text.strip(), positional[0], k, keywords.get("by", ""))
+    second = positional[1] if len(positional) == 2 else ""
+    if second == positional[0]:
+        raise FormulaError(f"'{text}' in '{formula}': the two covariates are the same column.")
+    return SmoothTerm(text.strip(), positional[0], k, keywords.get("by", ""), second)
 
 
 def cr_penalty_parts(knots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +216,28 @@ class SmoothBasis:
     random_rotation: np.ndarray
     x_range: tuple[float, float]
     observed: np.ndarray | None = None
+
+    @property
+    def fixed_names(self) -> tuple[str]:
+        """Name of the unpenalized column: ``("sx_1",)``."""
+        return (self.name,)
+
+    def covariates(self, frame: Any) -> np.ndarray:
+        """The smooth's covariate of ``frame`` as a float array."""
+        import pandas as pd
+
+        return pd.to_numeric(frame[self.term.variable], errors="coerce").to_numpy(dtype=float)
+
+    def covers(self, frame: Any) -> np.ndarray:
+        """Per row of ``frame``: whether the smooth can be evaluated there (inside the fitted
+        range, or a row of another level of its by factor)."""
+        rows = np.ones(len(frame), dtype=bool)
+        if self.term.by:
+            rows = frame[self.term.by].astype(str).to_numpy() == self.by_level
+        x = self.covariates(frame)
+        low, high = self.x_range
+        slack = 1e-9 * (high - low)
+        return ~rows | ((x >= low - slack) & (x <= high + slack))
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)

@@ -54,7 +54,7 @@ def _predictor_names(fit: Any) -> list[str]:
     for offset in formula.offsets:
         names += referenced_names(offset)
     for smooth in formula.smooths:
-        names += [smooth.variable] + ([smooth.by] if smooth.by else [])
+        names += [*smooth.variables] + ([smooth.by] if smooth.by else [])
     return list(dict.fromkeys(names))
 
 
@@ -128,6 +128,9 @@ def conditional_effects_table(
     DataFrame
         One row per grid value (and level of the second variable): the effect's column(s),
         ``Estimate`` (posterior mean), ``Est.Error``, ``lower``, ``upper`` and ``prob``.
+        Grid values where a smooth is not evaluated (outside the fitted range of ``s(x)``,
+        the convex hull of ``s(x, z)``'s points) are left out; ``table.attrs
+        ["outside_smooths"]`` counts them.
 
     Examples
     --------
@@ -175,6 +178,20 @@ def conditional_effects_table(
     for name in used + parts:  # keep pandas Categoricals' categories
         if isinstance(data[name].dtype, pd.CategoricalDtype):
             newdata[name] = pd.Categorical(newdata[name], categories=data[name].cat.categories)
+    # a smooth is not evaluated outside its data (the range of s(x), the convex hull of
+    # s(x, z)'s points, a by level's own): grid values there are left out of the table
+    inside = np.ones(len(newdata), dtype=bool)
+    for smooth in spec.smooths:
+        inside &= smooth.covers(newdata)
+    if not inside.any():
+        raise DataError(
+            f"conditional_effects('{effect}'): no grid value lies where the model's smooths "
+            f"were fitted ({', '.join(sorted({s.term.text for s in spec.smooths}))}, with the "
+            "other predictors held at their means / reference levels); use fit.plot_smooth() "
+            "for the smooth itself."
+        )
+    trimmed = int((~inside).sum())
+    newdata = newdata[inside].reset_index(drop=True)
     if spec.family.uses_trials:  # probability per trial, as brms's trials = 1
         eta = fit.linpred(newdata, re_formula=re_formula, summary=False)
         draws = LINKS[spec.family.link].inverse(np.asarray(eta))
@@ -190,6 +207,7 @@ def conditional_effects_table(
     held = {k: v for k, v in reference.items() if k not in parts}
     table.attrs["held_fixed"] = held
     table.attrs["re_formula"] = re_formula
+    table.attrs["outside_smooths"] = trimmed
     return table
 
 
@@ -202,6 +220,8 @@ def _caption(table: pd.DataFrame) -> str:
     held = table.attrs.get("held_fixed", {})
     text = ", ".join(_setting(k, v) for k, v in held.items())
     level = "population level" if table.attrs.get("re_formula") == "~0" else "with group effects"
+    if table.attrs.get("outside_smooths"):
+        level += "; grid cut to where the smooths were fitted"
     return f"{level}; held fixed: {text}" if text else level
 
 

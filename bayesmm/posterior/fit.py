@@ -827,24 +827,27 @@ class Fit:
             self, effect, data, prob=prob, resolution=resolution, re_formula=re_formula
         )
 
-    def smooth_curve(self, term: str, n_points: int = 100) -> pd.DataFrame:
-        """Posterior mean and 95% band of a smooth's curve over a grid (see
-        :func:`bayesmm.posterior.smooth_plot.smooth_curve`).
+    def smooth_curve(self, term: str, n_points: int | None = None) -> pd.DataFrame:
+        """Posterior mean and 95% band of a smooth's curve (or of an ``s(x, z)`` surface)
+        over a grid (see :func:`bayesmm.posterior.smooth_plot.smooth_curve`).
 
         Examples
         --------
         >>> fit.smooth_curve("s(x)").head()  # doctest: +SKIP
+        >>> fit.smooth_curve("s(x, z)", n_points=30).head()  # doctest: +SKIP
         """
         from .smooth_plot import smooth_curve
 
         return smooth_curve(self, term, n_points=n_points)
 
-    def plot_smooth(self, term: str, ax: Any = None, n_points: int = 100) -> Any:
-        """Draw a smooth's posterior mean curve and 95% band over the data's points.
+    def plot_smooth(self, term: str, ax: Any = None, n_points: int | None = None) -> Any:
+        """Draw a smooth's posterior mean curve and 95% band over the data's points (for
+        ``s(x, z)``: a heatmap with contours of the posterior mean surface).
 
         Examples
         --------
         >>> fit.plot_smooth("s(x)")  # doctest: +SKIP
+        >>> fit.plot_smooth("s(x, z)")  # doctest: +SKIP
         """
         from .smooth_plot import plot_smooth
 

@@ -215,7 +215,7 @@ def group_labels_of(block: RandomBlock, frame: pd.DataFrame) -> np.ndarray:
 
 def smooth_columns(smooth: Any, frame: pd.DataFrame, fixed: bool) -> np.ndarray:
     """A smooth's unpenalized (``fixed``) or penalized columns on new data (its stored basis)."""
-    x = pd.to_numeric(frame[smooth.term.variable], errors="coerce").to_numpy(dtype=float)
+    x = smooth.covariates(frame)
     by = frame[smooth.term.by].astype(str).to_numpy() if smooth.term.by else None
     return smooth.fixed_columns(x, by) if fixed else smooth.random_columns(x, by)
 
@@ -266,7 +266,7 @@ def _fitted_levels_phrase(block: RandomBlock) -> str:
 def _required_columns(spec: ModelSpec, masks: list[np.ndarray]) -> list[str]:
     names = list(referenced_names(spec.formula.fixed))
     for smooth in spec.smooths:
-        names += [smooth.term.variable] + ([smooth.term.by] if smooth.term.by else [])
+        names += [*smooth.term.variables] + ([smooth.term.by] if smooth.term.by else [])
     for block, mask in zip(spec.blocks, masks, strict=True):
         if block.smooth is not None:
             continue

@@ -62,7 +62,7 @@ def test_parse_smooths_and_refuse_what_is_not_built():
     assert parsed.fixed == "1 + x2"
     assert [(s.variable, s.k, s.by) for s in parsed.smooths] == [("x", 6, ""), ("z", 10, "f")]
     assert "z" in parsed.variables() and "f" in parsed.variables()
-    with pytest.raises(bmm.FormulaError, match="only one-dimensional smooths"):
+    with pytest.raises(bmm.FormulaError, match=r"t2\(\) are not supported. Write s\(x, z\)"):
         parse_formula("y ~ t2(x, z)")
     with pytest.raises(bmm.FormulaError, match="k must be at least 4"):
         parse_formula("y ~ s(x, k = 3)")
