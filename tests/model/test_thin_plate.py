@@ -173,3 +173,50 @@ def test_two_dimensional_smooths_render_valid_stan(small_data, family, response,
         code = bmm.stancode(f"{response} ~ {formula}", small_data, family=family, method=method)
         assert check_stan_code(code) == "", code
         assert "smoothing parameter" in code
+
+
+def test_surface_table_and_plot_from_draws(small_data):
+    """smooth_curve / plot_smooth of s(x, z, by = f) on made-up draws (no Stan): the table is
+    the linear predictor on the grid inside each level's hull, one heatmap panel per level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from bayesmm.posterior.smooth_plot import plot_smooth, smooth_curve
+
+    spec = bmm.model_spec("y ~ f + s(x, z, k = 10, by = f)", small_data)
+    rng = np.random.default_rng(3)
+    draws = {"b": (("chain", "draw", "effect"), rng.normal(size=(1, 4, len(spec.fixed_names))))}
+    for block in spec.blocks:
+        shape = (1, 4, 1, len(block.effect_names))
+        draws[f"r_{block.group}"] = (
+            ("chain", "draw", "level", block.group),
+            rng.normal(size=shape),
+        )
+    fit = SimpleNamespace(spec=spec, idata=SimpleNamespace(posterior=xr.Dataset(draws)))
+    table = smooth_curve(fit, "s(x, z, k = 10, by = f)", n_points=15)
+    assert list(table.columns) == ["x", "z", "level", "Estimate", "Q2.5", "Q97.5"]
+    assert set(table["level"]) == {"u", "v"}
+    # level u's surface, draw by draw: Intercept + b_sxzfu_1 (x - mean) + b_sxzfu_2 (z - mean)
+    # + its penalized columns (the factor f held at its mean over the data, as for s(x))
+    basis = spec.smooths[0]
+    part = table[table["level"] == "u"]
+    grid = part[["x", "z"]].to_numpy()
+    b = draws["b"][1][0]
+    names = list(spec.fixed_names)
+    mean_fv = spec.fixed_design[:, names.index("fv")].mean()
+    k = [names.index(n) for n in basis.fixed_names]
+    expected = (
+        b[:, [0]]
+        + b[:, [names.index("fv")]] * mean_fv
+        + b[:, k] @ basis.fixed_columns(grid).T
+        + draws[f"r_{basis.name}"][1][0, :, 0, :] @ basis.random_columns(grid).T
+    )
+    assert np.allclose(part["Estimate"], expected.mean(axis=0))
+    axes = plot_smooth(fit, "s(x, z, k = 10, by = f)", n_points=15)
+    assert len(axes) == 2 and axes[1].get_title().startswith("s(x, z, k = 10, by = f) [v]")
+    with pytest.raises(bmm.BayesmmError, match="one panel each"):
+        plot_smooth(fit, "s(x, z, k = 10, by = f)", ax=axes[0])
