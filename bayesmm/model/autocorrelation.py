@@ -4,6 +4,8 @@ The model (brms's default ``cov = FALSE`` form, Buerkner's ``brms`` Stan code fo
 
     y[n] = mu[n] + ar * (y[prev(n)] - mu[prev(n)]) + e[n],   e[n] ~ N(0, sigma)
 
+(for family student, ``e[n] ~ student_t(nu, 0, sigma)``: the same conditional form, as in brms)
+
 where ``prev(n)`` is the row before ``n`` in the time order of ``n``'s group and ``mu`` the
 linear predictor without the AR part. ``sigma`` is therefore the SD of the *innovations*
 ``e`` (as in brms), not the marginal residual SD (that is ``sigma / sqrt(1 - ar^2)``). The first
@@ -50,16 +52,66 @@ class ResidualAR:
     """AR(1) residuals of a fitted model: the term and, per row, its predecessor.
 
     ``previous[n]`` is the (0-based) position of row ``n``'s predecessor in the fitted rows,
-    ``-1`` for the first row of each group.
+    ``-1`` for the first row of each group; ``step`` is the common time step (0 when no
+    group has two rows).
     """
 
     term: ARTerm
     previous: np.ndarray
+    step: float = 0.0
 
     @property
     def rows_with_previous(self) -> np.ndarray:
-        """Positions of the rows that have a predecessor."""
-        return np.flatnonzero(self.previous >= 0)
+        """Positions of the rows that have a predecessor, in time order (each row after its
+        predecessor, so a series can be simulated by walking through them once)."""
+        return rows_in_time_order(self.previous)
+
+
+def rows_in_time_order(previous: np.ndarray) -> np.ndarray:
+    """The rows with a predecessor (``previous >= 0``), ordered by their distance from the
+    first row of their series (stable), so that every row comes after its predecessor.
+
+    Examples
+    --------
+    >>> rows_in_time_order(np.array([2, -1, 1, -1, 3])).tolist()
+    [2, 4, 0]
+    """
+    previous = np.asarray(previous, dtype=np.int64)
+    depth = np.zeros(len(previous), dtype=np.int64)
+    has = previous >= 0
+    for _ in range(len(previous)):
+        new = np.where(has, depth[np.maximum(previous, 0)] + 1, 0)
+        if np.array_equal(new, depth):
+            break
+        depth = new
+    rows = np.flatnonzero(has)
+    return rows[np.argsort(depth[rows], kind="stable")]
+
+
+def add_ar_part(
+    eta: np.ndarray, previous: np.ndarray, response: np.ndarray, ar: np.ndarray
+) -> np.ndarray:
+    """brms's AR(1) part added to draws of the linear predictor without it.
+
+    ``eta`` is (S, n), ``previous`` each row's predecessor among the n rows (-1: none),
+    ``response`` the n observed responses, ``ar`` the (S,) coefficient draws. Row n with a
+    predecessor p gets ``eta[n] + ar * (response[p] - eta[p])``, as the Stan program does.
+
+    Examples
+    --------
+    >>> add_ar_part(np.zeros((1, 2)), np.array([-1, 0]), np.array([2.0, 0.0]),
+    ...             np.array([0.5])).tolist()
+    [[0.0, 1.0]]
+    """
+    eta = np.asarray(eta, dtype=float)
+    previous = np.asarray(previous, dtype=np.int64)
+    rows = np.flatnonzero(previous >= 0)
+    out = eta.copy()
+    if rows.size:
+        before = previous[rows]
+        residual = np.asarray(response, dtype=float)[before][None, :] - eta[:, before]
+        out[:, rows] += np.asarray(ar, dtype=float).reshape(-1, 1) * residual
+    return out
 
 
 def _fail(text: str, problem: str, fix: str) -> FormulaError:
@@ -115,8 +167,11 @@ def _sort_key(values: pd.Series) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def build_residual_ar(term: ARTerm, frame: pd.DataFrame) -> ResidualAR:
+def build_residual_ar(term: ARTerm, frame: pd.DataFrame, step: float | None = None) -> ResidualAR:
     """Predecessor of each row in its group's time order; refuse gaps and duplicate times.
+
+    ``step`` fixes the common time step (new data must move in the fitted model's steps);
+    by default it is the smallest step in ``frame``.
 
     Examples
     --------
@@ -154,8 +209,9 @@ def build_residual_ar(term: ARTerm, frame: pd.DataFrame) -> ResidualAR:
         previous[order[1:]] = order[:-1]
         gaps.append((str(label), order, steps))
     all_steps = np.concatenate([s for _, _, s in gaps]) if gaps else np.zeros(0)
+    if step is None:
+        step = float(np.min(all_steps)) if all_steps.size else 0.0
     if all_steps.size:
-        step = float(np.min(all_steps))
         for label, order, steps in gaps:
             uneven = ~np.isclose(steps, step, rtol=1e-8, atol=1e-12 * max(1.0, abs(step)))
             if np.any(uneven):
@@ -168,19 +224,24 @@ def build_residual_ar(term: ARTerm, frame: pd.DataFrame) -> ResidualAR:
                     "ar() needs equally spaced times (it uses the order of the rows); "
                     "fill the missing time points or model the series with a random term."
                 )
-    return ResidualAR(term=term, previous=previous)
+    return ResidualAR(term=term, previous=previous, step=float(step))
+
+
+#: Families whose residuals ar() can correlate (brms's conditional ``cov = FALSE`` form: the
+#: AR part shifts the location, ``sigma`` is the innovations' scale), each with the identity link.
+AR_FAMILIES = ("gaussian", "student")
 
 
 def check_family_for_ar(term: ARTerm, family_name: str, link: str) -> None:
-    """Refuse families other than gaussian with the identity link.
+    """Refuse families other than gaussian and student with the identity link.
 
     Examples
     --------
-    >>> check_family_for_ar(ARTerm("ar(time = t)", "t"), "gaussian", "identity")
+    >>> check_family_for_ar(ARTerm("ar(time = t)", "t"), "student", "identity")
     """
-    if family_name != "gaussian" or link != "identity":
+    if family_name not in AR_FAMILIES or link != "identity":
         raise FormulaError(
-            f"The term {term.text} (AR(1) residuals) needs family gaussian with the identity "
-            f"link; family '{family_name}' with the {link} link is not supported. Model "
+            f"The term {term.text} (AR(1) residuals) needs family gaussian or student with the "
+            f"identity link; family '{family_name}' with the {link} link is not supported. Model "
             "the correlation over time with a random term instead, e.g. ar1(0 + time | group)."
         )

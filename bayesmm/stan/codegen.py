@@ -477,7 +477,13 @@ def _autocor_context(spec: ModelSpec) -> dict[str, str] | None:
     if spec.autocor is None:
         return None
     term = spec.autocor.term
-    return {"text": term.text, "time": term.time, "group": term.group or "(one series)"}
+    innovation = "student_t(nu, 0, sigma)" if spec.family.name == "student" else "N(0, sigma)"
+    return {
+        "text": term.text,
+        "time": term.time,
+        "group": term.group or "(one series)",
+        "innovation": innovation,
+    }
 
 
 def _addition_context(spec: ModelSpec) -> dict[str, Any]:
