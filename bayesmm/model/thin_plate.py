@@ -10,7 +10,7 @@ with m = 2 (penalty: the integrated squared second derivatives), built here with
 2. The TPS matrix E_ij = eta(|u_i - u_j|) with eta(r) = r^2 log(r) / (8 pi) (the m = 2,
    d = 2 radial function with mgcv's constant) and the null space T = [1, x, z] at the knots.
 3. The k eigenvalues of E of largest magnitude, D_k, and their eigenvectors U_k (the
-   truncated eigen-decomposition); Z spans the null space of T' U_k (a QR step): the
+   truncated eigen-decomposition; Lanczos above 400 knots, as mgcv); Z spans the null space of T' U_k (a QR step): the
    coefficients delta = U_k Z w satisfy T' delta = 0.
 4. The raw basis at any point p is [eta(|p - u|) U_k Z, 1, p] (k columns; at the knots the
    first block is U_k D_k Z, since E U_k = U_k D_k) with penalty S = blockdiag(Z' D_k Z, 0).
@@ -55,6 +55,8 @@ NULL_SPACE_DIM = 3
 MAX_KNOTS = 2000
 #: Rows evaluated at once (an n x knots block of distances).
 CHUNK = 2000
+#: Above this many knots the eigen-decomposition is a Lanczos one (the k largest only).
+LANCZOS_ABOVE = 400
 
 
 def tps_eta(r: np.ndarray) -> np.ndarray:
@@ -73,8 +75,38 @@ def tps_eta(r: np.ndarray) -> np.ndarray:
     return out
 
 
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.square(a[:, None, :] - b[None, :, :]).sum(axis=-1))
+def _radial(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """eta(|a_i - b_j|) for every pair of rows: r^2 log(r) = r^2 log(r^2) / 2."""
+    from scipy.spatial.distance import cdist
+
+    squared = cdist(a, b, "sqeuclidean")
+    positive = squared > 0
+    squared[positive] *= np.log(squared[positive]) / (16 * np.pi)
+    return squared
+
+
+def _wiggly(shifted: np.ndarray, knots: np.ndarray, uz: np.ndarray) -> np.ndarray:
+    """eta(|p - u|) U_k Z at the (shifted) points, CHUNK rows at a time."""
+    out = np.zeros((len(shifted), uz.shape[1]))
+    for start in range(0, len(shifted), CHUNK):
+        out[start : start + CHUNK] = _radial(shifted[start : start + CHUNK], knots) @ uz
+    return out
+
+
+def _largest_eigenpairs(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k eigenvalues of largest magnitude of a symmetric matrix and their eigenvectors:
+    a full decomposition for small matrices, Lanczos (ARPACK, fixed start vector) for large
+    ones, as mgcv uses Lanczos."""
+    if len(matrix) <= LANCZOS_ABOVE:
+        values, vectors = np.linalg.eigh(matrix)
+        order = np.argsort(-np.abs(values))[:k]
+        return values[order], vectors[:, order]
+    from scipy.sparse.linalg import eigsh
+
+    start = np.random.default_rng(1).uniform(-1, 1, len(matrix))
+    values, vectors = eigsh(matrix, k=k, which="LM", v0=start, tol=0)
+    order = np.argsort(-np.abs(values))
+    return values[order], vectors[:, order]
 
 
 def _null_space(points: np.ndarray) -> np.ndarray:
@@ -189,11 +221,8 @@ class ThinPlateBasis:
                 "extrapolate smooths. Predict inside it."
             )
         shifted = points - self.shift
-        wiggly = np.zeros((len(points), self.uz.shape[1]))
-        for start in range(0, len(points), CHUNK):
-            block = shifted[start : start + CHUNK]
-            wiggly[start : start + CHUNK] = tps_eta(_distances(block, self.knots)) @ self.uz
-        return np.column_stack([wiggly, _null_space(shifted)]) / self.column_scale
+        raw = np.column_stack([_wiggly(shifted, self.knots, self.uz), _null_space(shifted)])
+        return raw / self.column_scale
 
     def fixed_columns(self, points: np.ndarray, by: np.ndarray | None = None) -> np.ndarray:
         """The two unpenalized columns (centred x, z) at ``points`` (zero at other levels)."""
@@ -254,14 +283,12 @@ def build_thin_plate(
     if len(knots) > MAX_KNOTS:  # mgcv's max.knots: a random subset (fixed seed) of the points
         chosen = np.random.default_rng(1).choice(len(knots), MAX_KNOTS, replace=False)
         knots = knots[np.sort(chosen)]
-    values, vectors = np.linalg.eigh(tps_eta(_distances(knots, knots)))
-    order = np.argsort(-np.abs(values))[:k]  # the k eigenvalues of largest magnitude
-    u_k, d_k = vectors[:, order], values[order]
+    d_k, u_k = _largest_eigenpairs(_radial(knots, knots), k)
     q, _ = np.linalg.qr(u_k.T @ _null_space(knots), mode="complete")
     z = q[:, NULL_SPACE_DIM:]  # T' U_k Z = 0
     uz = u_k @ z
     shifted = points - shift
-    raw = np.column_stack([tps_eta(_distances(shifted, knots)) @ uz, _null_space(shifted)])
+    raw = np.column_stack([_wiggly(shifted, knots, uz), _null_space(shifted)])
     column_scale = np.sqrt(np.mean(np.square(raw), axis=0))
     raw = raw / column_scale
     penalty = np.zeros((k, k))

@@ -17,7 +17,7 @@ import pytest
 import bayesmm as bmm
 from bayesmm.model.formula import parse_formula
 from bayesmm.model.smooths import parse_smooth
-from bayesmm.model.thin_plate import build_thin_plate, tps_eta
+from bayesmm.model.thin_plate import _radial, build_thin_plate, tps_eta
 from bayesmm.posterior.predict import prediction_data
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.workflows.simulate import parameter_labels
@@ -64,6 +64,10 @@ def test_radial_function_and_knot_constraint():
     assert np.allclose(
         tps_eta(r), [0, 0.25 * np.log(0.5) / (8 * np.pi), 0, 4 * np.log(2) / (8 * np.pi)]
     )
+    a, b = np.random.default_rng(4).uniform(size=(2, 6, 2))
+    distances = np.sqrt(((a[:, None] - b[None]) ** 2).sum(axis=-1))
+    assert np.allclose(_radial(a, b), tps_eta(distances))
+    assert np.allclose(np.diag(_radial(a, a)), 0)
     points = np.random.default_rng(1).uniform(size=(50, 2))
     basis = _basis(points)
     # the radial coefficients U_k Z are orthogonal to the null space {1, x, z} at the knots
@@ -220,3 +224,19 @@ def test_surface_table_and_plot_from_draws(small_data):
     assert len(axes) == 2 and axes[1].get_title().startswith("s(x, z, k = 10, by = f) [v]")
     with pytest.raises(bmm.BayesmmError, match="one panel each"):
         plot_smooth(fit, "s(x, z, k = 10, by = f)", ax=axes[0])
+
+
+def test_lanczos_and_full_eigen_decompositions_give_one_basis(monkeypatch):
+    """Above 400 knots the k largest eigenpairs come from Lanczos (ARPACK), as in mgcv; the
+    basis it gives spans the same space as the full decomposition's (to rounding)."""
+    import bayesmm.model.thin_plate as thin_plate
+
+    points = np.random.default_rng(6).uniform(size=(450, 2))
+    lanczos = _basis(points, k=20)
+    monkeypatch.setattr(thin_plate, "LANCZOS_ABOVE", 10_000)
+    full = _basis(points, k=20)
+    a = np.c_[lanczos.fixed_columns(points), lanczos.random_columns(points)]
+    b = np.c_[full.fixed_columns(points), full.random_columns(points)]
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    assert np.abs(a @ coef - b).max() < 1e-8
+    assert lanczos.random_scale == pytest.approx(full.random_scale, rel=1e-8)
