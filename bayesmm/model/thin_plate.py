@@ -10,8 +10,8 @@ with m = 2 (penalty: the integrated squared second derivatives), built here with
 2. The TPS matrix E_ij = eta(|u_i - u_j|) with eta(r) = r^2 log(r) / (8 pi) (the m = 2,
    d = 2 radial function with mgcv's constant) and the null space T = [1, x, z] at the knots.
 3. The k eigenvalues of E of largest magnitude, D_k, and their eigenvectors U_k (the
-   truncated eigen-decomposition; Lanczos above 400 knots, as mgcv); Z spans the null space of T' U_k (a QR step): the
-   coefficients delta = U_k Z w satisfy T' delta = 0.
+   truncated eigen-decomposition; Lanczos above 400 knots, as mgcv); Z spans the null space
+   of T' U_k (a QR step): the coefficients delta = U_k Z w satisfy T' delta = 0.
 4. The raw basis at any point p is [eta(|p - u|) U_k Z, 1, p] (k columns; at the knots the
    first block is U_k D_k Z, since E U_k = U_k D_k) with penalty S = blockdiag(Z' D_k Z, 0).
    Each column is scaled to unit RMS over the data, as mgcv does.
