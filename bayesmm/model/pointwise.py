@@ -45,6 +45,7 @@ NUMPY_POINTWISE_FIELDS = frozenset(
         "n_dropped",
         "new_data_evaluator",
         "user_priors",
+        "autocor",  # ar(): the numpy linear predictor adds the AR(1) part (posterior.predict)
     }
 )
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BayesmmError, DataError, FormulaError, UnsupportedModelError
+from ..model.autocorrelation import add_ar_part, build_residual_ar
 from ..model.design import as_data_frame, evaluate_expression
 from ..model.formula import parse_formula, referenced_names
 from ..model.links import LINKS
@@ -66,6 +67,10 @@ class PredictionData:
         predict() then refuses, naming them.
     dpar_rows : dict
         The same rows evaluated through each distributional parameter's formula.
+    ar_previous, ar_response : numpy.ndarray or None
+        For a model with ``ar()``: each row's predecessor among these rows in its group's time
+        order (-1: none) and the rows' observed responses, which the AR(1) part of the linear
+        predictor uses (``ar * (y[prev] - eta[prev])``, as brms).
     """
 
     fixed_design: np.ndarray
@@ -80,6 +85,8 @@ class PredictionData:
     upper: np.ndarray | None = None
     unavailable: tuple[str, ...] = ()
     dpar_rows: dict[str, PredictionData] = field(default_factory=dict)
+    ar_previous: np.ndarray | None = None
+    ar_response: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -391,13 +398,6 @@ def prediction_data(
     >>> prediction_data(spec, {"x": [2.0], "g": ["b"]}).level_index[0].tolist()
     [1]
     """
-    if spec.autocor is not None:
-        raise UnsupportedModelError(
-            f"Predictions from numpy (predict, fitted, residuals, ...) do not include the AR(1) "
-            f"residuals of {spec.autocor.term.text} yet, and without them they would not be the "
-            "fitted model. Use the posterior predictive draws Stan made (fit.idata's "
-            "posterior_predictive, fit.pp_check()) and fit.loo(), which do include them."
-        )
     rows = _prediction_rows(spec, newdata, re_formula, allow_new_levels)
     if not spec.dpars:
         return rows
@@ -433,8 +433,11 @@ def _prediction_rows(
             se=spec.additions.se,
             lower=spec.additions.lower,
             upper=spec.additions.upper,
+            ar_previous=None if spec.autocor is None else spec.autocor.previous,
+            ar_response=None if spec.autocor is None else np.asarray(spec.response, float),
         )
     frame = as_data_frame(newdata, role="newdata").copy()
+    ar_rows = _new_ar_rows(spec, frame)
     needed = _required_columns(spec, masks)
     absent = [c for c in needed if c not in frame.columns]
     if absent:
@@ -497,7 +500,49 @@ def _prediction_rows(
         index=frame.index,
         offset=_new_offset(spec, frame),
         **_new_additions(spec, frame),
+        **ar_rows,
     )
+
+
+def _new_ar_rows(spec: ModelSpec, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For a model with ``ar()``: the new rows' predecessors and responses (as brms, the AR
+    part of a prediction needs the observed response of the previous time point), or our
+    error naming the columns newdata lacks."""
+    if spec.autocor is None:
+        return {}
+    term = spec.autocor.term
+    response = spec.formula.response
+    needed = [*referenced_names(response.expression), term.time]
+    if term.group:
+        needed.append(term.group)
+    absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if absent:
+        raise DataError(
+            f"newdata lacks the column(s) {', '.join(absent)} that predictions of a model with "
+            f"{term.text} need: the AR(1) part of each row's prediction is ar * (y[prev] - "
+            f"eta[prev]), with y the observed response '{response.label}' of the row before it "
+            f"in time ('{term.time}'{f' within {term.group!r}' if term.group else ''}), as in "
+            "brms. Add the observed responses and those columns (a response may be missing "
+            "(NaN) on a row that is no other row's predecessor, e.g. the next time point)."
+        )
+    times = frame[term.time]
+    groups = frame[term.group] if term.group else None
+    if times.isna().any() or (groups is not None and groups.isna().any()):
+        raise DataError(
+            f"newdata has missing values in the column(s) of {term.text}; drop or fill them."
+        )
+    ar = build_residual_ar(term, frame, step=spec.autocor.step or None)
+    values = np.asarray(evaluate_expression(response.expression, frame), dtype=float)
+    values = np.broadcast_to(values, (len(frame),)).copy()
+    used = ar.previous[ar.previous >= 0]
+    unknown = used[~np.isfinite(values[used])]
+    if unknown.size:
+        shown = frame.index[np.unique(unknown)][:5].tolist()
+        raise DataError(
+            f"The response '{response.label}' is missing in newdata row(s) {shown}, which are "
+            f"the previous time point of other rows: {term.text} needs their observed values."
+        )
+    return {"ar_previous": ar.previous, "ar_response": values}
 
 
 # --------------------------------------------------------------------------- draws
@@ -636,6 +681,9 @@ def linear_predictor(
             )
             mine = labels == label
             eta[:, mine] += effects @ design[mine].T
+    if not dpar and rows.ar_previous is not None:  # ar(): brms's AR(1) part of the mean
+        ar = stacked_draws(posterior, "ar")[draws]
+        eta = add_ar_part(eta, rows.ar_previous, rows.ar_response, ar)
     return eta
 
 
