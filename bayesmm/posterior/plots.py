@@ -45,7 +45,8 @@ def plot_shrinkage(fit: Any, group: str | None = None, effects: Any = None, ax: 
         estimate (dot) joined by an arrow, levels sorted, the complete-pooling value as a
         dashed line. Two effects: the 2-D picture (first effect on x, second on y) with arrows
         from no-pooling to partial-pooling and the complete-pooling point. Default: the first
-        two effects of the group, or its only effect.
+        two effects of the group in its first formula (the mean's, else a distributional
+        parameter's: each formula's no-pooling estimates are a separate fit), or its only one.
     ax : matplotlib Axes, optional
 
     Returns
@@ -58,13 +59,16 @@ def plot_shrinkage(fit: Any, group: str | None = None, effects: Any = None, ax: 
     """
     import matplotlib.pyplot as plt
 
-    from .shrinkage import shrinkage_table
+    from .shrinkage import effects_by_formula, group_labels, shrinkage_table
 
-    group = _group(fit, group)
+    labels = group_labels(fit.spec)
+    if not labels:
+        raise BayesmmError("This model has no group-level effects to plot.")
+    group = labels[0] if group is None else group
     table = shrinkage_table(fit, group).loc[group]
     available = list(dict.fromkeys(table.index.get_level_values("effect")))
-    if effects is None:
-        effects = available[:2]
+    if effects is None:  # the first formula's (a distributional formula's fit is separate)
+        effects = effects_by_formula(fit.spec, group)[0][:2]
     elif isinstance(effects, str):
         effects = [effects]
     effects = list(effects)

@@ -66,8 +66,9 @@ def test_fitted_probabilities_loglik_and_replicates(multinom_fit):
     assert fit.fitted(newdata=new, summary=False).shape == (800, 2, 3)
 
 
-def test_shrinkage_and_residuals_are_refused(multinom_fit):
-    with pytest.raises(bmm.errors.UnsupportedModelError, match="family 'categorical'"):
+def test_shrinkage_needs_groups_and_residuals_are_refused(multinom_fit):
+    # shrinkage of categorical group effects: tests/posterior/test_shrinkage_formulas.py
+    with pytest.raises(bmm.BayesmmError, match="needs a model with group-level effects"):
         multinom_fit.shrinkage()
     with pytest.raises(bmm.errors.UnsupportedModelError, match="family 'categorical'"):
         multinom_fit.residuals()

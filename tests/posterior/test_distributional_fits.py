@@ -96,3 +96,13 @@ def test_prediction_for_new_rows_and_loo(sigma_fit):
     assert spread[1] > 1.5 * spread[0]  # sigma grows with x: exp(0.4 * 4) ~ 5 times
     assert np.isfinite(sigma_fit.loo().elpd_loo)
     assert sigma_fit.check_residuals(seed=1).loc["uniformity", "p_value"] > 0.01
+
+
+def test_shrinkage_covers_sigma_formula(sigma_fit):
+    """Both formulas' group effects on the real posterior (the estimates themselves are checked
+    in closed form in test_shrinkage_formulas.py): sigma's no-pooling log SDs spread wider
+    than the partial-pooling ones."""
+    table = sigma_fit.shrinkage()
+    sigma = table.xs("sigma_Intercept", level="effect")
+    assert len(sigma) == 30 and sigma["no_pooling"].notna().all()
+    assert sigma["no_pooling"].std() > sigma["partial_pooling"].std()
