@@ -57,6 +57,7 @@ from .formula import (
     referenced_names,
 )
 from .ordinal import ordinal_response
+from .prior_table import MAIN_CATEGORY
 from .priors import ar_prior, default_dpar_priors, default_priors
 from .smooths import SmoothBasis, build_smooth
 from .spec import DparSpec, ModelSpec, RandomBlock
@@ -843,6 +844,10 @@ def build_model_spec(
         priors_used = tuple(p for p in priors_used if p.parameter not in modelled)
         priors_used += default_dpar_priors(dpars, len(blocks))
     user_priors = as_prior_list(priors)
+    if family.categorical:  # brms's dpar of the main formula is "mu2": the same slots as ""
+        user_priors = as_prior_list(
+            [replace(p, dpar="") if p.dpar == MAIN_CATEGORY else p for p in user_priors]
+        )
     priors_used = apply_user_priors(priors_used, user_priors, family)
     return ModelSpec(
         formula=parsed,

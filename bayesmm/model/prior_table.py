@@ -29,6 +29,10 @@ from .user_priors import Prior, prior_string, support_note
 #: Columns of the prior table.
 PRIOR_COLUMNS = ["prior", "class", "coef", "group", "source", "note"]
 
+#: The ``dpar`` of a categorical model's main formula (brms's name of its first linear
+#: predictor); the formula's slots are those of ``dpar=""`` inside bayesmm.
+MAIN_CATEGORY = "mu2"
+
 _INTERCEPT_NOTE = "intercept at the means of the predictors (X is centred)"
 _DIFFERS_NOTE = "differs by coef (see the rows below)"
 
@@ -176,7 +180,11 @@ def prior_table(spec: ModelSpec) -> pd.DataFrame:
         elements = [e for e in all_elements if e.dpar == dpar]
         defaults = [e for e in all_defaults if e.dpar == dpar]
         rows += _class_rows(spec, elements, defaults, dpar)
-    columns = PRIOR_COLUMNS[:4] + ["dpar"] + PRIOR_COLUMNS[4:] if spec.dpars else PRIOR_COLUMNS
+    if spec.family.categorical:  # brms shows the main formula's rows under dpar mu2
+        for row in rows:
+            row["dpar"] = row["dpar"] or MAIN_CATEGORY
+    with_dpar = spec.dpars or spec.family.categorical
+    columns = PRIOR_COLUMNS[:4] + ["dpar"] + PRIOR_COLUMNS[4:] if with_dpar else PRIOR_COLUMNS
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -228,7 +236,8 @@ def prior_lines(spec: ModelSpec) -> list[str]:
         in_class = [e for e in elements if e.prior_class == prior_class and e.dpar == dpar]
         for group in dict.fromkeys(e.group for e in in_class):
             label = f"{prior_class}({group})" if group else prior_class
-            label = f"{label}[{dpar}]" if dpar else label
+            shown = dpar or (MAIN_CATEGORY if spec.family.categorical else "")
+            label = f"{label}[{shown}]" if shown else label
             members = [e for e in in_class if e.group == group]
             for text in dict.fromkeys(e.text for e in members):
                 same = [e for e in members if e.text == text]
