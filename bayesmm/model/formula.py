@@ -92,6 +92,10 @@ NON_COLUMN_NAMES = frozenset({"np", "numpy", "C", "I", "scale", "center", "log",
 #: ``ar1(0 + t | g)``: a covariance structure's name around a bar term.
 STRUCTURE_CALL = re.compile(rf"^({'|'.join(STRUCTURES)})\s*\(")
 
+#: brms's ``(effects |ID| group)``: what follows the first bar is an identifier, a bar and the
+#: grouping factor.
+BRMS_ID = re.compile(r"\s*([A-Za-z.][A-Za-z0-9._]*)\s*\|\s*(\S.*?)\s*")
+
 
 #: Addition terms after the bar of the response (brms), each with its argument names in order.
 ADDITION_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -873,6 +877,21 @@ def parse_formula(text: str) -> ParsedFormula:
                             inner_offset + cut,
                             "Nothing on the left of the bar",
                             "Write (1 | group) for a random intercept.",
+                        )
+                    )
+                id_match = BRMS_ID.fullmatch(group)
+                if id_match:
+                    raise UnsupportedTermError(
+                        caret_message(
+                            text,
+                            group_at,
+                            f"brms's |ID| syntax ('|{id_match.group(1)}|') is not supported: "
+                            "it correlates a term's group-level effects across formulas (the "
+                            "categories of 'categorical', or bf()'s mean and sigma=, zi=, ...)",
+                            f"Supported instead: ({effects} | {id_match.group(2)}), correlated "
+                            "inside its own formula only; the same term in another formula (or "
+                            "in each category's linear predictor) is an independent block, as "
+                            f"in brms without an ID: a different model from |{id_match.group(1)}|.",
                         )
                     )
                 if not group or "|" in group:

@@ -16,6 +16,7 @@ from bayesmm.model.categorical_family import (
     simulate_categorical,
 )
 from bayesmm.model.design import build_model_spec
+from bayesmm.model.prior_table import prior_lines
 from bayesmm.stan.backends.stanc import check_stan_code
 
 
@@ -80,7 +81,23 @@ def test_each_category_has_its_own_priors_and_blocks(frame):
     table = bmm.get_prior("y ~ x + (1 | g)", frame, family="categorical")
     mu3 = table[table["dpar"] == "mu3"]
     assert set(mu3["class"]) == {"Intercept", "b", "sd"}
-    assert (table["dpar"] == "").sum() == len(table) - len(mu3)  # mu2: the main formula
+    # the main formula's rows under brms's dpar mu2, and its slots reached with dpar="mu2"
+    mu2 = table[table["dpar"] == "mu2"]
+    assert len(mu2) == len(table) - len(mu3) and set(mu2["class"]) == {"Intercept", "b", "sd"}
+    priors = [bmm.prior("normal(0, 1)", class_="b", coef="x", dpar="mu2")]
+    table = bmm.get_prior("y ~ x + (1 | g)", frame, family="categorical", priors=priors)
+    row = table[(table["dpar"] == "mu2") & (table["coef"] == "x")].iloc[0]
+    assert (row["prior"], row["source"]) == ("normal(0, 1)", "user")
+    row = table[(table["dpar"] == "mu3") & (table["coef"] == "x")].iloc[0]
+    assert row["source"] == "default"
+    spec = build_model_spec("y ~ x + (1 | g)", frame, family="categorical", priors=priors)
+    assert "  b[mu2]: x ~ normal(0, 1) [user]" in prior_lines(spec)
+    same = [
+        bmm.prior("normal(0, 1)", class_="b", dpar="mu2"),
+        bmm.prior("normal(0, 2)", class_="b"),
+    ]
+    with pytest.raises(bmm.errors.PriorError, match="Two priors for the same slot"):
+        build_model_spec("y ~ x", frame, family="categorical", priors=same)
 
 
 @pytest.mark.parametrize(
@@ -136,3 +153,24 @@ def test_marginal_program_is_refused(frame):
 
     spec = build_model_spec("y ~ x + (1 | g)", frame, family="categorical")
     assert "categorical" in marginal_obstacle(spec)
+
+
+@pytest.mark.parametrize(
+    ("formula", "dpars"),
+    [
+        ("y ~ x + (1 |p| g)", {}),
+        ("y ~ x + (1 + x | p | g)", {}),
+        ("y ~ x + (1 | g)", {"sigma": "~ (1 |p| g)"}),
+    ],
+)
+def test_brms_id_syntax_is_refused_with_what_is_supported(frame, formula, dpars):
+    """brms's |ID| (effects correlated across formulas) is not built: our own error, naming the
+    ID, pointing at it, and saying what the plain bar does instead."""
+    family = "categorical" if not dpars else "gaussian"
+    data = frame if not dpars else frame.assign(y=np.linspace(0, 1, len(frame)))
+    model = bmm.bf(formula, **dpars) if dpars else formula
+    with pytest.raises(UnsupportedModelError, match=r"\|ID\| syntax \('\|p\|'\)") as caught:
+        build_model_spec(model, data, family=family)
+    message = str(caught.value)
+    assert "independent block" in message and "| g)" in message
+    assert "^" in message

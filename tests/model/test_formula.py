@@ -159,7 +159,7 @@ def caret_column(message: str, formula: str) -> int:
         ("y ~ (1|)", "grouping factor", 7),
         ("y ~ (1 | )", "grouping factor", 9),
         ("y ~ (1 | g h)", "must be column names joined by", 9),
-        ("y ~ (1 | g | h)", "grouping factor", 9),
+        ("y ~ (1 | g | h)", "|ID| syntax", 9),  # brms: ID g, group h
         ("y ~ x + 1 | g", "must be in parentheses", 10),
         ("y ~ (1 | f/g*h)", "mixes '/' and '*'", 9),
         ("y ~ (1 | g) - (1 | h)", "cannot be removed", 14),
