@@ -11,6 +11,8 @@ parameter, chi-square p-value, runtime) and writes the rank plots to
     python calibration/run.py --families gaussian --n-sims 100 --iter 300
     python calibration/run.py --families gamma --link gamma=log   # a non-default link
     python calibration/run.py --family-prior-scale tweedie=0.4     # narrower priors, one family
+    python calibration/run.py --families cumulative --link cumulative=probit --categories 4
+    python calibration/run.py --families gaussian --formula "y ~ x + (1 | g)" --dpar "sigma=~ x"
 
 ``--prior-scale F`` multiplies the scale of the Intercept, b and sd priors of non-gaussian
 families by F (the defaults' student_t(3, 0, 2.5) tails give prior predictive counts in the
@@ -33,6 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import bayesmm as bmm  # noqa: E402
 from bayesmm.errors import BayesmmError  # noqa: E402
+from bayesmm.workflows.simulate import build_spec  # noqa: E402
 
 #: Placeholder responses, tried in order until the family's validator accepts one. The values
 #: are replaced by simulated ones; they only fix the response type (and gaussian prior scales).
@@ -44,11 +47,29 @@ PLACEHOLDERS = (
 )
 
 
-def design(family: bmm.families.Family, seed: int = 0) -> tuple[str, pd.DataFrame] | None:
-    """Formula and data for a family, or None if no placeholder response fits it."""
+#: Categories of the placeholder response of the ordinal and categorical families.
+CATEGORIES = {"cumulative": 4, "categorical": 3}
+
+
+def design(
+    family: bmm.families.Family,
+    seed: int = 0,
+    formula: str = "y ~ x + (1 + x | g)",
+    categories: int | None = None,
+) -> tuple[str, pd.DataFrame] | None:
+    """Formula and data for a family, or None if no placeholder response fits it.
+
+    Ordinal and categorical responses get every one of ``categories`` categories (default
+    :data:`CATEGORIES`) in turn, so the model has K - 1 thresholds or K - 1 linear predictors.
+    """
     rng = np.random.default_rng(seed)
     g = np.repeat([f"G{k:02d}" for k in range(10)], 6)
     frame = pd.DataFrame({"g": g, "x": rng.normal(size=g.size)})
+    right_side = formula.split("~", 1)[1].strip()
+    if family.ordinal or family.categorical:
+        k = categories or CATEGORIES.get(family.name, 3)
+        frame["y"] = np.resize(np.arange(1, k + 1), g.size)
+        return formula, frame
     trials = np.full(g.size, 10) if family.uses_trials else None
     for make in PLACEHOLDERS:
         y = make(rng, g.size)
@@ -61,16 +82,16 @@ def design(family: bmm.families.Family, seed: int = 0) -> tuple[str, pd.DataFram
         frame["y"] = y
         if family.uses_trials:
             frame["n"] = trials
-            return "y | trials(n) ~ x + (1 + x | g)", frame
-        return "y ~ x + (1 + x | g)", frame
+            return f"y | trials(n) ~ {right_side}", frame
+        return formula, frame
     return None
 
 
-def scaled(spec, factor: float):
-    """Priors of ``spec`` with the scale of Intercept, b and sd multiplied by ``factor``."""
+def scaled(spec, factor: float, classes: tuple[str, ...] = ("Intercept", "b", "sd")):
+    """Priors of ``spec`` with the scale of the prior ``classes`` multiplied by ``factor``."""
     out = []
     for target in spec.priors:
-        if target.prior_class in ("Intercept", "b", "sd") and "scale" in target.arg_names:
+        if target.prior_class in classes and "scale" in target.arg_names:
             values = target.values.copy()
             values[:, target.arg_names.index("scale")] *= factor
             out.append(replace(target, values=values))
@@ -110,8 +131,34 @@ def main() -> None:
         metavar="FAMILY=LINK",
         help="use LINK instead of FAMILY's default link (repeatable), e.g. gamma=log",
     )
+    parser.add_argument(
+        "--formula",
+        default="y ~ x + (1 + x | g)",
+        help="the mean's formula (binomial families get 'y | trials(n)' on the left)",
+    )
+    parser.add_argument(
+        "--dpar",
+        action="append",
+        default=[],
+        metavar="NAME=RHS",
+        help="a formula for a distributional parameter (repeatable), e.g. 'sigma=~ x'",
+    )
+    parser.add_argument(
+        "--categories",
+        type=int,
+        default=None,
+        help="categories of cumulative / categorical responses (default 4 / 3)",
+    )
+    parser.add_argument(
+        "--misspecify",
+        default=None,
+        metavar="CLASS=F",
+        help="simulate with the scale of prior class CLASS times F but fit with the priors "
+        "(a deliberately wrong run, to see the check fail), e.g. sd=3",
+    )
     args = parser.parse_args()
     links = dict(item.split("=", 1) for item in args.link)
+    dpars = dict(item.split("=", 1) for item in args.dpar)
     prior_scales = {k: float(v) for k, v in (i.split("=", 1) for i in args.family_prior_scale)}
 
     rows = []
@@ -126,15 +173,22 @@ def main() -> None:
     try:
         for name in args.families:
             family = bmm.families.get_family(name, links.get(name))
-            made = design(family)
+            made = design(family, formula=args.formula, categories=args.categories)
             if made is None:
                 print(f"{name}: no placeholder response fits this family; skipped")
                 continue
             formula, frame = made
+            if dpars:
+                formula = bmm.bf(formula, **dpars)
             priors = None
             scale = prior_scales.get(name, args.prior_scale)
             if scale != 1.0 and not family.is_canonical_gaussian:
                 priors = scaled(bmm.model_spec(formula, frame, family), scale)
+            simulation_priors = None
+            if args.misspecify:
+                wrong_class, factor = args.misspecify.split("=", 1)
+                base = build_spec(formula, frame, family, priors)
+                simulation_priors = scaled(base, float(factor), (wrong_class,))
             start = time.perf_counter()
             result = bmm.sbc(
                 formula,
@@ -146,18 +200,26 @@ def main() -> None:
                 iter_warmup=args.iter,
                 iter_sampling=args.iter,
                 seed=args.seed,
+                simulation_priors=simulation_priors,
                 client=client,
             )
             seconds = time.perf_counter() - start
             fig = result.plot()
             suffix = "" if name not in links else f"_{family.link}"
+            suffix += "".join(f"_{dpar}" for dpar in dpars)
+            if args.misspecify:
+                suffix += "_misspecified_" + args.misspecify.replace("=", "x")
             fig.savefig(HERE / f"sbc_{name}{suffix}.png", dpi=80)
+            label = f"{name} ({family.link})" + "".join(
+                f", {dpar} ~ {rhs.replace('~', '').strip()}" for dpar, rhs in dpars.items()
+            )
             table = result.table()
             for label, row in table.iterrows():
                 rows.append(
                     {
-                        "family": f"{name} ({family.link})",
-                        "priors": "default" if priors is None else f"{scale:g} x scales",
+                        "family": label,
+                        "priors": ("default" if priors is None else f"{scale:g} x scales")
+                        + (f"; simulated with {args.misspecify}" if args.misspecify else ""),
                         "parameter": label,
                         "p_value": row["p_value"],
                         "n_sims": int(row["n_sims"]),

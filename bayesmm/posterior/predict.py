@@ -29,6 +29,7 @@ from ..errors import BayesmmError, DataError, FormulaError, UnsupportedModelErro
 from ..model.autocorrelation import add_ar_part, build_residual_ar
 from ..model.design import as_data_frame, evaluate_expression
 from ..model.formula import parse_formula, referenced_names
+from ..model.hook_inputs import hook_mu, with_category_inputs
 from ..model.links import LINKS
 from ..model.naming import correlation_pairs
 from ..model.spec import ModelSpec, RandomBlock
@@ -811,24 +812,19 @@ def _unavailable_text(spec: ModelSpec, rows: PredictionData) -> str:
 
 
 def _mean_parameter(spec: ModelSpec, eta: np.ndarray) -> np.ndarray:
-    """What the family's numpy hooks take as ``mu``: the inverse link of ``eta``, or ``eta``
-    itself for an ordinal family (whose link acts on thresholds minus eta)."""
-    return eta if spec.family.ordinal else spec.family.link_function.inverse(eta)
+    """What the family's numpy hooks take as ``mu`` (:func:`bayesmm.model.hook_inputs.hook_mu`)."""
+    return hook_mu(spec, eta)
 
 
 def _with_cumulative(posterior, spec, draws, eta, aux) -> dict[str, np.ndarray]:
     """For an ordinal family, add ``aux["cdf"]``: P(y <= k) = F(threshold_k - eta) per draw,
     row and threshold (:mod:`bayesmm.model.ordinal`); for a categorical family
     ``aux["eta_categories"]`` (draws x rows x K, :mod:`bayesmm.model.categorical_family`)."""
-    if spec.family.categorical:  # all K linear predictors: 0 (reference), mu2 = eta, mu3...
-        columns = [np.zeros_like(eta), eta] + [np.asarray(aux[d.name]) for d in spec.dpars]
-        return {**aux, "eta_categories": np.stack(np.broadcast_arrays(*columns), axis=-1)}
-    if not spec.family.ordinal:
-        return aux
-    n_thresholds = len(spec.response_levels) - 1
-    thresholds = stacked_draws(posterior, "b")[draws][:, :n_thresholds]
-    cdf = spec.family.link_function.inverse(thresholds[:, None, :] - eta[:, :, None])
-    return {**aux, "cdf": cdf}
+    thresholds = None
+    if spec.family.ordinal:
+        n_thresholds = len(spec.response_levels) - 1
+        thresholds = stacked_draws(posterior, "b")[draws][:, :n_thresholds]
+    return with_category_inputs(spec, eta, aux, thresholds)
 
 
 def simulate_response(

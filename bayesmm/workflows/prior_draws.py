@@ -22,11 +22,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 from ..model.covariance_structures import stan_sd_and_cholesky
+from ..model.hook_inputs import hook_mu, with_category_inputs
+from ..model.links import LINKS
 from ..model.spec import ModelSpec, PriorTarget
 
 #: Stan distribution name -> sampler taking (arguments in Stan's order, rng, size).
@@ -130,7 +133,7 @@ def parameter_bounds(spec: ModelSpec, target: PriorTarget) -> tuple[float | None
     if target.prior_class in ("sd", "sds"):
         return 0.0, None
     if target.prior_class == "rho":  # the structure's open interval of valid correlations
-        block = spec.blocks[int(target.parameter.split("_", 1)[1]) - 1]
+        block = spec.all_blocks[int(target.parameter.split("_", 1)[1]) - 1]
         return block.structure.rho_bounds(len(block.effect_names))
     for aux in spec.family.aux:
         if aux.name == target.parameter:
@@ -143,7 +146,7 @@ def draw_prior_target(
 ) -> float | list:
     """A draw of one prior's parameter: a number, a list (vectors), or a Cholesky factor."""
     if target.distribution == "lkj_corr_cholesky":
-        block = spec.blocks[int(target.parameter.split("_", 1)[1]) - 1]
+        block = spec.all_blocks[int(target.parameter.split("_", 1)[1]) - 1]
         return lkj_cholesky(len(block.effect_names), float(target.values[0, 0]), rng).tolist()
     lower, upper = parameter_bounds(spec, target)
     draws = [
@@ -153,11 +156,50 @@ def draw_prior_target(
 
 
 def draw_standardised_effects(spec: ModelSpec, rng: np.random.Generator) -> dict[str, list]:
-    """``z_i ~ std_normal()`` for every block (M_i x J_i)."""
+    """``z_i ~ std_normal()`` for every block (M_i x J_i), the distributional parameters'
+    blocks included (:attr:`~bayesmm.model.spec.ModelSpec.all_blocks`)."""
     return {
         f"z_{i}": rng.normal(size=(len(block.effect_names), len(block.group_levels))).tolist()
-        for i, block in enumerate(spec.blocks, start=1)
+        for i, block in enumerate(spec.all_blocks, start=1)
     }
+
+
+def draw_ordered(
+    spec: ModelSpec, target: PriorTarget, rng: np.random.Generator, max_draws: int = 100_000
+) -> list:
+    """A draw of an ``ordered`` vector (an ordinal model's thresholds) from its elementwise
+    priors restricted to increasing values, which is what Stan's ``ordered`` parameter with
+    those priors has as its prior.
+
+    With one prior for every element the draw is the sorted vector of independent draws (the
+    order statistics have exactly the restricted density, up to the constant K!); with
+    different priors per element, independent draws are repeated until they increase.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ 1", {"y": [1, 2, 3, 4]}, "cumulative")
+    >>> c = draw_ordered(spec, spec.priors[0], np.random.default_rng(1))
+    >>> bool(np.all(np.diff(c) > 0))
+    True
+    """
+    same = bool(np.all(target.values == target.values[0]))
+    for _ in range(1 if same else max_draws):
+        draws = np.asarray(draw_prior_target(spec, target, rng), dtype=float).ravel()
+        if same:
+            draws = np.sort(draws)
+        if np.all(np.diff(draws) > 0):
+            return draws.tolist()
+    raise DataError(
+        f"None of {max_draws} draws from the priors of {target.parameter} "
+        f"({', '.join(target.coefs)}) came out in increasing order: give the thresholds "
+        "priors with increasing locations, or one prior for all."
+    )
+
+
+def _is_ordered(spec: ModelSpec, target: PriorTarget) -> bool:
+    """Whether the target's Stan parameter is declared ``ordered`` (ordinal thresholds)."""
+    return spec.family.ordinal and target.parameter == "Intercept"
 
 
 def draw_parameters(spec: ModelSpec, rng: np.random.Generator) -> dict[str, float | list]:
@@ -178,16 +220,34 @@ def draw_parameters(spec: ModelSpec, rng: np.random.Generator) -> dict[str, floa
     """
     values: dict[str, float | list] = {}
     for target in spec.priors:
-        values[target.parameter] = draw_prior_target(spec, target, rng)
+        if _is_ordered(spec, target):
+            values[target.parameter] = draw_ordered(spec, target, rng)
+        else:
+            values[target.parameter] = draw_prior_target(spec, target, rng)
     if "b" not in values:
         values["b"] = []
+    for dpar in spec.dpars:  # a formula without slopes has an empty vector b_<dpar>
+        values.setdefault(f"b_{dpar.name}", [])
     values.update(draw_standardised_effects(spec, rng))
     return values
 
 
-def linear_predictor(spec: ModelSpec, values: dict[str, float | list]) -> np.ndarray:
+def _centred(design: np.ndarray, has_intercept: bool) -> np.ndarray:
+    """The slope columns of a design matrix, centred when there is an intercept (as the
+    program's ``Xc``)."""
+    if not has_intercept:
+        return design
+    slopes = design[:, 1:]
+    return slopes - slopes.mean(axis=0)
+
+
+def linear_predictor(
+    spec: ModelSpec, values: dict[str, float | list], dpar: str = ""
+) -> np.ndarray:
     """The linear predictor of every row for Stan parameter ``values`` (numpy, as the latent
-    program computes it: centred design matrix, non-centred group effects).
+    program computes it: centred design matrix, non-centred group effects), of the mean or of
+    the distributional parameter ``dpar`` (on its link scale). An ordinal mean's has no
+    intercept: the intercept is the thresholds.
 
     Examples
     --------
@@ -198,15 +258,25 @@ def linear_predictor(spec: ModelSpec, values: dict[str, float | list]) -> np.nda
     >>> linear_predictor(spec, values).tolist()
     [0.0, 2.0, 0.0, 2.0]
     """
-    design = spec.fixed_design.reshape(spec.n_obs, -1)
-    b = np.asarray(values.get("b", []), dtype=float)
-    if spec.has_intercept:
-        slopes = design[:, 1:] - design[:, 1:].mean(axis=0)
-        eta = float(values["Intercept"]) + (slopes @ b if b.size else 0.0)
-    else:
-        eta = design @ b if b.size else np.zeros(spec.n_obs)
-    eta = np.broadcast_to(np.asarray(eta, dtype=float), (spec.n_obs,)).copy()
-    for i, block in enumerate(spec.blocks, start=1):
+    part = spec if not dpar else spec.dpar(dpar)
+    if part is None:
+        raise DataError(f"'{dpar}' has no formula in this model.")
+    suffix = f"_{dpar}" if dpar else ""
+    design = part.fixed_design.reshape(spec.n_obs, -1)
+    b = np.asarray(values.get(f"b{suffix}", []), dtype=float)
+    eta = np.zeros(spec.n_obs)
+    if part.has_intercept and not (spec.family.ordinal and not dpar):
+        eta += float(values[f"Intercept{suffix}"])
+    if b.size:
+        eta += _centred(design, part.has_intercept) @ b
+    if not dpar and spec.offset is not None:
+        eta += np.asarray(spec.offset, dtype=float)
+    first = 0  # blocks before the part's first in Stan's numbering (the mean's come first)
+    if dpar:
+        first = len(spec.blocks)
+        for other in spec.dpars[: spec.dpars.index(part)]:
+            first += len(other.blocks)
+    for i, block in enumerate(part.blocks, start=first + 1):
         sd, cholesky = stan_sd_and_cholesky(
             block.term.structure, len(block.effect_names), values, i
         )
@@ -218,12 +288,38 @@ def linear_predictor(spec: ModelSpec, values: dict[str, float | list]) -> np.nda
     return eta
 
 
+def hook_arguments(
+    spec: ModelSpec, values: dict[str, float | list]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(mu, aux)`` for the family's numpy hooks from Stan parameter ``values``: scalar
+    family parameters, per-row values of those with a formula (inverse link of their linear
+    predictor), and the ordinal or categorical inputs
+    (:func:`bayesmm.model.hook_inputs.with_category_inputs`), as prediction builds them from
+    posterior draws.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ 1", {"y": [1.0, 2.0]})
+    >>> mu, aux = hook_arguments(spec, {"Intercept": 1.0, "sigma": 2.0})
+    >>> mu.tolist(), float(aux["sigma"])
+    ([1.0, 1.0], 2.0)
+    """
+    eta = linear_predictor(spec, values)
+    aux: dict[str, Any] = {a.name: float(values[a.name]) for a in spec.scalar_aux}
+    for dpar in spec.dpars:
+        aux[dpar.name] = LINKS[dpar.link].inverse(linear_predictor(spec, values, dpar.name))
+    thresholds = np.asarray(values["Intercept"], dtype=float) if spec.family.ordinal else None
+    return hook_mu(spec, eta), with_category_inputs(spec, eta, aux, thresholds)
+
+
 def can_generate(
     spec: ModelSpec, values: dict[str, float | list], rng: np.random.Generator
 ) -> bool:
-    """Whether ``values`` give every row a valid mean: finite, and accepted by the family's
-    numpy simulator (a gamma mean must be positive, so an inverse-link intercept below zero
-    fails; numpy refuses a Poisson rate above about 1e19).
+    """Whether ``values`` give every row a valid mean: finite (and finite, positive values
+    of the parameters with a formula), and accepted by the family's numpy simulator (a gamma
+    mean must be positive, so an inverse-link intercept below zero fails; numpy refuses a
+    Poisson rate above about 1e19).
 
     The check is deterministic in the parameters on purpose: rejecting parameters because a
     random draw of responses happened to be invalid (a beta response of exactly 1) would
@@ -241,10 +337,13 @@ def can_generate(
     if family.simulate is None:
         return True
     with np.errstate(all="ignore"):
-        mu = family.link_function.inverse(linear_predictor(spec, values))
-        if not np.all(np.isfinite(mu)):
+        mu, aux = hook_arguments(spec, values)
+        finite = [mu] + [aux[d.name] for d in spec.dpars]
+        finite += [aux[k] for k in ("cdf", "eta_categories") if k in aux]
+        if not all(np.all(np.isfinite(v)) for v in finite):
             return False
-        aux = {a.name: float(values[a.name]) for a in family.aux}
+        if any(np.any(aux[d.name] <= 0) for d in spec.dpars if d.link == "log"):
+            return False  # exp() underflowed: a positive parameter of 0
         try:
             family.simulate(mu, aux, spec.trials, rng)
         except (ValueError, ArithmeticError):  # numpy refused the mean

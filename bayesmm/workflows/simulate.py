@@ -48,13 +48,16 @@ import pandas as pd
 
 from ..errors import BackendError, DataError, UnsupportedModelError, suggest
 from ..model.design import build_model_spec, check_columns, with_placeholder_response
-from ..model.families import Family, get_family
+from ..model.distributional import as_model_formula
+from ..model.families import Family
 from ..model.naming import (
     common_sd_label,
     correlation_pairs,
+    effect_label,
     posterior_variables,
     rho_label,
     summary_labels,
+    threshold_names,
 )
 from ..model.spec import ModelSpec, PriorTarget
 from ..stan.backends.base import SamplerSettings
@@ -80,11 +83,19 @@ def predictor_means(spec: ModelSpec) -> np.ndarray:
 def _zero_draws(spec: ModelSpec) -> dict[str, np.ndarray]:
     """Backend-shaped draws (1 chain, 1 draw) of zeros, to list labels through naming."""
     draws: dict[str, np.ndarray] = {"b": np.zeros((1, 1, len(spec.slope_names)))}
-    if spec.has_intercept:
+    if spec.family.ordinal:
+        draws["b_Intercept"] = np.zeros((1, 1, len(spec.response_levels) - 1))
+    elif spec.has_intercept:
         draws["b_Intercept"] = np.zeros((1, 1))
-    for aux in spec.family.aux:
+    for dpar in spec.dpars:
+        draws[f"b_{dpar.name}"] = np.zeros((1, 1, len(dpar.slope_names)))
+        if dpar.has_intercept:
+            draws[f"b_{dpar.name}_Intercept"] = np.zeros((1, 1))
+    for aux in spec.scalar_aux:
         draws[aux.name] = np.zeros((1, 1))
-    for i, block in enumerate(spec.blocks, start=1):
+    if spec.autocor is not None:
+        draws["ar"] = np.zeros((1, 1))
+    for i, block in enumerate(spec.all_blocks, start=1):
         m, j = len(block.effect_names), len(block.group_levels)
         draws[f"sd_{i}"] = np.zeros((1, 1, m))
         draws[f"r_{i}"] = np.zeros((1, 1, j, m))
@@ -138,11 +149,31 @@ def stan_values_from_labels(
             "from the priors."
         )
     value = {lab: float(v) for lab, v in params.items()}
-    b = np.array([value[f"b_{name}"] for name in spec.slope_names], dtype=float)
+    # the mean's labels: b_x; a categorical model's mean is its second category's (b_mu2_x)
+    prefix = "mu2_" if spec.family.categorical else ""
+    b = np.array([value[f"b_{prefix}{name}"] for name in spec.slope_names], dtype=float)
     out: dict[str, Any] = {"b": b.tolist()}
-    if spec.has_intercept:
-        out["Intercept"] = value["b_Intercept"] + float(predictor_means(spec) @ b)
-    for aux in spec.family.aux:
+    shift = float(predictor_means(spec) @ b)
+    if spec.family.ordinal:  # b_Intercept[k] = Intercept[k] + means(X) . b (thresholds)
+        thresholds = [value[f"b_{label}"] - shift for label in threshold_names(spec)]
+        if not np.all(np.diff(thresholds) > 0):
+            raise DataError(
+                "The thresholds "
+                + ", ".join(f"b_{label}" for label in threshold_names(spec))
+                + " must increase (P(y <= k) = F(threshold_k - eta) grows with k)."
+            )
+        out["Intercept"] = thresholds
+    elif spec.has_intercept:
+        out["Intercept"] = value[f"b_{prefix}Intercept"] + shift
+    for dpar in spec.dpars:  # b_sigma_Intercept, b_sigma_x
+        b_dpar = np.array([value[f"b_{dpar.label(n)}"] for n in dpar.slope_names], dtype=float)
+        out[f"b_{dpar.name}"] = b_dpar.tolist()
+        if dpar.has_intercept:
+            means = dpar.fixed_design[:, 1:].mean(axis=0)
+            out[f"Intercept_{dpar.name}"] = value[f"b_{dpar.name}_Intercept"] + float(
+                means @ b_dpar
+            )
+    for aux in spec.scalar_aux:
         upper = getattr(aux, "upper", None)
         if not value[aux.name] > aux.lower or (upper is not None and value[aux.name] >= upper):
             raise DataError(
@@ -150,12 +181,13 @@ def stan_values_from_labels(
                 f"({aux.lower:g}, {upper if upper is not None else 'inf'})."
             )
         out[aux.name] = value[aux.name]
-    for i, block in enumerate(spec.blocks, start=1):
+    for i, block in enumerate(spec.all_blocks, start=1):
         structure = block.structure
+        names = [effect_label(spec, i - 1, name) for name in block.effect_names]
         sd_labels = (
             [common_sd_label(block)]
             if structure.common_sd
-            else [f"sd_{block.group}__{e}" for e in block.effect_names]
+            else [f"sd_{block.group}__{e}" for e in names]
         )
         sds = [value[label] for label in sd_labels]
         negative = [label for label, s in zip(sd_labels, sds, strict=True) if s < 0]
@@ -177,7 +209,7 @@ def stan_values_from_labels(
             m = len(block.effect_names)
             corr = np.eye(m)
             for a, c in correlation_pairs(block.effect_names):
-                name = f"cor_{block.group}__{block.effect_names[a]}__{block.effect_names[c]}"
+                name = f"cor_{block.group}__{names[a]}__{names[c]}"
                 corr[a, c] = corr[c, a] = value.get(name, 0.0)
             try:
                 out[f"L_{i}"] = np.linalg.cholesky(corr).tolist()
@@ -388,22 +420,8 @@ def build_spec(formula: str, data: Any, family: str | Family, priors: Any) -> Mo
     The response may be missing from ``data`` (a design without responses yet): a placeholder
     the family accepts stands in (:func:`~bayesmm.model.design.with_placeholder_response`).
     """
-    if get_family(family).categorical:
-        raise UnsupportedModelError(
-            "simulate(), sbc() and power() do not yet cover family 'categorical'."
-        )
-    data = with_placeholder_response(formula, data, family)
+    data = with_placeholder_response(as_model_formula(formula).formula, data, family)
     spec = build_model_spec(formula, data, family, None, response_placeholder=True)
-    if spec.family.ordinal:
-        raise UnsupportedModelError(
-            f"simulate(), sbc() and power() do not yet cover family '{spec.family.name}'."
-        )
-    if spec.dpars:
-        raise UnsupportedModelError(
-            "simulate(), sbc() and power() do not yet cover distributional formulas ("
-            + ", ".join(d.name for d in spec.dpars)
-            + "); fit such models with bmm.fit and check them with fit.pp_check()."
-        )
     spec, consumed = with_priors(spec, priors)
     if not consumed and priors is not None:
         spec = build_model_spec(formula, data, family, priors, response_placeholder=True)
@@ -429,7 +447,19 @@ def write_response(frame: pd.DataFrame, spec: ModelSpec, response: np.ndarray) -
             "cannot be written back into a column: make it a column of the data first."
         )
     values: Any = response
-    if spec.response_levels:
+    family = spec.family
+    if family.ordinal or family.categorical:  # codes 1..K; categories if given as categories
+        original = out[target]
+        if isinstance(original.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
+            original.dtype
+        ):
+            labels = np.asarray(spec.response_levels, dtype=object)
+            values = pd.Categorical(
+                labels[np.asarray(response, dtype=int) - 1],
+                categories=list(spec.response_levels),
+                ordered=family.ordinal,
+            )
+    elif spec.response_levels:
         values = np.asarray(spec.response_levels, dtype=object)[np.asarray(response, dtype=int)]
     out[target] = values
     if formula_response.kind == "cbind":
@@ -506,7 +536,11 @@ def simulate(
         Parameter values keyed by summary labels: ``b_Intercept``, ``b_<effect>``,
         ``sd_<group>__<effect>``, ``cor_<group>__<effect>__<effect>`` (default 0) and the
         family's parameters (``sigma``). Group effects are drawn anew for every replicate.
-        ``None`` draws all parameters from the priors.
+        ``None`` draws all parameters from the priors. The labels are the summary's: a
+        formula for a family parameter has ``b_sigma_Intercept``, ``b_sigma_x``,
+        ``sd_g__sigma_Intercept``; a cumulative model ``b_Intercept[1]``, ... (increasing);
+        a categorical one ``b_mu2_Intercept``, ``b_mu3_x``, ... (``parameter_labels(spec)``
+        lists them).
     priors : optional
         Priors to draw from (as :func:`bayesmm.fit` takes them, or a list of
         :class:`~bayesmm.model.spec.PriorTarget`); the model's defaults if omitted.
