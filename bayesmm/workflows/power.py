@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, suggest
+from ..errors import DataError, UnsupportedModelError, suggest
 from ..model.families import Family
 from ..model.spec import ModelSpec
 from ..stan.backends import get_backend
@@ -260,6 +260,18 @@ def power(
         raise DataError("power() needs the true parameter values: params={'b_x': 0.3, ...}.")
     start = time.perf_counter()
     base = build_spec(formula, data, family, priors)
+    if base.family.ordinal or base.family.categorical or base.dpars:
+        # resampled designs may lose categories (and so thresholds or linear predictors), and
+        # the groups of a parameter's formula are not resampled: not checked yet
+        what = (
+            f"family '{base.family.name}'"
+            if not base.dpars or base.family.categorical
+            else "distributional formulas (" + ", ".join(d.name for d in base.dpars) + ")"
+        )
+        raise UnsupportedModelError(
+            f"power() does not yet cover {what}; simulate() and sbc() do. Simulate with "
+            "bmm.simulate() and fit the replicates yourself."
+        )
     labels = parameter_labels(base)
     if effect not in labels:
         raise DataError(

@@ -257,3 +257,14 @@ def _check_frequencies(responses: np.ndarray, expected: np.ndarray) -> None:
     dof = int(keep.sum()) - responses.shape[1]  # each row's counts sum to n_sims
     assert stats.chi2.sf(statistic, dof) > 0.001, (statistic, dof)
     assert ((counts == 0) | keep).all() or (counts[~keep] <= 20).all()
+
+
+def test_power_still_refuses_the_new_models():
+    from bayesmm.errors import UnsupportedModelError
+
+    truth = {"b_Intercept[1]": -1.0, "b_Intercept[2]": 0.0, "b_Intercept[3]": 1.0, "b_x": 0.5}
+    with pytest.raises(UnsupportedModelError, match="family 'cumulative'; simulate"):
+        bmm.power("y ~ x", design(4), "cumulative", params=truth, effect="b_x", n_sims=2)
+    formula = bmm.bf("y ~ x", sigma="~ x")
+    with pytest.raises(UnsupportedModelError, match=r"distributional formulas \(sigma\)"):
+        bmm.power(formula, design().astype({"y": float}), params={}, effect="b_x", n_sims=2)
