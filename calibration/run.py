@@ -210,14 +210,14 @@ def main() -> None:
             if args.misspecify:
                 suffix += "_misspecified_" + args.misspecify.replace("=", "x")
             fig.savefig(HERE / f"sbc_{name}{suffix}.png", dpi=80)
-            label = f"{name} ({family.link})" + "".join(
+            family_label = f"{name} ({family.link})" + "".join(
                 f", {dpar} ~ {rhs.replace('~', '').strip()}" for dpar, rhs in dpars.items()
             )
             table = result.table()
             for label, row in table.iterrows():
                 rows.append(
                     {
-                        "family": label,
+                        "family": family_label,
                         "priors": ("default" if priors is None else f"{scale:g} x scales")
                         + (f"; simulated with {args.misspecify}" if args.misspecify else ""),
                         "parameter": label,
