@@ -23,7 +23,15 @@ models <- list(
   hnb = glmmTMB(count ~ spp + mined + (1 | site), zi = ~1, family = truncated_nbinom2,
                 data = Salamanders),
   zip_zi_mined = glmmTMB(count ~ spp + mined + (1 | site), zi = ~mined, family = poisson,
-                         data = Salamanders)
+                         data = Salamanders),
+  # the same by REML (the fixed effects integrated out, as a posterior does), and by ML with
+  # the site SD held at 0.42, the posterior mode of bayesmm's fits (0.406-0.429, issue 13):
+  # mined is a site-level predictor, so its effects move with the site SD
+  zip_zi_mined_reml = glmmTMB(count ~ spp + mined + (1 | site), zi = ~mined, family = poisson,
+                              data = Salamanders, REML = TRUE),
+  zip_zi_mined_sd042 = glmmTMB(count ~ spp + mined + (1 | site), zi = ~mined,
+                               family = poisson, data = Salamanders,
+                               start = list(theta = log(0.42)), map = list(theta = factor(NA)))
 )
 ref <- lapply(models, summarise)
 ref$versions <- list(glmmTMB = as.character(packageVersion("glmmTMB")), R = R.version.string)
