@@ -13,12 +13,15 @@ then imports each module in a fresh Python process (what httpstan does before th
 and prints one table: stanc, C++ compile, link, import, end to end, CPU seconds of the compiler
 and linker, and the size of the built module. ``--header`` adds the cost of parsing Stan's model
 header alone (``-fsyntax-only`` of a file that only includes it), the part a precompiled
-header could save; ``--levels`` adds bayesmm builds at other optimisation levels.
+header could save; ``--levels`` adds bayesmm builds at other optimisation levels, and
+``--gradient`` the CPU time of one log-density gradient of each built module (what NUTS
+spends its time on: the sampling speed of each level, measured side by side).
 
 Usage::
 
     python benchmarks/compile_time.py                       # sleepstudy (README's example)
-    python benchmarks/compile_time.py --model cbpp --header --levels -O2 -O1
+    python benchmarks/compile_time.py --model cbpp --header --levels O2 O1
+    python benchmarks/compile_time.py --model cbpp --skip-httpstan --levels O2 O1 --gradient
 
 The machine is shared: wall-clock seconds depend on the load (printed), CPU seconds less so.
 """
@@ -57,8 +60,8 @@ MODELS = {
 }
 
 
-def stan_program(model: str) -> str:
-    """The comment-free Stan code bayesmm compiles for a benchmark model."""
+def stan_program(model: str, with_data: bool = False):
+    """The comment-free Stan code bayesmm compiles for a benchmark model (and its data)."""
     import bayesmm as bmm
 
     formula, family, data_file, method = MODELS[model]
@@ -67,7 +70,53 @@ def stan_program(model: str) -> str:
     from bayesmm.api import _program
     from bayesmm.stan.marginal import resolve_method
 
-    return _program(spec, "no", None, None, 4000, resolve_method(spec, method)).compiled_code
+    program = _program(spec, "no", None, None, 4000, resolve_method(spec, method))
+    return (program.compiled_code, program.data) if with_data else program.compiled_code
+
+
+#: Run in a fresh interpreter: CPU microseconds per log_prob_grad call of a built module at
+#: a fixed unconstrained point (the data converted for Stan once, as during sampling).
+GRADIENT_SCRIPT = """
+import importlib.util, json, sys, time
+import numpy as np
+import httpstan.utils
+path, data_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+spec = importlib.util.spec_from_file_location("stan_services", path)
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+data = json.load(open(data_file))
+split = httpstan.utils._split_data(data)
+httpstan.utils._split_data = lambda candidate: split
+total = sum(int(np.prod(d)) if d else 1 for d in m.get_dims(data))
+for n in range(total, -1, -1):
+    try:
+        m.log_prob(data, [0.0] * n, True)
+        break
+    except RuntimeError:
+        continue
+x = list(np.random.default_rng(1).normal(0, 0.3, n))
+for _ in range(50):
+    m.log_prob_grad(data, x, True)
+calls, start = 0, time.process_time()
+while time.process_time() - start < seconds:
+    for _ in range(100):
+        m.log_prob_grad(data, x, True)
+    calls += 100
+print(1e6 * (time.process_time() - start) / calls)
+"""
+
+
+def gradient_microseconds(module_path: Path, data: dict, seconds: float = 3.0) -> float:
+    """CPU microseconds per gradient of the log density (NUTS's unit of work: the same
+    program at another optimisation level takes the same trajectories, since -O does not
+    change floating-point results without -ffast-math, so sampling time scales with it)."""
+    import json
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(data, handle, default=lambda v: v.tolist())
+    command = [sys.executable, "-c", GRADIENT_SCRIPT, str(module_path), handle.name, str(seconds)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    os.unlink(handle.name)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def children_cpu() -> float:
@@ -211,12 +260,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="sleepstudy", choices=sorted(MODELS))
     parser.add_argument("--header", action="store_true", help="time the model header alone")
-    parser.add_argument("--levels", nargs="*", default=[], help="extra -O levels for bayesmm")
+    parser.add_argument(
+        "--levels", nargs="*", default=[], help="extra optimisation levels for bayesmm: O2 O1"
+    )
     parser.add_argument("--skip-httpstan", action="store_true")
+    parser.add_argument(
+        "--gradient",
+        action="store_true",
+        help="CPU microseconds per log-density gradient of each built module (sampling speed)",
+    )
     args = parser.parse_args()
 
     os.environ["BAYESMM_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayesmm_bench_cache_")
-    code = stan_program(args.model)
+    code, data = stan_program(args.model, with_data=True)
     rows = []
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="bayesmm_compile_bench_") as scratch:
@@ -226,17 +282,19 @@ def main() -> None:
             load.append(os.getloadavg()[0])
         rows.append(bayesmm_build(code, scratch_path / "bayesmm"))
         load.append(os.getloadavg()[0])
-        for level in args.levels:
+        for level in ("-" + level.lstrip("-") for level in args.levels):
             rows.append(bayesmm_build(code, scratch_path / f"bayesmm{level}", level))
             load.append(os.getloadavg()[0])
         for row in rows:
+            if args.gradient:
+                row["gradient CPU us"] = gradient_microseconds(row["module"], data)
             row["import s"] = import_seconds(row.pop("module"))
             row["end to end s"] = row["build total s"] + row["import s"]
         if args.header:
             rows.append(header_parse(scratch_path))
     table = pd.DataFrame(rows).set_index("build")
     columns = ["stanc s", "compile s", "link s", "import s", "end to end s"]
-    columns += ["compile CPU s", "link CPU s", "module MB"]
+    columns += ["compile CPU s", "link CPU s", "module MB", "gradient CPU us"]
     table = table[[c for c in columns if c in table.columns]]
     print(f"model {args.model}; load average during the run {min(load):.1f}-{max(load):.1f}")
     print(table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="-"))

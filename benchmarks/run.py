@@ -118,6 +118,18 @@ def simulated_zinb(n_rows: int, seed: int = 3) -> tuple[pd.DataFrame, dict]:
     return frame, truth
 
 
+def simulated_gamm(n_rows: int, seed: int = 12) -> tuple[pd.DataFrame, dict]:
+    """Smooth GAMM (issue 12): x ~ U(0, 1), 50 levels, y = sin(2 pi x) + u_g + N(0, 0.3^2),
+    u_g ~ N(0, 0.5^2) (the data of benchmarks/smooth_gamm.py)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=n_rows)
+    g = rng.integers(0, 50, n_rows)
+    u = rng.normal(0, 0.5, 50)
+    frame = pd.DataFrame({"x": x, "g": [f"g{k}" for k in g]})
+    frame["y"] = np.sin(2 * np.pi * x) + u[g] + rng.normal(0, 0.3, n_rows)
+    return frame, {"sd_g__Intercept": 0.5, "sigma": 0.3}
+
+
 BRMS_NO_THREADS = (
     "compared with the unthreaded brms run of the same model: brms threads need rstan >= 2.26 "
     "(reduce_sum), Debian's rstan is 2.21 and cmdstanr cannot be installed here (no GitHub)"
@@ -222,6 +234,13 @@ MODELS = {
             "zero_inflated_negbinomial",
             "y ~ x1 + x2 + (1 | g)",
             lambda: simulated_zinb(10_000),
+        ),
+        Model(
+            "gamm_1e4",
+            "y ~ s(x) + (1 | g)",
+            "gaussian",
+            "y ~ s(x) + (1 | g)",
+            lambda: simulated_gamm(10_000),
         ),
         Model(
             "lmm_1e5",
@@ -380,7 +399,7 @@ t1 <- Sys.time()
 fit <- update(fit0, recompile = FALSE, chains = chains, cores = chains, iter = 2 * draws,
               warmup = draws, seed = 1, refresh = 0, silent = 2, threads = thr)
 t2 <- Sys.time()
-s <- summarise_draws(as_draws_df(fit, variable = "^(b_|sd_|cor_|sigma$)", regex = TRUE),
+s <- summarise_draws(as_draws_df(fit, variable = "^(b_|bs_|sd_|sds_|cor_|sigma$)", regex = TRUE),
                      "ess_bulk", "rhat")
 chain_s <- max(rowSums(rstan::get_elapsed_time(fit$fit)))  # slowest chain: CPU seconds (clock())
 cat(sprintf('{"compile_s": %f, "sample_s": %f, "stan_chain_s": %f, "min_bulk_ess": %f,

@@ -188,6 +188,26 @@ def check_addition_columns(parsed: ParsedFormula, frame: pd.DataFrame, offset: A
             )
 
 
+def model_frame_columns(
+    texts: list[str], frame: pd.DataFrame, used: list[str], offset: Any = None
+) -> list[str]:
+    """The columns a fit keeps as its data: the used ones, then every other column whose name
+    appears in the formulas (addition terms, offsets) or is ``offset=``, in the data's order.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0], "x": [2.0], "w": [1.0], "notes": ["a"]})
+    >>> model_frame_columns(["y | weights(w) ~ x"], df, ["y", "x"])
+    ['y', 'x', 'w']
+    """
+    words = set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", " ".join(texts)))
+    words |= {text.strip("` ") for text in re.findall(r"`[^`]+`", " ".join(texts))}
+    if isinstance(offset, str):
+        words |= set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", offset))
+    extra = [c for c in frame.columns if c not in used and c in words]
+    return list(dict.fromkeys([*used, *extra]))
+
+
 def drop_missing(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, int]:
     """Drop rows with a missing value in a used column, warning with the count."""
     subset = frame[used]
@@ -763,6 +783,7 @@ def build_model_spec(
         parsed, frame, family.name, discrete, keep, evaluate=evaluate_expression
     ).subset(keep)
     frame, n_dropped = drop_missing(frame, used)
+    model_frame = frame[model_frame_columns([model_formula.text], frame, used, offset)].copy()
     response_column = parsed.response.expression.strip()
     raw_response = frame[response_column] if response_column in frame.columns else None
     frame = _ordered_categoricals(frame, used)
@@ -870,4 +891,5 @@ def build_model_spec(
         dpars=dpars,
         smooths=smooths,
         autocor=autocor,
+        model_frame=model_frame,
     )

@@ -15,7 +15,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -242,6 +242,11 @@ class ModelSpec(PopulationPart):
     dpars : tuple of DparSpec
         Family parameters with their own formulas (from :func:`bayesmm.bf`); the others stay
         one scalar each.
+    model_frame : pandas.DataFrame or None
+        The data the model was fitted on: the rows kept after dropping missing values and
+        the columns the formulas name (as brms's ``fit$data``), e.g. for
+        :func:`bayesmm.posterior.conditional_effects.conditional_effects_table`. ``None`` for
+        specs saved before it existed.
     """
 
     formula: ParsedFormula
@@ -264,6 +269,7 @@ class ModelSpec(PopulationPart):
     dpars: tuple[DparSpec, ...] = ()
     smooths: tuple[Any, ...] = ()
     autocor: Any = None
+    model_frame: Any = field(default=None, repr=False)
 
     def dpar(self, name: str) -> DparSpec | None:
         """The formula part of family parameter ``name`` (None when it is a scalar)."""

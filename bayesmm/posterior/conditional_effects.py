@@ -9,7 +9,7 @@ then take their first fitted level, which does not enter the curve. For families
 
 Examples
 --------
->>> table = conditional_effects_table(fit, "Days", data=df)  # doctest: +SKIP
+>>> table = conditional_effects_table(fit, "Days")  # doctest: +SKIP
 >>> table.columns.tolist()  # doctest: +SKIP
 ['Days', 'Estimate', 'Est.Error', 'lower', 'upper', 'prob']
 """
@@ -70,9 +70,12 @@ def _check(fit: Any, effect: str, data: Any) -> tuple[pd.DataFrame, list[str], l
             "on a grid of your own."
         )
     if data is None:
+        data = getattr(spec, "model_frame", None)  # None for fits saved before it was kept
+    if data is None:
         raise DataError(
             "conditional_effects() needs the data the model was fitted on, to know the "
-            "predictors' ranges, means and reference levels: pass data=<your DataFrame>."
+            "predictors' ranges, means and reference levels, and this fit does not keep them "
+            "(it was saved by an older bayesmm): pass data=<your DataFrame>."
         )
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
@@ -113,8 +116,9 @@ def conditional_effects_table(
         A population-level predictor (``"Days"``), or two separated by ``":"``
         (``"Days:group"``): one curve per level of the second (a factor), or at its mean and
         mean +- SD (a numeric predictor), as brms.
-    data : DataFrame
-        The data the model was fitted on (ranges, means and reference levels come from it).
+    data : DataFrame, optional
+        The data the model was fitted on (ranges, means and reference levels come from it);
+        default: the data the fit keeps (``fit.spec.model_frame``).
     prob : float
         Mass of the central credible band (``lower``, ``upper``).
     resolution : int
@@ -134,7 +138,7 @@ def conditional_effects_table(
 
     Examples
     --------
-    >>> conditional_effects_table(fit, "Days", data=df).head(2)  # doctest: +SKIP
+    >>> conditional_effects_table(fit, "Days").head(2)  # doctest: +SKIP
     """
     if not 0 < prob < 1:
         raise DataError(f"prob must lie in (0, 1), not {prob!r}.")
@@ -240,7 +244,7 @@ def plot_conditional_effects(
 
     Examples
     --------
-    >>> ax = plot_conditional_effects(fit, "Days", data=df)  # doctest: +SKIP
+    >>> ax = plot_conditional_effects(fit, "Days")  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
 

@@ -185,6 +185,10 @@ class Fit:
         draws (optimize: one draw, the mode) and ``algorithm_details`` says how it went.
     algorithm_details : dict
         Iterations, Jacobian, Pareto k, ... of an approximation.
+    stan_messages : list of str
+        Stan's own messages while sampling ("Gradient evaluation took ... seconds", "Adjust
+        your expectations accordingly!", rejected Metropolis proposals with their reason),
+        which bayesmm does not print: ``print("\\n".join(fit.stan_messages))``.
     """
 
     spec: ModelSpec
@@ -200,6 +204,7 @@ class Fit:
     method: str = "latent"
     algorithm: str = "nuts"
     algorithm_details: dict[str, Any] = field(default_factory=dict)
+    stan_messages: list[str] = field(default_factory=list)
 
     @classmethod
     def from_sampler(
@@ -225,6 +230,7 @@ class Fit:
             prior_only=prior_only,
             algorithm=output.algorithm,
             algorithm_details=dict(output.algorithm_details),
+            stan_messages=list(output.messages),
         )
 
     # ------------------------------------------------------------------ tables
@@ -793,12 +799,13 @@ class Fit:
     ) -> Any:
         """Plot the expected response against ``effect`` (``"Days"``, or ``"Days:group"`` for
         one curve per level), other predictors at their means / reference levels, with its
-        credible band, as brms's ``conditional_effects()``; returns the axes. ``data`` is the
-        data the model was fitted on. The numbers: :meth:`conditional_effects_table`.
+        credible band, as brms's ``conditional_effects()``; returns the axes. ``data``: the
+        data the model was fitted on (default: the rows and columns the fit keeps). The
+        numbers: :meth:`conditional_effects_table`.
 
         Examples
         --------
-        >>> ax = fit.conditional_effects("Days", data=df)  # doctest: +SKIP
+        >>> ax = fit.conditional_effects("Days")  # doctest: +SKIP
         """
         from .conditional_effects import plot_conditional_effects
 
@@ -819,7 +826,7 @@ class Fit:
 
         Examples
         --------
-        >>> fit.conditional_effects_table("Days", data=df).head()  # doctest: +SKIP
+        >>> fit.conditional_effects_table("Days").head()  # doctest: +SKIP
         """
         from .conditional_effects import conditional_effects_table
 

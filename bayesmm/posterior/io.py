@@ -106,6 +106,7 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
         "method": fit.method,
         "algorithm": fit.algorithm,
         "algorithm_details": fit.algorithm_details,
+        "stan_messages": fit.stan_messages,
     }
     (folder / MODEL_FILE).write_bytes(dumps_model(payload))
     fit.idata.to_netcdf(str(folder / IDATA_FILE))

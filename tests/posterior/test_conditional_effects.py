@@ -56,7 +56,7 @@ def test_binomial_curve_is_the_probability_per_trial(cbpp):
 
 
 @pytest.mark.sampling
-def test_interaction_gives_one_curve_per_value_of_the_second_variable(sleep):
+def test_interaction_gives_one_curve_per_value_of_the_second_variable(sleep, tmp_path):
     _, data = sleep
     data = data.assign(arm=np.where(data.Subject.astype(int) % 2 == 0, "a", "b"))
     fit = bmm.fit(
@@ -65,6 +65,12 @@ def test_interaction_gives_one_curve_per_value_of_the_second_variable(sleep):
     )  # fmt: skip
     table = fit.conditional_effects_table("Days:arm", data=data, resolution=5)
     assert list(table.arm.unique()) == ["a", "b"] and len(table) == 10
+    # the fit keeps the data it was fitted on (brms's fit$data): data= is optional
+    assert list(fit.spec.model_frame.columns) == ["Reaction", "Days", "arm", "Subject"]
+    kept = fit.conditional_effects_table("Days:arm", resolution=5)
+    pd.testing.assert_frame_equal(kept, table)
+    loaded = bmm.load(fit.save(tmp_path / "fit"))  # and keeps them through save/load
+    pd.testing.assert_frame_equal(loaded.conditional_effects_table("Days:arm", resolution=5), table)
     is_b = (table.arm == "b").values
     draws = (
         _b(fit, "Intercept")[:, None]
@@ -97,7 +103,7 @@ def test_plot_returns_axes_with_band_and_caption(sleep):
         ("Dayz", "sleep", FormulaError, "Did you mean 'Days'"),
         ("Subject", "sleep", FormulaError, "not a population-level predictor"),
         ("Days:", "sleep", FormulaError, "give one predictor"),
-        ("Days", None, DataError, "pass data="),
+        ("Days", None, DataError, "saved by an older bayesmm"),  # the saved fit has no data
         ("Days", "list", DataError, "must be a pandas DataFrame"),
     ],
 )

@@ -21,7 +21,12 @@ from bayesmm.stan.backends.cache import (
     record_compiled,
     record_new_compile,
 )
-from bayesmm.stan.backends.pystan_backend import unflatten
+from bayesmm.stan.backends.cmdstanpy_backend import (
+    console_messages,
+    full_cmdstan_version,
+    quiet_cmdstanpy_logger,
+)
+from bayesmm.stan.backends.pystan_backend import stan_messages, unflatten
 from bayesmm.stan.codegen import strip_comments
 
 from ..conftest import QUICK, lme4_reference
@@ -226,11 +231,84 @@ def test_cmdstanpy_fits_sleepstudy(sleepstudy):
     assert fit.idata.posterior["r_Subject"].shape == (2, 300, 18, 2)
     assert {"diverging", "tree_depth", "energy", "lp"} <= set(fit.idata.sample_stats)
     assert CmdStanPyBackend().is_cached(fit.program.compiled_code)
+    assert any("Gradient evaluation took" in m for m in fit.stan_messages)
+    # sig_figs=18: draws at full double precision, not CmdStan's default 6 significant figures
+    draws = np.asarray(fit.idata.posterior["b"]).ravel()
+    digits = [
+        len(repr(float(v)).split("e")[0].strip("-").replace(".", "").lstrip("0")) for v in draws
+    ]
+    assert np.mean(np.array(digits) > 6) > 0.9
     table = fit.summary()
     ref = lme4_reference()["sleepstudy_corr_REML"]
     for fixed in ref["fixed_effects"]:
         label = "b_Intercept" if fixed["term"] == "(Intercept)" else f"b_{fixed['term']}"
         assert abs(table.loc[label, "Estimate"] - fixed["estimate"]) < fixed["se"], label
+
+
+def test_pystan_stan_messages_are_read_from_its_console_text():
+    text = (
+        "Sampling:   0%\nSampling: 100%, done.\nMessages received during sampling:\n"
+        "  Gradient evaluation took 2.1e-05 seconds\n"
+        "  1000 transitions using 10 leapfrog steps per transition would take 0.21 seconds.\n"
+        "\n  Informational Message: The current Metropolis proposal is about to be rejected\n"
+    )
+    assert stan_messages(text) == [
+        "Gradient evaluation took 2.1e-05 seconds",
+        "1000 transitions using 10 leapfrog steps per transition would take 0.21 seconds.",
+        "Informational Message: The current Metropolis proposal is about to be rejected",
+    ]
+    assert stan_messages("Sampling: 100%, done.\n") == []
+
+
+def test_cmdstan_console_messages_skip_arguments_and_progress():
+    console = (
+        "method = sample (Default)\n  sample\n    num_samples = 300\n"
+        "Gradient evaluation took 1.5e-05 seconds\n"
+        "Adjust your expectations accordingly!\n"
+        "Iteration:   1 / 600 [  0%]  (Warmup)\n"
+        "Informational Message: The current Metropolis proposal is about to be rejected ...\n"
+        " Elapsed Time: 0.1 seconds (Warm-up)\n"
+    )
+    assert console_messages([console, "Gradient evaluation took 2e-05 seconds\n"]) == [
+        "Gradient evaluation took 1.5e-05 seconds",
+        "Adjust your expectations accordingly!",
+        "Informational Message: The current Metropolis proposal is about to be rejected ...",
+        "Gradient evaluation took 2e-05 seconds",
+    ]
+
+
+def test_cmdstanpy_logger_is_silenced_only_without_progress():
+    import logging
+
+    logger = logging.getLogger("cmdstanpy")
+    assert not logger.disabled
+    with quiet_cmdstanpy_logger(show_progress=False):
+        assert logger.disabled
+    assert not logger.disabled
+    with quiet_cmdstanpy_logger(show_progress=True):
+        assert not logger.disabled
+
+
+def test_cmdstanpy_cache_key_holds_full_version_and_installation(tmp_path, monkeypatch, cache_dir):
+    """Two CmdStan installs of one minor version (2.35.0 and 2.35.1, or the same version in
+    two places) never share an executable."""
+    import cmdstanpy
+
+    installs = {}
+    for name, version in (("a", "2.35.0"), ("b", "2.35.1"), ("c", "2.35.1")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "makefile").write_text(f"# CmdStan\nCMDSTAN_VERSION := {version}\n")
+        installs[name] = folder
+    assert full_cmdstan_version(installs["b"]) == "2.35.1"
+    assert full_cmdstan_version(tmp_path / "none") == "unknown"
+    keys, folders = {}, {}
+    for name, folder in installs.items():
+        monkeypatch.setattr(cmdstanpy, "cmdstan_path", lambda folder=folder: str(folder))
+        keys[name], folders[name], _, _ = CmdStanPyBackend()._paths("model {}")
+    assert len(set(keys.values())) == 3
+    assert folders["a"].parent.name == "cmdstan-2.35.0"
+    assert folders["b"].parent.name == folders["c"].parent.name == "cmdstan-2.35.1"
 
 
 def test_progress_lines_cut_in_two_do_not_fail_sampling():

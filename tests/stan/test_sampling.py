@@ -43,6 +43,15 @@ def test_sleepstudy_matches_lme4(sleepstudy_fit):
     assert table["Bulk_ESS"].min() > 400
 
 
+def test_stan_messages_are_kept_not_printed(sleepstudy_fit, tmp_path):
+    """Stan's own log (pystan prints it after sampling) is on the Fit, one gradient-timing
+    line per chain, and survives save/load."""
+    timing = [m for m in sleepstudy_fit.stan_messages if "Gradient evaluation took" in m]
+    assert len(timing) == 4
+    loaded = bmm.load(sleepstudy_fit.save(tmp_path / "fit"))
+    assert loaded.stan_messages == sleepstudy_fit.stan_messages
+
+
 def test_sleepstudy_tables_are_consistent(sleepstudy_fit):
     table = sleepstudy_fit.summary()
     assert list(table.index) == [

@@ -1,8 +1,15 @@
 """The cmdstanpy backend: used when a CmdStan installation is found.
 
 Compiled executables live in the bayesmm cache folder under the code's key, so a model is
-compiled once per CmdStan version. Written against cmdstanpy's documented API
-(``CmdStanModel``, ``CmdStanMCMC.stan_variable``, ``method_variables``).
+compiled once per CmdStan installation: the key holds CmdStan's full version (read from its
+makefile, e.g. ``2.35.0``) and its path, so two installs of one minor version never share an
+executable. Written against cmdstanpy's documented API (``CmdStanModel``,
+``CmdStanMCMC.stan_variable``, ``method_variables``, the ``"cmdstanpy"`` logger).
+
+Draws are written with ``sig_figs=18`` (CmdStan's default is 6 significant figures), so both
+backends agree to the last digit. cmdstanpy's INFO log lines are silenced unless progress is
+shown; Stan's own console messages (gradient timing, rejected proposals) are kept in
+``SamplerOutput.messages`` (``Fit.stan_messages``), as on the pystan backend.
 
 Examples
 --------
@@ -12,7 +19,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +32,80 @@ from ...errors import BackendError
 from ..algorithms.settings import AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, record_new_compile
+
+#: Significant figures of the draws CmdStan writes (its default is 6; 18 is full double
+#: precision).
+SIG_FIGS = 18
+
+#: Lines of CmdStan's console output that are Stan's messages (not the argument echo or
+#: the progress lines).
+_MESSAGE_LINE = re.compile(
+    r"Gradient evaluation took|Adjust your expectations|leapfrog steps|Informational Message|"
+    r"Exception|rejected|is not|must be|Rejecting initial value|Error"
+)
+
+
+@contextlib.contextmanager
+def quiet_cmdstanpy_logger(show_progress: bool):
+    """Silence the ``"cmdstanpy"`` logger (its INFO lines) unless progress is shown.
+
+    Examples
+    --------
+    >>> with quiet_cmdstanpy_logger(False):
+    ...     logging.getLogger("cmdstanpy").disabled
+    True
+    """
+    logger = logging.getLogger("cmdstanpy")
+    before = logger.disabled
+    logger.disabled = before or not show_progress
+    try:
+        yield
+    finally:
+        logger.disabled = before
+
+
+def console_messages(texts: list[str]) -> list[str]:
+    """Stan's messages from CmdStan's per-chain console output.
+
+    Examples
+    --------
+    >>> console_messages(["method = sample (Default)\n"
+    ...                   "Gradient evaluation took 1.5e-05 seconds\n"
+    ...                   "Iteration:  100 / 2000 [  5%]  (Warmup)\n"])
+    ['Gradient evaluation took 1.5e-05 seconds']
+    """
+    return [
+        line.strip()
+        for text in texts
+        for line in text.splitlines()
+        if _MESSAGE_LINE.search(line) and not line.lstrip().startswith("Iteration:")
+    ]
+
+
+def full_cmdstan_version(path: str | Path) -> str:
+    """CmdStan's full version from the installation's makefile (``CMDSTAN_VERSION := 2.35.0``),
+    or ``"unknown"``.
+
+    Examples
+    --------
+    >>> full_cmdstan_version("/nonexistent")
+    'unknown'
+    """
+    try:
+        text = (Path(path) / "makefile").read_text(errors="replace")
+    except OSError:
+        return "unknown"
+    found = re.search(r"^CMDSTAN_VERSION\s*:?=\s*(\S+)", text, re.M)
+    return found.group(1) if found else "unknown"
+
+
+def _chain_console_texts(fit: Any) -> list[str]:
+    """The per-chain console files cmdstanpy captured (``fit.runset.stdout_files``)."""
+    texts = []
+    for name in getattr(getattr(fit, "runset", None), "stdout_files", None) or []:
+        with contextlib.suppress(OSError):
+            texts.append(Path(name).read_text(errors="replace"))
+    return texts
 
 
 def threading_cpp_options(settings: SamplerSettings) -> dict[str, Any] | None:
@@ -52,14 +137,21 @@ class CmdStanPyBackend:
         return True
 
     def stan_version(self) -> str:
-        """CmdStan's version, e.g. ``"2.36"``."""
+        """CmdStan's full version, e.g. ``"2.35.0"`` (major.minor from cmdstanpy when the
+        makefile does not say)."""
         import cmdstanpy
 
+        full = full_cmdstan_version(cmdstanpy.cmdstan_path())
+        if full != "unknown":
+            return full
         version = cmdstanpy.cmdstan_version()
         return ".".join(map(str, version)) if version else "unknown"
 
     def _paths(self, code: str):
-        key = cache_key(code, self.name, self.stan_version())
+        import cmdstanpy
+
+        installation = str(Path(cmdstanpy.cmdstan_path()).resolve())
+        key = cache_key(code, self.name, f"{self.stan_version()} at {installation}")
         folder = cache_root() / f"cmdstan-{self.stan_version()}" / key[:16]
         return key, folder, folder / "model.stan", folder / "model"
 
@@ -107,43 +199,64 @@ class CmdStanPyBackend:
         ``CmdStanModel.optimize / laplace_sample / pathfinder / variational``."""
         model, was_cached, compile_seconds = self._model(code)
         data = {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
-        common = {"data": data, "seed": settings.seed, "show_console": settings.show_progress}
+        common = {
+            "data": data,
+            "seed": settings.seed,
+            "show_console": settings.show_progress,
+            "sig_figs": SIG_FIGS,
+        }
         inits = settings.init
         algorithm = settings.algorithm
         start = time.perf_counter()
         try:
-            if algorithm == "optimize":
-                fit = model.optimize(
-                    **common, inits=inits, jacobian=settings.uses_jacobian,
-                    iter=settings.max_iterations,
-                )  # fmt: skip
-            elif algorithm == "laplace":
-                mode = model.optimize(  # laplace_sample needs a mode of the same density
-                    **common, inits=inits, jacobian=settings.uses_jacobian,
-                    iter=settings.max_iterations,
-                )  # fmt: skip
-                fit = model.laplace_sample(
-                    **common, mode=mode, draws=settings.draws, jacobian=settings.uses_jacobian
-                )
-            elif algorithm == "pathfinder":
-                paths = settings.num_paths
-                per_path = settings.single_path_draws
-                if paths > 1 and not settings.psis_resample:  # every path's draws returned
-                    per_path = settings.n_draws // paths
-                fit = model.pathfinder(
-                    **common, inits=inits, draws=settings.draws, num_paths=paths,
-                    num_single_draws=per_path if paths > 1 else None,
-                    psis_resample=settings.psis_resample, history_size=settings.history_size,
-                    num_elbo_draws=settings.elbo_draws,
-                )  # fmt: skip
-            else:
-                fit = model.variational(
-                    **common, inits=inits, algorithm=algorithm, draws=settings.draws,
-                    require_converged=False,
-                )  # fmt: skip
+            with quiet_cmdstanpy_logger(settings.show_progress):
+                fit = self._run_approximation(model, algorithm, common, inits, settings)
         except Exception as err:
             raise BackendError(f"CmdStan's {algorithm} failed: {err}") from None
-        sample_seconds = time.perf_counter() - start
+        return self._approximation_output(
+            model, fit, settings, was_cached, compile_seconds, time.perf_counter() - start
+        )
+
+    @staticmethod
+    def _run_approximation(model, algorithm: str, common: dict, inits, settings):
+        """One call of CmdStanModel.optimize / laplace_sample / pathfinder / variational."""
+        if algorithm == "optimize":
+            fit = model.optimize(
+                **common, inits=inits, jacobian=settings.uses_jacobian,
+                iter=settings.max_iterations,
+            )  # fmt: skip
+        elif algorithm == "laplace":
+            mode = model.optimize(  # laplace_sample needs a mode of the same density
+                **common, inits=inits, jacobian=settings.uses_jacobian,
+                iter=settings.max_iterations,
+            )  # fmt: skip
+            fit = model.laplace_sample(
+                **common, mode=mode, draws=settings.draws, jacobian=settings.uses_jacobian
+            )
+        elif algorithm == "pathfinder":
+            paths = settings.num_paths
+            per_path = settings.single_path_draws
+            if paths > 1 and not settings.psis_resample:  # every path's draws returned
+                per_path = settings.n_draws // paths
+            fit = model.pathfinder(
+                **common, inits=inits, draws=settings.draws, num_paths=paths,
+                num_single_draws=per_path if paths > 1 else None,
+                psis_resample=settings.psis_resample, history_size=settings.history_size,
+                num_elbo_draws=settings.elbo_draws,
+            )  # fmt: skip
+        else:
+            fit = model.variational(
+                **common, inits=inits, algorithm=algorithm, draws=settings.draws,
+                require_converged=False,
+            )  # fmt: skip
+        return fit
+
+    def _approximation_output(
+        self, model, fit, settings: AlgorithmSettings, was_cached: bool,
+        compile_seconds: float, sample_seconds: float,
+    ) -> SamplerOutput:  # fmt: skip
+        """The draws and statistics of an approximation in our layout."""
+        algorithm = settings.algorithm
         n = settings.n_draws
         draws = {}
         for name in fit.metadata.stan_vars:
@@ -187,22 +300,36 @@ class CmdStanPyBackend:
             init = [dict(init) for _ in range(settings.chains)]
         start = time.perf_counter()
         try:
-            fit = model.sample(
-                data={k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()},
-                chains=settings.chains,
-                parallel_chains=settings.parallel_chains or settings.chains,
-                iter_warmup=settings.iter_warmup,
-                iter_sampling=settings.iter_sampling,
-                seed=settings.seed,
-                adapt_delta=settings.adapt_delta,
-                max_treedepth=settings.max_treedepth,
-                inits=init,
-                show_progress=settings.show_progress,
-                **threading_sample_options(settings),
-            )
+            with quiet_cmdstanpy_logger(settings.show_progress):
+                fit = self._run_nuts(model, data, settings, init)
         except Exception as err:
             raise BackendError(f"CmdStan failed while sampling: {err}") from None
         sample_seconds = time.perf_counter() - start
+        return self._nuts_output(fit, settings, was_cached, compile_seconds, sample_seconds)
+
+    @staticmethod
+    def _run_nuts(model, data: dict[str, Any], settings: SamplerSettings, init):
+        """One call of CmdStanModel.sample."""
+        return model.sample(
+            data={k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()},
+            chains=settings.chains,
+            parallel_chains=settings.parallel_chains or settings.chains,
+            iter_warmup=settings.iter_warmup,
+            iter_sampling=settings.iter_sampling,
+            seed=settings.seed,
+            adapt_delta=settings.adapt_delta,
+            max_treedepth=settings.max_treedepth,
+            inits=init,
+            show_progress=settings.show_progress,
+            sig_figs=SIG_FIGS,
+            **threading_sample_options(settings),
+        )
+
+    def _nuts_output(
+        self, fit, settings: SamplerSettings, was_cached: bool, compile_seconds: float,
+        sample_seconds: float,
+    ) -> SamplerOutput:  # fmt: skip
+        """The draws and sampler statistics of a CmdStanMCMC in our layout."""
         chains, draws = settings.chains, settings.iter_sampling
         result = {}
         for name in fit.metadata.stan_vars:
@@ -224,4 +351,5 @@ class CmdStanPyBackend:
             compiled_from_cache=was_cached,
             compile_seconds=compile_seconds,
             sample_seconds=sample_seconds,
+            messages=console_messages(_chain_console_texts(fit)),
         )

@@ -388,14 +388,58 @@ def data_split_once(data: dict[str, Any]):
         httpstan.utils._split_data = original
 
 
+class _Tee(io.TextIOBase):
+    """A text stream that writes to the console and keeps a copy."""
+
+    def __init__(self, console, copy: io.StringIO):
+        self.console, self.copy = console, copy
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.console.write(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+
+    def isatty(self) -> bool:  # pystan's progress line uses ANSI codes only on a terminal
+        return bool(getattr(self.console, "isatty", lambda: False)())
+
+
 @contextlib.contextmanager
 def _quiet(show_progress: bool):
-    """Silence pystan's and httpstan's console output unless progress is wanted."""
+    """Silence pystan's and httpstan's console output unless progress is wanted; either way
+    yield the StringIO that receives a copy of what pystan writes to stderr (Stan's messages
+    are read from it by :func:`stan_messages`)."""
+    copy = io.StringIO()
     with contextlib.ExitStack() as stack:
-        if not show_progress:
+        if show_progress:
+            stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, copy)))
+        else:
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-        yield
+            stack.enter_context(contextlib.redirect_stderr(copy))
+        yield copy
+
+
+def stan_messages(console_text: str) -> list[str]:
+    """Stan's own messages from what pystan wrote to stderr while sampling.
+
+    pystan prints, after sampling, "Messages received during sampling:" followed by Stan's
+    logger lines of every chain ("Gradient evaluation took 1.2e-05 seconds", "Adjust your
+    expectations accordingly!", "Informational Message: The current Metropolis proposal is
+    about to be rejected ..."). bayesmm keeps them in ``Fit.stan_messages`` instead of printing
+    them.
+
+    Examples
+    --------
+    >>> stan_messages("Sampling: 100%\nMessages received during sampling:\n"
+    ...               "  Gradient evaluation took 1.3e-05 seconds\n\n  Adjust ...\n")
+    ['Gradient evaluation took 1.3e-05 seconds', 'Adjust ...']
+    """
+    marker = "Messages received during sampling:"
+    if marker not in console_text:
+        return []
+    after = console_text.split(marker, 1)[1]
+    return [line.strip() for line in after.splitlines() if line.strip()]
 
 
 def compiling_message(typical_seconds: float | None) -> str:
@@ -464,7 +508,7 @@ class PystanBackend:
             if settings.seed is not None
             else int(np.random.default_rng().integers(1, 2**31 - 1))
         )
-        with _quiet(settings.show_progress):
+        with _quiet(settings.show_progress) as console:
             model, was_cached, compile_seconds = self.build_model(
                 code, data, seed, settings.show_progress
             )
@@ -494,7 +538,9 @@ class PystanBackend:
                     raise chain_death_error(deaths, settings.chains) from None
                 raise BackendError(f"Stan failed while sampling: {err}") from None
             sample_seconds = time.perf_counter() - start
-        return self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
+        output = self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
+        output.messages = stan_messages(console.getvalue())
+        return output
 
     def build_model(
         self, code: str, data: dict[str, Any], seed: int, show_progress: bool = False
