@@ -155,6 +155,29 @@ def build_inference_data(
     return az.from_dict(**groups, coords=coords, dims=dims)
 
 
+def marginal_note(spec: ModelSpec, method: str) -> str | None:
+    """Why a gaussian identity model with an offset or addition terms ran the latent program
+    (the line under ``Method:`` in ``print(fit)``), or None.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> df = {"y": [1.0, 2, 3, 5], "s": [1.0, 1, 2, 2], "g": list("aabb")}
+    >>> spec = bmm.model_spec("y | se(s, sigma = TRUE) ~ (1 | g)", df)
+    >>> print(marginal_note(spec, "latent"))  # doctest: +ELLIPSIS
+    not the marginal program: se(s, sigma = TRUE) gives each row the variance s^2 + sigma^2 ...
+    >>> marginal_note(bmm.model_spec("y | se(s) ~ (1 | g)", df), "marginal") is None
+    True
+    """
+    family = spec.family
+    if method != "latent" or family.name != "gaussian" or family.link != "identity":
+        return None
+    reason = marginal_obstacle(spec)
+    if reason and (spec.offset is not None or spec.additions.any):
+        return f"not the marginal program: {reason}"
+    return None
+
+
 @dataclass
 class Fit:
     """A fitted model.
@@ -469,10 +492,9 @@ class Fit:
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
             f" Method: {METHOD_LABELS.get(self.method, self.method)}",
         ]
-        if self.method == "latent" and fam.name == "gaussian" and fam.link == "identity":
-            reason = marginal_obstacle(spec)
-            if reason and (spec.offset is not None or spec.additions.any):
-                lines.append(f"         (not the marginal program: {reason})")
+        note = marginal_note(spec, self.method)
+        if note:
+            lines.append(f"         ({note})")
         lines += describe_additions(spec.additions, spec.offset_terms, spec.offset_from_array)
         centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
         if centred:

@@ -23,6 +23,19 @@ N log(2 pi sigma^2) - sum log w into sum(w) log(2 pi sigma^2). The response and 
 columns of X are centred first: the raw sums of squares of a response far from zero are huge
 and ``r'r`` would be a difference of nearly equal large numbers.
 
+An offset o (``offset(...)`` terms and ``fit(offset=)``) has coefficient 1, so the model is
+that of y - o without it: the statistics are those of y - o (centred); the rows sent for the
+pointwise quantities keep y and add o to their mean, and everything after the fit (predict,
+fitted, residuals) adds the rows' offset as for the latent program.
+
+``se(s, sigma = FALSE)`` makes the residual covariance the known diag(s^2) instead of
+sigma^2 I. With the precision weights P = diag(w / s^2) (w = 1 without ``weights()``) the same
+algebra holds with sigma^2 = 1: M_j = I + Lambda' Z_j'P_jZ_j Lambda, every cross-product
+P-weighted, and the constant N log(2 pi sigma^2) becomes sum_n w_n log(2 pi s_n^2) (sent as
+data). ``se(s)`` with sigma (variance s_n^2 + sigma^2) has no such form: the per-row
+precisions 1 / (s_n^2 + sigma^2) change with sigma, so no statistics can be computed once, and
+the latent program runs.
+
 Examples
 --------
 >>> import pandas as pd
@@ -55,7 +68,12 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
     It applies to a gaussian family with the identity link whose bar terms all share one
     grouping factor: ``(1 + x | g)``, ``(1 + x || g)`` and ``(1 | g) + (0 + x | g)`` qualify
     (several bars over one factor give a block-diagonal covariance); crossed or nested factors,
-    other families and other links do not.
+    other families and other links do not. Of the addition terms, ``weights(w)`` (weighted
+    statistics), offsets (the statistics of y minus the offset) and ``se(s, sigma = FALSE)``
+    (known residual covariance diag(s^2): precision-weighted statistics) run marginal;
+    ``se(s)`` with ``sigma = TRUE`` (variance s^2 + sigma^2, a precision per row that changes
+    with sigma), ``cens()`` and ``trunc()`` (no Gaussian marginal) keep the latent program,
+    and so do ``ar()`` residuals and a formula for sigma.
 
     Examples
     --------
@@ -63,6 +81,12 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
     >>> spec = build_model_spec("y ~ 1", {"y": [1.0, 2.0, 3.0]})
     >>> marginal_obstacle(spec)
     'the model has no group-level effects'
+    >>> df = {"y": [1.0, 2, 3, 5], "s": [1.0, 1, 2, 2], "g": list("aabb")}
+    >>> marginal_obstacle(build_model_spec("y | se(s, sigma = FALSE) ~ (1 | g)", df)) is None
+    True
+    >>> print(marginal_obstacle(build_model_spec("y | se(s, sigma = TRUE) ~ (1 | g)", df)))
+    ... # doctest: +ELLIPSIS
+    se(s, sigma = TRUE) gives each row the variance s^2 + sigma^2 ...
     """
     family = spec.family
     if family.name != "gaussian" or family.link != "identity":
@@ -80,15 +104,18 @@ def marginal_obstacle(spec: ModelSpec) -> str | None:
             f"the model has {spec.autocor.term.text} (AR(1) residuals are in the latent "
             "program only)"
         )
-    if spec.offset is not None:
-        return "the model has an offset (the marginal program does not take one yet)"
     additions = spec.additions
     if additions.censored or additions.censoring is not None:
         return "the response is censored (cens()): censored rows have no Gaussian marginal"
     if additions.truncated:
         return "the response is truncated (trunc()): a truncated normal has no Gaussian marginal"
-    if additions.se is not None:
-        return "the model has se() (not in the marginal program's sufficient statistics)"
+    if additions.se is not None and additions.se_sigma:
+        label = additions.label("se")
+        return (
+            f"se({label}, sigma = TRUE) gives each row the variance {label}^2 + sigma^2 with "
+            "sigma unknown, so the rows' precisions change with sigma and no sufficient "
+            f"statistics can be computed once (se({label}, sigma = FALSE) runs marginal)"
+        )
     groups = spec.group_labels()
     if len(groups) > 1:
         return (
@@ -157,6 +184,9 @@ class SufficientStatistics:
         What was subtracted from y (its mean with an intercept, else 0).
     x_means : numpy.ndarray
         Column means of the non-intercept columns (subtracted from them).
+    se_constant : float
+        With ``se(s, sigma = FALSE)``: sum_n w_n log(2 pi s_n^2), the normalising constant of
+        the known residual covariance (0 without se()).
     """
 
     n_obs: int
@@ -170,6 +200,38 @@ class SufficientStatistics:
     yty: float
     y_shift: float
     x_means: np.ndarray
+    se_constant: float = 0.0
+
+
+def known_se(spec: ModelSpec) -> bool:
+    """Whether ``spec`` has ``se(s, sigma = FALSE)``: a known residual covariance diag(s^2).
+
+    Examples
+    --------
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = {"y": [1.0, 2, 3, 5], "s": [1.0, 1, 2, 2], "g": list("aabb")}
+    >>> known_se(build_model_spec("y | se(s) ~ (1 | g)", df))  # brms's default: sigma = FALSE
+    True
+    """
+    return spec.additions.se is not None and not spec.additions.se_sigma
+
+
+def row_precisions(spec: ModelSpec) -> np.ndarray:
+    """The weight of each row in the marginal program's cross-products: the ``weights(w)``
+    (1 without) divided by s^2 for ``se(s, sigma = FALSE)``.
+
+    Examples
+    --------
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = {"y": [1.0, 2, 3, 5], "s": [1.0, 1, 2, 2], "g": list("aabb")}
+    >>> row_precisions(build_model_spec("y | se(s) ~ (1 | g)", df)).tolist()
+    [1.0, 1.0, 0.25, 0.25]
+    """
+    additions = spec.additions
+    w = np.ones(spec.n_obs) if additions.weights is None else np.asarray(additions.weights, float)
+    if known_se(spec):
+        w = w / np.square(np.asarray(additions.se, dtype=float))
+    return w
 
 
 def centred_design(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -180,7 +242,7 @@ def centred_design(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     X : numpy.ndarray
         N x K: the intercept column (when present) followed by the centred other columns.
     y : numpy.ndarray
-        The response minus ``y_shift``.
+        The response minus the offset (if any) minus ``y_shift``.
     means_X : numpy.ndarray
         Means of the non-intercept columns.
     y_shift : float
@@ -188,6 +250,8 @@ def centred_design(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """
     X = np.asarray(spec.fixed_design, dtype=float).reshape(spec.n_obs, -1).copy()
     y = np.asarray(spec.response, dtype=float)
+    if spec.offset is not None:  # coefficient 1: the model of y - offset without one
+        y = y - np.asarray(spec.offset, dtype=float)
     # weights(w): weighted means, so that integer weights give the statistics of copied rows
     w = None if spec.additions.weights is None else np.asarray(spec.additions.weights, float)
     if not spec.has_intercept:
@@ -220,8 +284,15 @@ def sufficient_statistics(spec: ModelSpec) -> SufficientStatistics:
     n_levels = len(spec.blocks[0].group_levels)
     Z = np.column_stack([np.asarray(b.design, dtype=float) for b in spec.blocks])
     q = Z.shape[1]
-    # weights(w) multiply each row's log-likelihood: every cross-product is W-weighted
-    w = np.ones(spec.n_obs) if spec.additions.weights is None else spec.additions.weights
+    # weights(w) multiply each row's log-likelihood: every cross-product is W-weighted;
+    # se(s, sigma = FALSE) divides the weights by s^2 (precision-weighted, sigma^2 = 1)
+    w = row_precisions(spec)
+    se_constant = 0.0
+    if known_se(spec):
+        weights = spec.additions.weights
+        w_rows = np.ones(spec.n_obs) if weights is None else np.asarray(weights, float)
+        variance = np.square(np.asarray(spec.additions.se, dtype=float))
+        se_constant = float(w_rows @ np.log(2 * np.pi * variance))
 
     def per_level(values: np.ndarray) -> np.ndarray:
         return np.bincount(level, weights=w * values, minlength=n_levels)
@@ -251,4 +322,5 @@ def sufficient_statistics(spec: ModelSpec) -> SufficientStatistics:
         yty=float(y @ (w * y)),
         y_shift=y_shift,
         x_means=means_X,
+        se_constant=se_constant,
     )

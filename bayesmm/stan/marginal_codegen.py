@@ -33,7 +33,7 @@ from .codegen import (
     prior_data,
     stan_functions,
 )
-from .marginal import sufficient_statistics
+from .marginal import known_se, sufficient_statistics
 
 
 def render_marginal_code(spec: ModelSpec) -> str:
@@ -75,6 +75,10 @@ def render_marginal_code(spec: ModelSpec) -> str:
         "weighted": spec.additions.weights is not None,
         "weights_label": spec.additions.label("weights"),
         "n_total": "sum_weights" if spec.additions.weights is not None else "N",
+        "has_offset": spec.offset is not None,
+        "offset_label": " + ".join(spec.offset_terms) or "offset= of fit()",
+        "known_se": known_se(spec),
+        "se_label": spec.additions.label("se"),
     }
     return _environment().get_template("marginal.stan.j2").render(**context)
 
@@ -84,8 +88,9 @@ def build_marginal_data(
 ) -> dict[str, Any]:
     """The data dict of :func:`render_marginal_code`'s program.
 
-    The rows (``Y``, ``X``, ``group``, ``Z``) are included only when ``log_lik`` or ``y_rep``
-    is true; otherwise they have zero length and nothing of size N is serialised.
+    The rows (``Y``, ``X``, ``group``, ``Z``, and ``weights``, ``offsets``, ``se`` where the
+    model has them) are included only when ``log_lik`` or ``y_rep`` is true; otherwise they
+    have zero length and nothing of size N is serialised.
     """
     stats = sufficient_statistics(spec)
     n_levels = len(spec.blocks[0].group_levels)
@@ -115,6 +120,9 @@ def build_marginal_data(
     weights = spec.additions.weights
     if weights is not None:
         data["sum_weights"] = float(np.sum(weights))
+    se_known = known_se(spec)
+    if se_known:
+        data["sum_log_2pi_se2"] = stats.se_constant
     rows = bool(log_lik or y_rep)
     n_rows = spec.n_obs if rows else 0
     n_fixed = len(spec.fixed_names)
@@ -126,6 +134,10 @@ def build_marginal_data(
         data["Z"] = np.column_stack([np.asarray(b.design, dtype=float) for b in spec.blocks])
         if weights is not None:
             data["weights"] = np.asarray(weights, dtype=float)
+        if spec.offset is not None:
+            data["offsets"] = np.asarray(spec.offset, dtype=float)
+        if se_known:
+            data["se"] = np.asarray(spec.additions.se, dtype=float)
     else:
         data["Y"] = np.zeros(0)
         data["X"] = np.zeros((0, n_fixed))
@@ -133,6 +145,10 @@ def build_marginal_data(
         data["Z"] = np.zeros((0, stats.n_effects))
         if weights is not None:
             data["weights"] = np.zeros(0)
+        if spec.offset is not None:
+            data["offsets"] = np.zeros(0)
+        if se_known:
+            data["se"] = np.zeros(0)
     data.update(prior_data(spec))
     data["prior_only"] = int(prior_only)
     data["compute_log_lik"] = int(log_lik)

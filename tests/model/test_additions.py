@@ -185,7 +185,9 @@ def test_marginal_program_says_why_it_does_not_apply(sleep):
     spec = bmm.model_spec("Reaction | cens(c) ~ Days + (1|Subject)", sleep)
     assert "censored" in marginal_obstacle(spec)
     spec = bmm.model_spec("Reaction ~ Days + offset(u) + (1|Subject)", sleep)
-    assert "offset" in marginal_obstacle(spec)
+    assert marginal_obstacle(spec) is None  # offsets run marginal (statistics of y - offset)
+    spec = bmm.model_spec("Reaction | se(u, sigma = TRUE) ~ Days + (1|Subject)", sleep)
+    assert "variance u^2 + sigma^2 with sigma unknown" in marginal_obstacle(spec)
 
 
 def test_weighted_marginal_statistics_are_those_of_copied_rows():

@@ -4,7 +4,8 @@ Compiled structures in the default suite (five): the owls Poisson model with an 
 function), the gaussian row-wise program (weights, censoring and truncation are data of one
 program, so the weighted, censored, naive and truncated fits share a binary), the weighted
 exact marginal program, the Poisson row-wise program (censored, naive and zero-truncated
-fits) and the se() meta-analysis. The owls negative binomial fit is ``slow``.
+fits) and the se() meta-analysis (the exact marginal program with known SDs; its latent
+counterpart is in test_marginal_additions_fits.py). The owls negative binomial fit is ``slow``.
 
 Reference numbers: tests/data/issue14_references.json, written by
 tests/data/issue14_references.R (glmmTMB 1.1.5; the BCG REML estimates by R's optimize on the
@@ -304,6 +305,7 @@ def test_bcg_meta_analysis_matches_reml():
         show_progress=False,
     )
     assert "sigma" not in fit.idata.posterior
+    assert fit.method == "marginal"  # se(s, sigma = FALSE): precision-weighted statistics
     tau = np.median(_draws(fit, "sd_trial"))
     assert abs(tau - bcg["reml_tau"]) < 0.2 * bcg["reml_tau"], tau
     mu = _fixed(fit, "Intercept")

@@ -57,15 +57,18 @@ def redraw_marginal_effects(
     With ``Lambda`` the block-diagonal covariance factor (``diag(sd_i) L_i``, or
     ``diag(sd_i)`` for ``||``), ``M_j = sigma^2 I + Lambda' Z_j'Z_j Lambda`` and ``c_j =
     Lambda' Z_j'(y_j - X_j beta)``, level j's effects are ``Lambda v_j`` with
-    ``v_j ~ N(M_j^-1 c_j, sigma^2 M_j^-1)`` (``N(0, I)`` when the likelihood is off).
+    ``v_j ~ N(M_j^-1 c_j, sigma^2 M_j^-1)`` (``N(0, I)`` when the likelihood is off). With
+    ``se(s, sigma = FALSE)`` (data ``sum_log_2pi_se2``) the statistics are precision-weighted
+    and sigma is 1.
 
     Parameters
     ----------
     data : dict
         The marginal program's data.
     draws : dict
-        Stan variable -> (chains, draws, *shape); needs ``sigma``, ``b``, ``sd_i``, ``L_i``
-        (correlated blocks) and ``Intercept`` when the model has one.
+        Stan variable -> (chains, draws, *shape); needs ``b``, ``sd_i``, ``L_i`` (correlated
+        blocks), ``Intercept`` when the model has one and ``sigma`` unless it has
+        ``se(s, sigma = FALSE)``.
     rng : numpy.random.Generator
         Randomness of the draws.
 
@@ -75,8 +78,8 @@ def redraw_marginal_effects(
         ``r_i`` -> (chains, draws, J, M_i).
     """
     J, Q = int(data["J"]), int(data["Q"])
-    sigma = np.asarray(draws["sigma"], dtype=float)
-    chains, n = sigma.shape[:2]
+    known_se = "sum_log_2pi_se2" in data  # se(s, sigma = FALSE): sigma is 1 in this algebra
+    chains, n = np.shape(draws["sd_1"])[:2]
     flat = {
         k: np.asarray(v, dtype=float).reshape(chains * n, *np.shape(v)[2:])
         for k, v in draws.items()
@@ -102,7 +105,7 @@ def redraw_marginal_effects(
     if int(data.get("prior_only", 0)):
         v = z
     else:
-        s = flat["sigma"].reshape(D)
+        s = np.ones(D) if known_se else flat["sigma"].reshape(D)
         Lt = np.swapaxes(Lambda, 1, 2)[:, None]  # (D, 1, Q, Q)
         M = Lt @ ZtZ[None] @ Lambda[:, None] + (s**2)[:, None, None, None] * np.eye(Q)
         chol = np.linalg.cholesky(M)
