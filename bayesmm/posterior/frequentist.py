@@ -40,9 +40,28 @@ def check_supported(spec: ModelSpec) -> str:
     """Raise :class:`UnsupportedModelError` unless MixedLM can fit ``spec``; return the group.
 
     Supported: family gaussian with identity link, one grouping factor (any number of bar
-    terms over it; ``|`` terms correlated, ``||`` terms and separate terms independent).
+    terms over it; ``|`` terms correlated, ``||`` terms and separate terms independent), with
+    or without an offset (MixedLM then fits the response minus the offset). Refused: addition
+    terms (``weights()``, ``cens()``, ``trunc()``, ``se()``), which MixedLM has no way to take.
     """
     family = spec.family
+    additions = spec.additions
+    if additions.any:
+        present = [
+            name
+            for name, used in (
+                ("weights()", additions.weights is not None),
+                ("cens()", additions.censoring is not None),
+                ("trunc()", additions.truncated),
+                ("se()", additions.se is not None),
+            )
+            if used
+        ]
+        raise UnsupportedModelError(
+            f"compare_frequentist (statsmodels' MixedLM) cannot fit {', '.join(present)} of "
+            f"'{spec.formula.text}': its estimates would be those of another model. Compare "
+            "with lme4::lmer(weights = ) or a meta-analysis package in R instead."
+        )
     if family.name != "gaussian" or family.link != "identity":
         raise UnsupportedModelError(
             f"compare_frequentist covers Gaussian linear mixed models with the identity link "
@@ -131,8 +150,11 @@ def frequentist_estimates(spec: ModelSpec, method: str = "REML") -> pd.DataFrame
     free = None
     if not mask.all():
         free = MixedLMParams.from_components(np.ones(spec.fixed_design.shape[1]), mask)
+    response = np.asarray(spec.response, dtype=float)
+    if spec.offset is not None:  # coefficient 1: MixedLM fits the response minus the offset
+        response = response - np.asarray(spec.offset, dtype=float)
     model = MixedLM(
-        np.asarray(spec.response, dtype=float),
+        response,
         spec.fixed_design,
         groups=spec.blocks[0].level_index,
         exog_re=exog_re,

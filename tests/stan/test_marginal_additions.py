@@ -256,3 +256,29 @@ def test_se_with_sigma_says_why_it_is_latent():
     assert (
         marginal_note(bmm.model_spec("yi | se(sei) ~ 1 + (1 | trial)", BCG_LIKE), "latent") is None
     )
+
+
+def test_frequentist_estimates_take_the_offset_and_refuse_addition_terms(data):
+    """compare_frequentist's REML of the offset model equals lme4's REML with offset(o)
+    (tests/data/marginal_additions.json) to 1e-3 relative, as without an offset
+    (tests/teaching/test_teaching_fit.py); addition terms MixedLM cannot fit are refused."""
+    pytest.importorskip("statsmodels")
+    import json
+
+    from bayesmm.errors import UnsupportedModelError
+    from bayesmm.posterior.frequentist import frequentist_estimates
+
+    from ..conftest import TEST_DATA
+
+    reml = json.loads((TEST_DATA / "marginal_additions.json").read_text())
+    reml = reml["sleepstudy_offset"]["REML"]
+    table = frequentist_estimates(
+        bmm.model_spec("Reaction ~ Days + offset(o) + (Days | Subject)", data), "REML"
+    )["REML"]
+    assert table["b_Intercept"] == pytest.approx(reml["fixed"]["(Intercept)"], rel=1e-3)
+    assert table["b_Days"] == pytest.approx(reml["fixed"]["Days"], rel=1e-3)
+    assert table["sd_Subject__Intercept"] == pytest.approx(reml["sd_Intercept"], rel=1e-3)
+    assert table["sd_Subject__Days"] == pytest.approx(reml["sd_Days"], rel=1e-3)
+    assert table["sigma"] == pytest.approx(reml["sigma"], rel=1e-3)
+    with pytest.raises(UnsupportedModelError, match=r"cannot fit se\(\)"):
+        frequentist_estimates(bmm.model_spec("Reaction | se(s) ~ Days + (1 | Subject)", data))
