@@ -108,6 +108,11 @@ def _chain_console_texts(fit: Any) -> list[str]:
     return texts
 
 
+def cmdstan_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Our Stan data with lists as numpy arrays (cmdstanpy writes them to JSON)."""
+    return {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
 def threading_cpp_options(settings: SamplerSettings) -> dict[str, Any] | None:
     """``cpp_options`` for CmdStanModel: ``STAN_THREADS`` when threads are asked for."""
     return {"STAN_THREADS": True} if settings.threads_per_chain else None
@@ -150,9 +155,10 @@ class CmdStanPyBackend:
     def _paths(self, code: str):
         import cmdstanpy
 
+        version = self.stan_version()  # reads CmdStan's makefile: once per call
         installation = str(Path(cmdstanpy.cmdstan_path()).resolve())
-        key = cache_key(code, self.name, f"{self.stan_version()} at {installation}")
-        folder = cache_root() / f"cmdstan-{self.stan_version()}" / key[:16]
+        key = cache_key(code, self.name, f"{version} at {installation}")
+        folder = cache_root() / f"cmdstan-{version}" / key[:16]
         return key, folder, folder / "model.stan", folder / "model"
 
     def is_cached(self, code: str) -> bool:
@@ -198,7 +204,7 @@ class CmdStanPyBackend:
         ``pathfinder`` or ADVI (``meanfield``, ``fullrank``) through cmdstanpy's
         ``CmdStanModel.optimize / laplace_sample / pathfinder / variational``."""
         model, was_cached, compile_seconds = self._model(code)
-        data = {k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()}
+        data = cmdstan_data(data)
         common = {
             "data": data,
             "seed": settings.seed,
@@ -311,7 +317,7 @@ class CmdStanPyBackend:
     def _run_nuts(model, data: dict[str, Any], settings: SamplerSettings, init):
         """One call of CmdStanModel.sample."""
         return model.sample(
-            data={k: np.asarray(v) if isinstance(v, list) else v for k, v in data.items()},
+            data=cmdstan_data(data),
             chains=settings.chains,
             parallel_chains=settings.parallel_chains or settings.chains,
             iter_warmup=settings.iter_warmup,
