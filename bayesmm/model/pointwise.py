@@ -46,6 +46,7 @@ NUMPY_POINTWISE_FIELDS = frozenset(
         "new_data_evaluator",
         "user_priors",
         "autocor",  # ar(): the numpy linear predictor adds the AR(1) part (posterior.predict)
+        "model_frame",  # the kept rows as data (conditional_effects); not part of the likelihood
     }
 )
 
