@@ -17,11 +17,16 @@ stores, per row, the position of its predecessor in the rows as given (nothing i
 Time steps must be equal: within every group, consecutive times differ by one common step (the
 smallest gap in the data); a gap or a duplicate time is refused (``DataError``), because an
 AR(1) over the order alone would then not be the model the user wrote.
+
+Simulation (``simulate()``, SBC) generates each series forward in time with
+:func:`simulate_series`, the predecessor's *simulated* response in the AR part; prediction on
+the fitted rows (:func:`add_ar_part`) uses the *observed* one, as brms.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,14 +72,14 @@ class ResidualAR:
         return rows_in_time_order(self.previous)
 
 
-def rows_in_time_order(previous: np.ndarray) -> np.ndarray:
-    """The rows with a predecessor (``previous >= 0``), ordered by their distance from the
-    first row of their series (stable), so that every row comes after its predecessor.
+def series_depth(previous: np.ndarray) -> np.ndarray:
+    """Each row's distance from the first row of its series (0 for a row without a
+    predecessor, 1 for the row after it, ...).
 
     Examples
     --------
-    >>> rows_in_time_order(np.array([2, -1, 1, -1, 3])).tolist()
-    [2, 4, 0]
+    >>> series_depth(np.array([2, -1, 1, -1, 3])).tolist()
+    [2, 0, 1, 0, 1]
     """
     previous = np.asarray(previous, dtype=np.int64)
     depth = np.zeros(len(previous), dtype=np.int64)
@@ -84,8 +89,68 @@ def rows_in_time_order(previous: np.ndarray) -> np.ndarray:
         if np.array_equal(new, depth):
             break
         depth = new
-    rows = np.flatnonzero(has)
+    return depth
+
+
+def rows_in_time_order(previous: np.ndarray) -> np.ndarray:
+    """The rows with a predecessor (``previous >= 0``), ordered by their distance from the
+    first row of their series (stable), so that every row comes after its predecessor.
+
+    Examples
+    --------
+    >>> rows_in_time_order(np.array([2, -1, 1, -1, 3])).tolist()
+    [2, 4, 0]
+    """
+    depth = series_depth(previous)
+    rows = np.flatnonzero(np.asarray(previous) >= 0)
     return rows[np.argsort(depth[rows], kind="stable")]
+
+
+def simulate_series(
+    eta: np.ndarray,
+    previous: np.ndarray,
+    ar: float,
+    draw_rows: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Responses of AR(1) series generated forward in time, the model the Stan program fits.
+
+    Rows are visited by :func:`series_depth` (all first rows of the series, then all second
+    rows, ...), so a row's predecessor has its response before the row is drawn; nothing is
+    reordered. A first row is drawn at ``eta[n]``, every other row at
+    ``eta[n] + ar * (y[prev(n)] - eta[prev(n)])`` with ``y[prev(n)]`` the *simulated*
+    response of its predecessor.
+
+    Parameters
+    ----------
+    eta : numpy.ndarray
+        (N,) linear predictor without the AR part (identity link: the location).
+    previous : numpy.ndarray
+        (N,) predecessor positions, -1 for none (:attr:`ResidualAR.previous`).
+    ar : float
+        The AR(1) coefficient.
+    draw_rows : callable
+        ``draw_rows(rows, location)`` -> the responses of ``rows`` given their location with
+        the AR part (the family's numpy ``simulate`` hook on those rows).
+
+    Examples
+    --------
+    >>> y = simulate_series(np.array([1.0, 0.0, 0.0]), np.array([-1, 0, 1]), 0.5,
+    ...                     lambda rows, location: location + 1.0)  # innovations of 1
+    >>> y.tolist()  # 1 + 1, then 0 + 0.5 * (2 - 1) + 1, then 0 + 0.5 * 1.5 + 1
+    [2.0, 1.5, 1.75]
+    """
+    eta = np.asarray(eta, dtype=float)
+    previous = np.asarray(previous, dtype=np.int64)
+    depth = series_depth(previous)
+    y = np.full(eta.shape, np.nan)
+    for level in range(int(depth.max()) + 1 if depth.size else 0):
+        rows = np.flatnonzero(depth == level)
+        location = eta[rows].copy()
+        if level:
+            before = previous[rows]
+            location += float(ar) * (y[before] - eta[before])
+        y[rows] = np.asarray(draw_rows(rows, location), dtype=float)
+    return y
 
 
 def add_ar_part(

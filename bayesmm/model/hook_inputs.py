@@ -14,6 +14,12 @@ parameters. Two kinds of family need more, computed here for prediction
 Shapes broadcast: ``eta`` is (..., rows), thresholds (..., K - 1), each ``aux`` value (..., rows)
 or (..., 1).
 
+Responses from the hooks for one parameter set go through :func:`simulate_rows`, which also
+covers residual autocorrelation (``ar()``): there a row's location depends on the simulated
+response of its predecessor, so each series is generated forward in time
+(:func:`bayesmm.model.autocorrelation.simulate_series`), with the AR(1) coefficient passed
+as ``aux["ar"]``.
+
 Examples
 --------
 >>> import numpy as np
@@ -29,6 +35,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .autocorrelation import simulate_series
 
 
 def hook_mu(spec: Any, eta: np.ndarray) -> np.ndarray:
@@ -68,3 +76,52 @@ def with_category_inputs(
     thresholds = np.asarray(thresholds, dtype=float)
     cdf = spec.family.link_function.inverse(thresholds[..., None, :] - np.asarray(eta)[..., None])
     return {**aux, "cdf": cdf}
+
+
+def simulate_rows(
+    spec: Any, eta: np.ndarray, aux: dict[str, Any], rng: np.random.Generator
+) -> np.ndarray:
+    """One response per row from the family's numpy ``simulate`` hook, for one parameter set.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model (its family, trials and, for ``ar()``, each row's predecessor).
+    eta : numpy.ndarray
+        (rows,) the mean's linear predictor (without an ``ar()`` term's AR part).
+    aux : dict
+        What the hook takes besides ``mu`` (:func:`with_category_inputs`); an ``ar()`` model's
+        also holds ``"ar"``, the AR(1) coefficient.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        (rows,) responses. An ``ar()`` model's series are generated forward in time: row n
+        is drawn at ``eta[n] + ar * (y[prev(n)] - eta[prev(n)])``, with its predecessor's
+        simulated response (its first row at ``eta[n]``), as the Stan program's likelihood.
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ 1 + ar(time = t)", {"y": [0.0, 0, 0], "t": [3, 1, 2]})
+    >>> y = simulate_rows(spec, np.zeros(3), {"sigma": 1e-9, "ar": 0.5}, np.random.default_rng(1))
+    >>> bool(np.all(np.abs(y) < 1e-8))
+    True
+    """
+    family = spec.family
+    trials = None if spec.trials is None else np.asarray(spec.trials)
+    if spec.autocor is None:
+        return np.asarray(family.simulate(hook_mu(spec, eta), aux, trials, rng))
+    n = len(eta)
+
+    def draw_rows(rows: np.ndarray, location: np.ndarray) -> np.ndarray:
+        row_aux = {
+            name: np.asarray(value)[rows] if np.ndim(value) and np.shape(value)[0] == n else value
+            for name, value in aux.items()
+        }
+        row_trials = None if trials is None else trials[rows]
+        return family.simulate(hook_mu(spec, location), row_aux, row_trials, rng)
+
+    return simulate_series(eta, spec.autocor.previous, float(aux["ar"]), draw_rows)

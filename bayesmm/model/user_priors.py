@@ -287,7 +287,7 @@ def parameter_bounds(prior_class: str, family: Family) -> tuple[float, float]:
     """
     if prior_class in ("sd", "sds"):
         return 0.0, math.inf
-    if prior_class == "rho":
+    if prior_class in ("rho", "ar"):  # ar(): real<lower=-1, upper=1> ar
         return -1.0, 1.0
     for aux in family.aux:
         if aux.name == prior_class:

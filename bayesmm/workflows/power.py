@@ -272,6 +272,12 @@ def power(
             f"power() does not yet cover {what}; simulate() and sbc() do. Simulate with "
             "bmm.simulate() and fit the replicates yourself."
         )
+    if base.autocor is not None:
+        # resampling rows or groups must keep each series' equally spaced times: not built yet
+        raise UnsupportedModelError(
+            f"power() does not yet cover {base.autocor.term.text}; simulate() and sbc() do. "
+            "Simulate with bmm.simulate() and fit the replicates yourself."
+        )
     labels = parameter_labels(base)
     if effect not in labels:
         raise DataError(

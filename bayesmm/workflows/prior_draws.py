@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..model.covariance_structures import stan_sd_and_cholesky
-from ..model.hook_inputs import hook_mu, with_category_inputs
+from ..model.hook_inputs import hook_mu, simulate_rows, with_category_inputs
 from ..model.links import LINKS
 from ..model.spec import ModelSpec, PriorTarget
 
@@ -135,6 +135,8 @@ def parameter_bounds(spec: ModelSpec, target: PriorTarget) -> tuple[float | None
     if target.prior_class == "rho":  # the structure's open interval of valid correlations
         block = spec.all_blocks[int(target.parameter.split("_", 1)[1]) - 1]
         return block.structure.rho_bounds(len(block.effect_names))
+    if target.prior_class == "ar":  # ar(): real<lower=-1, upper=1> ar
+        return -1.0, 1.0
     for aux in spec.family.aux:
         if aux.name == target.parameter:
             return aux.lower, getattr(aux, "upper", None)
@@ -288,14 +290,29 @@ def linear_predictor(
     return eta
 
 
+def _eta_and_aux(
+    spec: ModelSpec, values: dict[str, float | list]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The mean's linear predictor and the hooks' ``aux`` from Stan parameter ``values``."""
+    eta = linear_predictor(spec, values)
+    aux: dict[str, Any] = {a.name: float(values[a.name]) for a in spec.scalar_aux}
+    for dpar in spec.dpars:
+        aux[dpar.name] = LINKS[dpar.link].inverse(linear_predictor(spec, values, dpar.name))
+    if spec.autocor is not None:  # ar(): the coefficient (simulate_rows walks the series)
+        aux["ar"] = float(values["ar"])
+    thresholds = np.asarray(values["Intercept"], dtype=float) if spec.family.ordinal else None
+    return eta, with_category_inputs(spec, eta, aux, thresholds)
+
+
 def hook_arguments(
     spec: ModelSpec, values: dict[str, float | list]
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(mu, aux)`` for the family's numpy hooks from Stan parameter ``values``: scalar
     family parameters, per-row values of those with a formula (inverse link of their linear
-    predictor), and the ordinal or categorical inputs
+    predictor), the ordinal or categorical inputs
     (:func:`bayesmm.model.hook_inputs.with_category_inputs`), as prediction builds them from
-    posterior draws.
+    posterior draws, and an ``ar()`` model's coefficient ``aux["ar"]`` (``mu`` is then
+    without the AR part).
 
     Examples
     --------
@@ -305,12 +322,27 @@ def hook_arguments(
     >>> mu.tolist(), float(aux["sigma"])
     ([1.0, 1.0], 2.0)
     """
-    eta = linear_predictor(spec, values)
-    aux: dict[str, Any] = {a.name: float(values[a.name]) for a in spec.scalar_aux}
-    for dpar in spec.dpars:
-        aux[dpar.name] = LINKS[dpar.link].inverse(linear_predictor(spec, values, dpar.name))
-    thresholds = np.asarray(values["Intercept"], dtype=float) if spec.family.ordinal else None
-    return hook_mu(spec, eta), with_category_inputs(spec, eta, aux, thresholds)
+    eta, aux = _eta_and_aux(spec, values)
+    return hook_mu(spec, eta), aux
+
+
+def simulate_responses(
+    spec: ModelSpec, values: dict[str, float | list], rng: np.random.Generator
+) -> np.ndarray:
+    """One response per row for Stan parameter ``values``, in numpy through the family's
+    ``simulate`` hook (:func:`bayesmm.model.hook_inputs.simulate_rows`; an ``ar()`` model's
+    series forward in time).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y ~ 1", {"y": [1.0, 2.0]})
+    >>> simulate_responses(spec, {"Intercept": 3.0, "sigma": 1e-12},
+    ...                    np.random.default_rng(1)).round(6).tolist()
+    [3.0, 3.0]
+    """
+    eta, aux = _eta_and_aux(spec, values)
+    return simulate_rows(spec, eta, aux, rng)
 
 
 def can_generate(
@@ -337,15 +369,15 @@ def can_generate(
     if family.simulate is None:
         return True
     with np.errstate(all="ignore"):
-        mu, aux = hook_arguments(spec, values)
-        finite = [mu] + [aux[d.name] for d in spec.dpars]
+        eta, aux = _eta_and_aux(spec, values)
+        finite = [hook_mu(spec, eta)] + [aux[d.name] for d in spec.dpars]
         finite += [aux[k] for k in ("cdf", "eta_categories") if k in aux]
         if not all(np.all(np.isfinite(v)) for v in finite):
             return False
         if any(np.any(aux[d.name] <= 0) for d in spec.dpars if d.link == "log"):
             return False  # exp() underflowed: a positive parameter of 0
         try:
-            family.simulate(mu, aux, spec.trials, rng)
+            simulate_rows(spec, eta, aux, rng)
         except (ValueError, ArithmeticError):  # numpy refused the mean
             return False
     return True

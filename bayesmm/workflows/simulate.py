@@ -15,6 +15,17 @@ priors (:mod:`bayesmm.workflows.prior_draws`, independent numpy draws). The valu
 (``params``) are the ones Stan computed from those parameters, named with
 :mod:`bayesmm.model.naming`.
 
+Residual autocorrelation (``+ ar(time = t, gr = g)``) is the one exception to responses from
+Stan: the program's ``y_rep`` is brms's one-step-ahead replicate, conditional on the *observed*
+previous response (what a posterior predictive check of the fit wants), not a new series. The
+responses of an ``ar()`` model are therefore generated in numpy, forward in time within each
+group, through the family's ``simulate`` hook
+(:func:`bayesmm.workflows.prior_draws.simulate_responses`): row n at
+``eta[n] + ar * (y[prev(n)] - eta[prev(n)])`` with its predecessor's simulated response, the
+first row of a group at ``eta[n]``, ``eta`` computed in numpy from the same Stan parameter values
+(``ar`` from its prior, uniform(-1, 1) by default, or the given ``params["ar"]``). Stan still
+computes the reported parameter values.
+
 Prior draws are restricted to parameters that can generate data: a draw that gives some row
 an impossible mean (a gamma mean at or below zero under the inverse link, checked in numpy by
 :func:`bayesmm.workflows.prior_draws.can_generate`), a draw whose responses Stan cannot generate (a
@@ -46,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BackendError, DataError, UnsupportedModelError, suggest
+from ..errors import BackendError, DataError, suggest
 from ..model.design import build_model_spec, check_columns, with_placeholder_response
 from ..model.distributional import as_model_formula
 from ..model.families import Family
@@ -67,7 +78,11 @@ from ..stan.backends.pystan_backend import (
     without_fit_files,
 )
 from ..stan.codegen import build_program
-from .prior_draws import draw_generating_parameters, draw_standardised_effects
+from .prior_draws import (
+    draw_generating_parameters,
+    draw_standardised_effects,
+    simulate_responses,
+)
 
 #: Rounds of redrawing prior draws whose responses Stan could not generate.
 MAX_REDRAW_ROUNDS = 50
@@ -181,6 +196,13 @@ def stan_values_from_labels(
                 f"({aux.lower:g}, {upper if upper is not None else 'inf'})."
             )
         out[aux.name] = value[aux.name]
+    if spec.autocor is not None:  # real<lower=-1, upper=1> ar
+        if not -1.0 < value["ar"] < 1.0:
+            raise DataError(
+                f"Parameter 'ar' = {value['ar']:g} of {spec.autocor.term.text} is outside "
+                "(-1, 1), where the AR(1) residuals are stationary."
+            )
+        out["ar"] = value["ar"]
     for i, block in enumerate(spec.all_blocks, start=1):
         structure = block.structure
         names = [effect_label(spec, i - 1, name) for name in block.effect_names]
@@ -270,6 +292,16 @@ def generate_quantities(
     )
 
 
+def stan_generates_responses(spec: ModelSpec) -> bool:
+    """Whether the program's ``y_rep`` is a draw of new data from the parameters alone.
+
+    Not for ``ar()`` models: their ``y_rep`` conditions on the observed previous response
+    (brms's posterior predictive), so :func:`simulate_spec` generates their series in numpy
+    (:func:`bayesmm.workflows.prior_draws.simulate_responses`).
+    """
+    return spec.autocor is None
+
+
 def _failed_replicates(draws: dict[str, np.ndarray]) -> np.ndarray:
     y_rep = np.asarray(draws["y_rep"], dtype=float)
     return ~np.isfinite(y_rep.reshape(y_rep.shape[0], -1)).all(axis=1)
@@ -328,12 +360,6 @@ def simulate_spec(
 
     ``params=None`` draws every replicate's parameters from ``spec.priors``.
     """
-    if spec.autocor is not None:
-        raise UnsupportedModelError(
-            f"simulate() (and SBC) do not cover {spec.autocor.term.text} yet: the Stan "
-            "program's replicates condition on the observed previous response. Simulate AR(1) "
-            "residuals yourself, or drop the ar() term."
-        )
     n_redrawn = 0
 
     def prior_draw() -> dict[str, Any]:
@@ -352,6 +378,10 @@ def simulate_spec(
         draws = generate_quantities(
             spec, [inits[k] for k in pending], stan_seed + round_, show_progress
         )
+        if not stan_generates_responses(spec):
+            draws["y_rep"] = np.stack([simulate_responses(spec, inits[k], rng) for k in pending])[
+                :, None
+            ]
         failed = _failed_replicates(draws)
         invalid = _invalid_responses(spec, draws)  # finite responses the family rejects
         for position, k in enumerate(pending):
@@ -539,8 +569,8 @@ def simulate(
         ``None`` draws all parameters from the priors. The labels are the summary's: a
         formula for a family parameter has ``b_sigma_Intercept``, ``b_sigma_x``,
         ``sd_g__sigma_Intercept``; a cumulative model ``b_Intercept[1]``, ... (increasing);
-        a categorical one ``b_mu2_Intercept``, ``b_mu3_x``, ... (``parameter_labels(spec)``
-        lists them).
+        a categorical one ``b_mu2_Intercept``, ``b_mu3_x``, ...; an ``ar()`` term's
+        coefficient ``ar``, in (-1, 1) (``parameter_labels(spec)`` lists them).
     priors : optional
         Priors to draw from (as :func:`bayesmm.fit` takes them, or a list of
         :class:`~bayesmm.model.spec.PriorTarget`); the model's defaults if omitted.

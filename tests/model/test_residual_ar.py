@@ -13,7 +13,6 @@ from bayesmm.model.design import build_model_spec
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.codegen import build_program, render_code
 from bayesmm.stan.marginal import marginal_obstacle, resolve_method
-from bayesmm.workflows.simulate import simulate_spec
 
 FORMULA = "y ~ x + (1 | g) + ar(time = t, gr = g)"
 
@@ -150,12 +149,11 @@ def test_ar_with_sigma_formula_or_weights_refused(frame):
         build_model_spec(FORMULA.replace("y ~", "y | weights(w) ~"), frame.assign(w=1.0))
 
 
-def test_threading_and_simulate_refused(frame):
+def test_threading_refused(frame):
+    """(simulate() and SBC cover ar(): tests/workflows/test_simulate_ar.py.)"""
     spec = build_model_spec(FORMULA, frame)
     with pytest.raises(UnsupportedModelError, match="threads_per_chain"):
         render_code(spec, threaded=True)
-    with pytest.raises(UnsupportedModelError, match="simulate"):
-        simulate_spec(spec, None, np.random.default_rng(1), 1)
 
 
 def test_arma_still_refused(frame):
