@@ -14,8 +14,15 @@
     }
     return total;
   }
+  /* A draw; a beta draw that rounds to exactly 0 or 1 (mu phi or (1 - mu) phi far below 1)
+     is no value of the beta part (a 0 would be read as a structural zero), so it is NaN:
+     simulate() and SBC then draw the replicate again (a condition on the data alone). */
   real zero_inflated_beta_rng(real mu, real phi, real zi) {
-    return bernoulli_rng(zi) ? 0 : beta_proportion_rng(mu, phi);
+    if (bernoulli_rng(zi)) {
+      return 0;
+    }
+    real y = beta_proportion_rng(mu, phi);
+    return (y > 0 && y < 1) ? y : not_a_number();
   }
   array[] real zero_inflated_beta_rng(vector mu, real phi, real zi) {
     array[rows(mu)] real y;

@@ -17,11 +17,15 @@
     }
     return total;
   }
+  /* A draw; a beta draw that rounds to exactly 0 or 1 is no value of the beta part (it would
+     be read as the point masses), so it is NaN: simulate() and SBC then draw the replicate
+     again (a condition on the data alone). */
   real zero_one_inflated_beta_rng(real mu, real phi, real zoi, real coi) {
     if (bernoulli_rng(zoi)) {
       return bernoulli_rng(coi);
     }
-    return beta_proportion_rng(mu, phi);
+    real y = beta_proportion_rng(mu, phi);
+    return (y > 0 && y < 1) ? y : not_a_number();
   }
   array[] real zero_one_inflated_beta_rng(vector mu, real phi, real zoi, real coi) {
     array[rows(mu)] real y;
