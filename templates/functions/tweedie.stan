@@ -9,35 +9,66 @@
               theta = mu^(1 - p) / (1 - p), kappa = mu^(2 - p) / (2 - p), alpha = (2 - p) / (1 - p),
               log W_j = j log z - lgamma(j + 1) - lgamma(-alpha j),
               log z = -alpha log(y) + alpha log(p - 1) - (1 - alpha) log(phi) - log(2 - p).
+     (-kappa / phi = -lambda, so every row, zero or not, has the term (y theta - kappa) / phi.)
      Truncation of the series: log W_j is concave in j with its maximum near
      j* = y^(2 - p) / (phi (2 - p)) and a width of about sigma = sqrt(j* (p - 1)) terms. The
      sum starts at the integer nearest j* (at least 1) and adds terms upwards, then downwards
      (to j = 1), until a term is below exp(-37) times the term at the start (Dunn and Smyth's
      criterion: past that point the terms shrink at least geometrically, so the rest cannot
      change the sum in double precision).
-     Bounded cost: where the series is long (j* > 100, so that the terms below exp(-37) of the
-     peak all lie above j = 1), the sum over every integer j is replaced by the sum over every
-     h-th one, times h, with h = max(1, sigma / 2). Both are trapezoidal rules for the integral
-     of the smooth, bell-shaped W(j), exact up to a relative error of about
+
+     Cost (issue 16). Only the series depends on y beyond the exponential-family part, and
+     of its terms only j log z depends on the row: the constants
+       b_j = -lgamma(j + 1) - lgamma(-alpha j)
+     are shared by all rows (phi and p are shared). Where the series is short (j* <= 100,
+     nearly every row of real data) the vector density computes b_1..b_J once per call, for
+     the J that bounds every short row's window (tweedie_window_end), and each term of a row
+     is then one fused multiply-add, fma(j, log z, b_j): no lgamma per term and one
+     log_sum_exp per row. The exponential-family part is vectorised over the rows.
+     Where the series is long (j* > 100) the sum over every integer j is replaced by the sum
+     over every h-th one, times h, with h = max(1, sigma / 2). Both are trapezoidal rules for
+     the integral of the smooth, bell-shaped W(j), exact up to a relative error of about
      exp(-2 pi^2 (sigma / h)^2) = exp(-79) (Poisson summation), so the result is the full
      series' to double precision while about 35 terms are added instead of up to 17 sqrt(j*)
      (benchmarks/tweedie_accuracy.py measures both against scipy and statsmodels). Every row
-     thus costs a bounded number of terms (at most 200 each way, a guard that the grid of the
-     accuracy benchmark never reaches), whatever y / phi. */
-  real tweedie_lpdf(real y, real mu, real phi, real p) {
-    real two_minus_p = 2 - p;
-    if (y == 0) {
-      return -pow(mu, two_minus_p) / (phi * two_minus_p);
+     thus costs a bounded number of terms (at most 200 each way on a long row, a guard that
+     the grid of the accuracy benchmark never reaches; at most J <= 234 on a short one),
+     whatever y / phi. */
+
+  // The smallest integer >= x, for 0 <= x < 2^30. Only the value of x is compared, so a
+  // parameter-dependent x adds nothing to the autodiff tape.
+  int tweedie_ceil(real x) {
+    int below = 0;
+    int above = 1;
+    while (above < x) {  // doubling: below < x <= above afterwards (or x <= 1)
+      below = above;
+      above *= 2;
     }
-    real alpha = two_minus_p / (1 - p);
-    real log_z = -alpha * log(y) + alpha * log(p - 1) - (1 - alpha) * log(phi)
-                 - log(two_minus_p);
-    real j_peak = pow(y, two_minus_p) / (phi * two_minus_p);
-    real j_start = fmax(1, round(j_peak));
-    real h = 1;  // step between the terms added
-    if (j_peak > 100) {
-      h = fmax(1, sqrt(j_start * (p - 1)) / 2);
+    while (above - below > 1) {  // bisection
+      int middle = (below + above) %/% 2;
+      if (middle < x) {
+        below = middle;
+      } else {
+        above = middle;
+      }
     }
+    return above;
+  }
+
+  // An index past the upper end of the short series' window for every row with j* <= j_max:
+  // log W_j is concave with curvature -trigamma(j + 1) - alpha^2 trigamma(-alpha j), whose
+  // size is at least 1 / ((p - 1) (j + 1)), and its maximum lies within 1 of j*, so at
+  // j* + 1 + d with d = K (p - 1) + sqrt(K^2 (p - 1)^2 + 2 K (p - 1) (j* + 2)) the terms are
+  // below exp(-K) of the peak (K = 37, the truncation criterion).
+  int tweedie_window_end(real j_max, real p) {
+    real k_c = 37 * (p - 1);
+    return tweedie_ceil(j_max + 1 + k_c + sqrt(square(k_c) + 2 * k_c * (j_max + 2)));
+  }
+
+  // log(h sum_k W_{j_start + k h}) of one long row (j* > 100): the thinned series.
+  real tweedie_log_series_long(real log_z, real j_peak, real alpha, real p) {
+    real j_start = round(j_peak);
+    real h = fmax(1, sqrt(j_start * (p - 1)) / 2);  // step between the terms added
     real log_w_start = j_start * log_z - lgamma(j_start + 1) - lgamma(-alpha * j_start);
     real threshold = log_w_start - 37;
     real log_w = log_w_start;  // log of the partial sum of W_j
@@ -61,18 +92,92 @@
       j -= h;
       steps += 1;
     }
-    real theta = pow(mu, 1 - p) / (1 - p);
-    real kappa = pow(mu, two_minus_p) / two_minus_p;
-    return (y * theta - kappa) / phi - log(y) + log(h) + log_w;
+    return log(h) + log_w;
   }
 
   // Sum of the Tweedie log densities of y[n] given mu[n] (phi and p shared).
   real tweedie_lpdf(vector y, vector mu, real phi, real p) {
-    real total = 0;
-    for (n in 1:rows(y)) {
-      total += tweedie_lpdf(y[n] | mu[n], phi, p);
+    int N = rows(y);
+    real two_minus_p = 2 - p;
+    real alpha = two_minus_p / (1 - p);  // < 0
+    // the exponential-family part of every row, (y theta - kappa) / phi, with
+    // mu^(2 - p) = mu * mu^(1 - p)
+    vector[N] mu_1mp = pow(mu, 1 - p);
+    real total = (dot_product(y, mu_1mp) / (1 - p) - dot_product(mu, mu_1mp) / two_minus_p)
+                 / phi;
+    // the rows with y > 0 and the series of each. Values of the data alone are written
+    // inline, not stored: a local vector of a function that gets parameters would hold
+    // autodiff variables.
+    int P = 0;
+    for (n in 1:N) {
+      P += y[n] > 0;
+    }
+    if (P == 0) {
+      return total;
+    }
+    array[P] int positive = rep_array(0, P);
+    int k = 0;
+    for (n in 1:N) {
+      if (y[n] > 0) {
+        k += 1;
+        positive[k] = n;
+      }
+    }
+    total -= sum(log(y[positive]));
+    vector[P] log_z = (alpha * log(p - 1) - (1 - alpha) * log(phi) - log(two_minus_p))
+                      - alpha * log(y[positive]);
+    vector[P] j_peak = exp(two_minus_p * log(y[positive]) - log(phi * two_minus_p));
+    // long rows: the thinned series, row by row; short rows: the largest j* among them
+    real j_max = 0;
+    for (i in 1:P) {
+      if (j_peak[i] > 100) {
+        total += tweedie_log_series_long(log_z[i], j_peak[i], alpha, p);
+      } else if (j_peak[i] > j_max) {
+        j_max = j_peak[i];
+      }
+    }
+    // short rows: b_j = -lgamma(j + 1) - lgamma(-alpha j) once for all of them, then per
+    // row one fma per term, scanned from j_start as the truncation rule says
+    int J = tweedie_window_end(j_max, p);
+    vector[J] b = -lgamma(linspaced_vector(J, 2, J + 1))
+                  - lgamma(-alpha * linspaced_vector(J, 1, J));
+    vector[J] terms;  // log W_j of the row at hand, terms[1:count]
+    for (i in 1:P) {
+      if (j_peak[i] > 100) {
+        continue;
+      }
+      int j_start = min(J, tweedie_ceil(j_peak[i] - 0.5));  // nearest integer, at least 1
+      terms[1] = fma(j_start, log_z[i], b[j_start]);
+      real threshold = terms[1] - 37;
+      int count = 1;
+      int j = j_start + 1;  // upwards
+      while (j <= J) {
+        real log_w_j = fma(j, log_z[i], b[j]);
+        if (log_w_j < threshold) {
+          break;
+        }
+        count += 1;
+        terms[count] = log_w_j;
+        j += 1;
+      }
+      j = j_start - 1;  // downwards
+      while (j >= 1) {
+        real log_w_j = fma(j, log_z[i], b[j]);
+        if (log_w_j < threshold) {
+          break;
+        }
+        count += 1;
+        terms[count] = log_w_j;
+        j -= 1;
+      }
+      total += log_sum_exp(terms[1:count]);
     }
     return total;
+  }
+
+  // One row: the vector density of a single row (the same code, so the same value).
+  real tweedie_lpdf(real y, real mu, real phi, real p) {
+    return tweedie_lpdf(rep_vector(y, 1) | rep_vector(mu, 1), phi, p);
   }
 
   // Tweedie draws as the compound Poisson-gamma sum: K ~ Poisson(lambda) gamma summands,
