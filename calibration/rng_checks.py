@@ -70,10 +70,15 @@ def hurdle_numpy() -> None:
         table(y, float(np.exp(eta)), np.arange(6) if eta < 5 else np.arange(1))
 
 
-def hurdle_rate_limits(n: int = 20_000) -> None:
-    family = bmm.families.get_family("hurdle_poisson")
+def default_spec(name: str):
+    """The model of run.py's design for family ``name``, default priors."""
+    family = bmm.families.get_family(name)
     formula, frame = design(family)
-    spec = build_spec(formula, frame, family, None)
+    return build_spec(formula, frame, family, None)
+
+
+def hurdle_rate_limits(n: int = 20_000) -> None:
+    spec = default_spec("hurdle_poisson")
     rng = np.random.default_rng(1)
     low = high = both = 0
     for _ in range(n):
@@ -92,9 +97,7 @@ def hurdle_rate_limits(n: int = 20_000) -> None:
 
 
 def beta_boundaries(n: int = 5000) -> None:
-    family = bmm.families.get_family("zero_inflated_beta")
-    formula, frame = design(family)
-    spec = build_spec(formula, frame, family, None)
+    spec = default_spec("zero_inflated_beta")
     rng = np.random.default_rng(3)
     one_sets = zero_sets = zero_rows = 0
     for _ in range(n):
