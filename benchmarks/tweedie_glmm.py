@@ -19,7 +19,9 @@ leapfrog steps per draw (sampling draws), and the CPU microseconds of one ``log_
 call of the built module at the posterior mean of phi and power (the only parameters the
 series length depends on; the other parameters at their posterior means, group effects 0).
 ``--functions`` fits once with each given Tweedie Stan function file instead of
-``templates/functions/tweedie.stan`` (same signatures), in one run under the same load.
+``templates/functions/tweedie.stan`` (same signatures), in one run under the same load;
+``--gradients --functions ...`` only times their gradients, interleaved, at the true
+parameters (no fits).
 """
 
 from __future__ import annotations
@@ -154,6 +156,50 @@ def gradient_microseconds(code: str, data: dict, point: dict, seconds: float = 3
         httpstan.utils._split_data = original
 
 
+def compare_gradients(data: pd.DataFrame, truth: dict, paths: list, rounds: int = 12) -> None:
+    """CPU microseconds per ``log_prob_grad`` of the model built with each Tweedie function
+    file, at the true parameters (group effects 0), interleaved: the minimum over ``rounds``
+    rounds of 100 calls of each, so that all see the same load."""
+    import gc
+
+    import httpstan.models
+    import httpstan.utils
+
+    from bayesmm.api import _program
+
+    spec = bmm.model_spec("y ~ x + (1 | g)", data, "tweedie")
+    point = {"b": [truth["b_x"]], "Intercept": truth["b_Intercept"], "phi": truth["phi"],
+             "power": truth["power"], "sd_1": [truth["sd_g__Intercept"]],
+             "z_1": np.zeros((1, 30)).tolist()}  # fmt: skip
+    built = {}
+    for path in paths:
+        use_tweedie_function(path)
+        program = _program(spec, "no", None, None, 4000, "latent")
+        PystanBackend().build_model(program.compiled_code, program.data, 1)
+        stan_data = json.loads(json.dumps(program.data, default=lambda v: v.tolist()))
+        module = httpstan.models.import_services_extension_module(
+            httpstan.models.calculate_model_name(program.compiled_code)
+        )
+        x = module.transform_inits(stan_data, point)
+        built[path] = (module, stan_data, x, httpstan.utils._split_data(stan_data))
+    use_tweedie_function(None)
+    original, best = httpstan.utils._split_data, dict.fromkeys(paths, np.inf)
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for path, (module, stan_data, x, split) in built.items():
+                httpstan.utils._split_data = lambda candidate, split=split: split
+                start = time.process_time()
+                for _ in range(100):
+                    module.log_prob_grad(stan_data, x, True)
+                best[path] = min(best[path], 1e4 * (time.process_time() - start))
+    finally:
+        httpstan.utils._split_data = original
+        gc.enable()
+    for path in paths:
+        print(f"{path}: {best[path]:.0f} CPU us per log_prob_grad at the true parameters")
+
+
 def posterior_point(summary: pd.DataFrame, data: dict) -> dict:
     """The Stan program's parameters at the posterior means (group effects z_1 = 0)."""
     mean = summary["Estimate"]
@@ -236,9 +282,16 @@ def main() -> None:
         "--functions", type=Path, nargs="*", default=[],
         help="Tweedie Stan function files to fit with, one after another (default: the template)",
     )  # fmt: skip
+    parser.add_argument(
+        "--gradients", action="store_true",
+        help="only time the gradient of each --functions file (interleaved), no fits",
+    )  # fmt: skip
     args = parser.parse_args()
     data, truth = simulate(args.seed, args.phi)
     print(f"600 rows, {np.mean(data.y == 0):.0%} zeros, max y {data.y.max():.1f}, truth {truth}")
+    if args.gradients:
+        compare_gradients(data, truth, args.functions)
+        return
     rows = []
     for path in args.functions or [None]:
         use_tweedie_function(path)
