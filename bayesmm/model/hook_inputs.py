@@ -15,7 +15,8 @@ Shapes broadcast: ``eta`` is (..., rows), thresholds (..., K - 1), each ``aux`` 
 or (..., 1).
 
 Responses from the hooks for one parameter set go through :func:`simulate_rows`, which also
-covers residual autocorrelation (``ar()``): there a row's location depends on the simulated
+covers truncation (``trunc()``: the truncated law, by inverse CDF, :func:`truncated_draws`)
+and residual autocorrelation (``ar()``): there a row's location depends on the simulated
 response of its predecessor, so each series is generated forward in time
 (:func:`bayesmm.model.autocorrelation.simulate_series`), with the AR(1) coefficient passed
 as ``aux["ar"]``.
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BayesmmError
 from .autocorrelation import simulate_series
 
 
@@ -112,6 +114,10 @@ def simulate_rows(
     """
     family = spec.family
     trials = None if spec.trials is None else np.asarray(spec.trials)
+    additions = getattr(spec, "additions", None)
+    if additions is not None and additions.truncated:  # trunc(): the truncated law, by inverse CDF
+        mu = hook_mu(spec, eta)
+        return truncated_draws(spec, mu, aux, trials, additions.lower, additions.upper, rng)
     if spec.autocor is None:
         return np.asarray(family.simulate(hook_mu(spec, eta), aux, trials, rng))
     n = len(eta)
@@ -125,3 +131,44 @@ def simulate_rows(
         return family.simulate(hook_mu(spec, location), row_aux, row_trials, rng)
 
     return simulate_series(eta, spec.autocor.previous, float(aux["ar"]), draw_rows)
+
+
+def truncated_draws(
+    spec: Any,
+    mu: np.ndarray,
+    aux: dict[str, np.ndarray],
+    trials: np.ndarray | None,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Responses drawn from the family truncated to [lower, upper], by inverse CDF.
+
+    For counts both bounds are included: u ~ U(F(lower - 1), F(upper)), y = F^-1(u).
+
+    Examples
+    --------
+    >>> import bayesmm as bmm
+    >>> spec = bmm.model_spec("y | trunc(lb = 0) ~ 1", {"y": [0.5, 1.0, 2.0]})
+    >>> y = truncated_draws(spec, np.zeros((100, 3)), {"sigma": np.ones((100, 1))}, None,
+    ...                     np.zeros(3), None, np.random.default_rng(1))
+    >>> bool(y.min() >= 0)
+    True
+    """
+    family = spec.family
+    if family.distribution is None:
+        raise BayesmmError(f"Family '{family.name}' has no distribution hook for trunc().")
+    law = family.distribution(mu, aux, trials)
+    discrete = family.response_type == "int"
+    low = np.zeros(np.shape(mu))
+    high = np.ones(np.shape(mu))
+    if lower is not None:
+        low = np.broadcast_to(law.cdf(lower - 1 if discrete else lower), np.shape(mu))
+    if upper is not None:
+        high = np.broadcast_to(law.cdf(upper), np.shape(mu))
+    values = law.ppf(rng.uniform(low, np.maximum(high, low)))
+    if lower is not None:
+        values = np.maximum(values, lower)
+    if upper is not None:
+        values = np.minimum(values, upper)
+    return np.asarray(values, dtype=float)

@@ -29,7 +29,7 @@ from ..errors import BayesmmError, DataError, FormulaError, UnsupportedModelErro
 from ..model.autocorrelation import add_ar_part, build_residual_ar
 from ..model.design import as_data_frame, evaluate_expression
 from ..model.formula import parse_formula, referenced_names
-from ..model.hook_inputs import hook_mu, with_category_inputs
+from ..model.hook_inputs import hook_mu, truncated_draws, with_category_inputs
 from ..model.links import LINKS
 from ..model.naming import correlation_pairs
 from ..model.spec import ModelSpec, RandomBlock
@@ -717,47 +717,6 @@ def aux_draws(
         aux["sigma"] = np.sqrt(np.square(aux["sigma"]) + np.square(se)) if "sigma" in aux else se
         aux["sigma"] = np.broadcast_to(aux["sigma"], (len(draws), rows.n_rows))
     return aux
-
-
-def truncated_draws(
-    spec: ModelSpec,
-    mu: np.ndarray,
-    aux: dict[str, np.ndarray],
-    trials: np.ndarray | None,
-    lower: np.ndarray | None,
-    upper: np.ndarray | None,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Responses drawn from the family truncated to [lower, upper], by inverse CDF.
-
-    For counts both bounds are included: u ~ U(F(lower - 1), F(upper)), y = F^-1(u).
-
-    Examples
-    --------
-    >>> import bayesmm as bmm
-    >>> spec = bmm.model_spec("y | trunc(lb = 0) ~ 1", {"y": [0.5, 1.0, 2.0]})
-    >>> y = truncated_draws(spec, np.zeros((100, 3)), {"sigma": np.ones((100, 1))}, None,
-    ...                     np.zeros(3), None, np.random.default_rng(1))
-    >>> bool(y.min() >= 0)
-    True
-    """
-    family = spec.family
-    if family.distribution is None:
-        raise BayesmmError(f"Family '{family.name}' has no distribution hook for trunc().")
-    law = family.distribution(mu, aux, trials)
-    discrete = family.response_type == "int"
-    low = np.zeros(np.shape(mu))
-    high = np.ones(np.shape(mu))
-    if lower is not None:
-        low = np.broadcast_to(law.cdf(lower - 1 if discrete else lower), np.shape(mu))
-    if upper is not None:
-        high = np.broadcast_to(law.cdf(upper), np.shape(mu))
-    values = law.ppf(rng.uniform(low, np.maximum(high, low)))
-    if lower is not None:
-        values = np.maximum(values, lower)
-    if upper is not None:
-        values = np.minimum(values, upper)
-    return np.asarray(values, dtype=float)
 
 
 def _need_trials(spec: ModelSpec, rows: PredictionData, what: str) -> np.ndarray | None:

@@ -297,9 +297,11 @@ def stan_generates_responses(spec: ModelSpec) -> bool:
 
     Not for ``ar()`` models: their ``y_rep`` conditions on the observed previous response
     (brms's posterior predictive), so :func:`simulate_spec` generates their series in numpy
-    (:func:`bayesmm.workflows.prior_draws.simulate_responses`).
+    (:func:`bayesmm.workflows.prior_draws.simulate_responses`). Not for ``trunc()`` models
+    either: the program does not draw their replicates (``compute_y_rep = 0``), numpy draws
+    them from the truncated law.
     """
-    return spec.autocor is None
+    return spec.autocor is None and not spec.additions.truncated
 
 
 def _failed_replicates(draws: dict[str, np.ndarray]) -> np.ndarray:

@@ -15,7 +15,8 @@ import bayesmm as bmm
 from bayesmm.errors import DataError, FormulaError, UnsupportedModelError
 from bayesmm.model.additions import ResponseAdditions, pointwise_log_likelihood
 from bayesmm.model.families import get_family
-from bayesmm.posterior.predict import prediction_data, truncated_draws
+from bayesmm.model.hook_inputs import truncated_draws
+from bayesmm.posterior.predict import prediction_data
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.marginal import marginal_obstacle, sufficient_statistics
 

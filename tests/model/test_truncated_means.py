@@ -7,7 +7,7 @@ from scipy import integrate, stats
 
 import bayesmm as bmm
 from bayesmm.model.families import get_family
-from bayesmm.posterior.predict import truncated_draws
+from bayesmm.model.hook_inputs import truncated_draws
 
 CONTINUOUS = [
     ("gaussian", 1.5, {"sigma": 2.0}, stats.norm(1.5, 2.0)),
