@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.errors import DataWarning, FormulaError, ResponseError, UnsupportedModelError
+from bayesmm.errors import (
+    DataError,
+    DataWarning,
+    FormulaError,
+    ResponseError,
+    UnsupportedModelError,
+)
 from bayesmm.model.categorical_family import (
     categorical_response,
     log_density_categorical,
@@ -119,8 +125,11 @@ def test_dpar_formulas_are_refused(frame):
         build_model_spec(bmm.bf("y ~ x", sigma="~ x"), frame, family="categorical")
 
 
-def test_simulate_is_refused(frame):
-    with pytest.raises(UnsupportedModelError, match="family 'categorical'"):
+def test_simulate_without_a_response_column_asks_for_one(frame):
+    """simulate() of a categorical model works (tests/workflows/test_simulate_dpar_ordinal.py),
+    but without a response column the number of categories is unknown: our error says to add
+    the column."""
+    with pytest.raises(DataError, match="no placeholder suits family 'categorical'.*add the"):
         bmm.simulate("y ~ x", frame.drop(columns="y"), family="categorical")
 
 
