@@ -6,6 +6,8 @@ Usage::
 
     python benchmarks/algorithms.py                 # both tables
     python benchmarks/algorithms.py --skip-warmup   # the algorithm table only
+    python benchmarks/algorithms.py --skip-warmup --models cbpp cbpp_centred \
+        --algorithms nuts pathfinder-4paths --paths 8 16 --seed 2   # more Pathfinder paths
 
 Table 1: for each model and algorithm, seconds from the data frame to ``fit.summary()``
 (pystan backend), the ratio to NUTS (4 chains x 1000 + 1000), and the approximation's
@@ -92,14 +94,14 @@ def ensure_compiled(name: str) -> None:
         fit_and_summarize(name, chains=1, iter_warmup=10, iter_sampling=10, warn=False)
 
 
-def algorithm_rows(seed: int) -> list[dict]:
+def algorithm_rows(seed: int, models=tuple(MODELS), algorithms=ALGORITHMS) -> list[dict]:
     rows = []
-    for name in MODELS:
+    for name in models:
         ensure_compiled(name)
         nuts_fit, nuts, nuts_seconds = fit_and_summarize(name, seed=seed, warn=False)
         fixed = [r for r in nuts.index if r.startswith("b_")]
         sds = [r for r in nuts.index if r.startswith("sd_")]
-        for label, (algorithm, extra) in ALGORITHMS.items():
+        for label, (algorithm, extra) in algorithms.items():
             if algorithm == "nuts":
                 fit, table, seconds = nuts_fit, nuts, nuts_seconds
             else:
@@ -170,10 +172,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-warmup", action="store_true")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--algorithms", nargs="+", choices=list(ALGORITHMS), default=list(ALGORITHMS)
+    )
+    parser.add_argument(
+        "--paths", nargs="*", type=int, default=[], help="also Pathfinder with these num_paths"
+    )
     args = parser.parse_args()
     pd.set_option("display.width", 250)
     pd.set_option("display.max_colwidth", 80)
-    table = pd.DataFrame(algorithm_rows(args.seed))
+    algorithms = {label: ALGORITHMS[label] for label in args.algorithms}
+    if "nuts" not in algorithms:  # the reference every row is compared with
+        algorithms = {"nuts": ALGORITHMS["nuts"], **algorithms}
+    for paths in args.paths:
+        algorithms[f"pathfinder-{paths}paths"] = ("pathfinder", {"num_paths": paths})
+    table = pd.DataFrame(algorithm_rows(args.seed, args.models, algorithms))
     print("\n" + table.to_string(index=False))
     if not args.skip_warmup:
         print("\n" + pd.DataFrame(warmup_rows(args.seed)).to_string(index=False))
