@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BackendError, DataError, suggest
+from ..errors import BackendError, DataError, UnsupportedModelError, suggest
 from ..model.design import build_model_spec, check_columns, with_placeholder_response
 from ..model.distributional import as_model_formula
 from ..model.families import Family
@@ -350,6 +350,19 @@ class SimulatedValues:
     n_redrawn: int = 0
 
 
+def refuse_censoring(spec: ModelSpec) -> None:
+    """Refuse to simulate a ``cens()`` model: its simulated responses would be uncensored
+    values while the data keep their censoring codes (a left-censored row would say "y is at
+    most" a value drawn from the model), so a fit of them is not the model the user wrote."""
+    if spec.additions.censored:
+        label = spec.additions.label("cens")
+        raise UnsupportedModelError(
+            f"simulate(), sbc() and power() do not cover censored responses (cens({label})) "
+            "yet: the simulated values would be uncensored while the data keep their censoring "
+            "codes. Simulate the model without cens() and censor the simulated values yourself."
+        )
+
+
 def simulate_spec(
     spec: ModelSpec,
     params: Mapping[str, float] | None,
@@ -362,6 +375,7 @@ def simulate_spec(
 
     ``params=None`` draws every replicate's parameters from ``spec.priors``.
     """
+    refuse_censoring(spec)
     n_redrawn = 0
 
     def prior_draw() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""simulate() and SBC for truncated responses, ``y | trunc(lb = , ub = ) ~ ...``.
+"""simulate() and SBC for truncated responses, ``y | trunc(lb = , ub = ) ~ ...`` (and the
+refusal of censored ones).
 
 The Stan program does not draw replicates of a truncated response (``compute_y_rep = 0``:
 the family's ``_rng`` knows no bounds), so simulate() used to get no responses at all for such
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
+import bayesmm as bmm
+from bayesmm.errors import UnsupportedModelError
 from bayesmm.model.design import build_model_spec
 from bayesmm.workflows.prior_draws import simulate_responses
 from bayesmm.workflows.simulate import stan_generates_responses, stan_values_from_labels
@@ -67,3 +71,15 @@ def test_poisson_truncated_on_both_sides_with_group_effects():
     counts = np.bincount(y.astype(int), minlength=4)
     sd = np.sqrt(len(y) * masses * (1 - masses))
     assert np.all(np.abs(counts - len(y) * masses) < 4 * sd)
+
+
+def test_censored_models_are_refused_by_simulate_naming_the_term():
+    """A censored model's simulated values would be uncensored while the rows keep their codes:
+    simulate() (and so sbc() and power()) refuse it before anything is compiled."""
+    data = frame(40)
+    data["c"] = np.where(np.arange(40) % 4 == 0, "left", "none")
+    with pytest.raises(UnsupportedModelError, match=r"censored responses \(cens\(c\)\)"):
+        bmm.simulate("y | cens(c) ~ x", data, params={"b_Intercept": 1.0, "b_x": 0.5, "sigma": 1})
+    data["c"] = "none"  # nothing censored: the model is the uncensored one, and simulates
+    spec = build_model_spec("y | cens(c) ~ x", data)
+    assert not spec.additions.censored
