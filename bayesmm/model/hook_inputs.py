@@ -88,7 +88,8 @@ def simulate_rows(
     Parameters
     ----------
     spec : ModelSpec
-        The model (its family, trials and, for ``ar()``, each row's predecessor).
+        The model (its family, trials, ``trunc()`` bounds and, for ``ar()``, each row's
+        predecessor).
     eta : numpy.ndarray
         (rows,) the mean's linear predictor (without an ``ar()`` term's AR part).
     aux : dict
@@ -114,8 +115,8 @@ def simulate_rows(
     """
     family = spec.family
     trials = None if spec.trials is None else np.asarray(spec.trials)
-    additions = getattr(spec, "additions", None)
-    if additions is not None and additions.truncated:  # trunc(): the truncated law, by inverse CDF
+    additions = spec.additions
+    if additions.truncated:  # trunc(): the truncated law, by inverse CDF
         mu = hook_mu(spec, eta)
         return truncated_draws(spec, mu, aux, trials, additions.lower, additions.upper, rng)
     if spec.autocor is None:
