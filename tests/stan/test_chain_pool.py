@@ -41,6 +41,21 @@ def test_pool_names_the_chain_whose_process_died():
     assert [(d.chain, d.exitcode) for d in deaths] == [(2, -signal.SIGKILL)]
 
 
+def chain_number(*, chain: int) -> int:
+    """A 'chain' that ends normally."""
+    return chain
+
+
+def test_marker_is_removed_when_a_chain_ends():
+    """A process reused by the next fit must not be taken for the chain it ran before."""
+    pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    try:
+        assert pool.submit(functools.partial(chain_number, chain=2)).result(timeout=60) == 2
+        assert list(Path(pool.marker_directory).iterdir()) == []
+    finally:
+        pool.shutdown()
+
+
 @pytest.mark.parametrize(
     ("code", "words"),
     [(-signal.SIGKILL, "out-of-memory"), (-signal.SIGSEGV, "backend='cmdstanpy'"), (1, "again")],
@@ -91,6 +106,13 @@ def test_children_allowed_restores_the_daemon_flag():
         config["daemon"] = saved
 
 
+def _marker_reads(marker: Path, chain: int) -> bool:
+    try:
+        return marker.read_text() == str(chain)
+    except OSError:
+        return False
+
+
 def _kill_chain_when_running(chain: int, stop: threading.Event) -> None:
     """Wait until a chain process of httpstan's pool runs ``chain``, then SIGKILL it."""
     import httpstan.services_stub
@@ -100,10 +122,11 @@ def _kill_chain_when_running(chain: int, stop: threading.Event) -> None:
         if isinstance(pool, ChainProcessPool):
             for pid in list(pool.started):
                 marker = Path(pool.marker_directory, str(pid))
-                if marker.exists() and marker.read_text() == str(chain):
+                if _marker_reads(marker, chain):
                     time.sleep(0.5)  # let the chain get going
-                    os.kill(pid, signal.SIGKILL)
-                    return
+                    if _marker_reads(marker, chain):  # still that chain's process
+                        os.kill(pid, signal.SIGKILL)
+                        return
         time.sleep(0.05)
 
 

@@ -80,11 +80,17 @@ children_allowed.was_daemonic = False
 
 
 def run_marked(marker_directory: str, chain: Any, function: Callable[..., Any], *args: Any) -> Any:
-    """In a chain process: note which chain this process runs (a file named by its pid), then
-    run the chain."""
+    """In a chain process: note which chain this process runs (a file named by its pid), run
+    the chain, and remove the note when it ends, so that a process reused by a later fit is
+    never taken for the chain it ran before."""
+    marker = Path(marker_directory, str(os.getpid()))
     with contextlib.suppress(OSError):
-        Path(marker_directory, str(os.getpid())).write_text(str(chain))
-    return function(*args)
+        marker.write_text(str(chain))
+    try:
+        return function(*args)
+    finally:
+        with contextlib.suppress(OSError):
+            marker.unlink()
 
 
 @dataclass(frozen=True)
