@@ -72,6 +72,7 @@ from ..model.naming import (
 )
 from ..model.spec import ModelSpec, PriorTarget
 from ..stan.backends.base import SamplerSettings
+from ..stan.backends.chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
 from ..stan.backends.pystan_backend import (
     PystanBackend,
     run_outside_event_loop,
@@ -251,11 +252,17 @@ def _fixed_param(code: str, data: dict[str, Any], inits: list[dict], seed: int, 
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
             stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         model, was_cached, _ = PystanBackend().build_model(code, data, seed)
+        import httpstan.services_stub
+
+        pool = httpstan.services_stub.executor
         try:
             fit = without_fit_files(
                 lambda: model.fixed_param(num_chains=len(inits), num_samples=1, init=inits)
             )
         except (ValueError, RuntimeError) as err:
+            if is_broken_pool_message(str(err)):
+                deaths = pool.dead_chains() if isinstance(pool, ChainProcessPool) else []
+                raise chain_death_error(deaths, len(inits)) from None
             raise BackendError(f"Stan failed while simulating: {err}") from None
     settings = SamplerSettings(chains=len(inits), iter_warmup=0, iter_sampling=1)
     return PystanBackend()._collect(fit, settings, was_cached, 0.0, 0.0).draws

@@ -22,6 +22,7 @@ from bayesmm.stan.backends.chain_pool import (
     chain_death_error,
     children_allowed,
 )
+from bayesmm.stan.backends.pystan_backend import prepare_chain_process
 from tests.conftest import QUICK
 
 
@@ -39,6 +40,25 @@ def test_pool_names_the_chain_whose_process_died():
     while not (deaths := pool.dead_chains()) and time.monotonic() < deadline:
         time.sleep(0.1)  # the pool's manager thread marks the futures before reaping
     assert [(d.chain, d.exitcode) for d in deaths] == [(2, -signal.SIGKILL)]
+
+
+def test_spawned_process_outlives_the_thread_that_first_used_the_pool():
+    """Spawned chain processes die with their parent (Linux's parent-death signal), which
+    fires when the *thread* that started them ends: pystan calls the pool from whatever thread
+    runs the fit (a Dask task thread), so the pool starts them from its own thread. Before,
+    the second call failed with BrokenProcessPool (the process had been SIGKILLed)."""
+    pool = ChainProcessPool(multiprocessing.get_context("spawn"), prepare_chain_process)
+    try:
+        first: list[int] = []
+        thread = threading.Thread(target=lambda: first.append(pool.submit(abs, -3).result(60)))
+        thread.start()
+        thread.join()
+        time.sleep(0.5)
+        assert first == [3]
+        assert pool.submit(abs, -4).result(timeout=60) == 4
+        assert pool.dead_chains() == []
+    finally:
+        pool.shutdown()
 
 
 def chain_number(*, chain: int) -> int:

@@ -156,7 +156,29 @@ class ChainProcessPool(concurrent.futures.ProcessPoolExecutor):
         super().__init__(mp_context=mp_context, initializer=initializer)
         self.marker_directory = tempfile.mkdtemp(prefix="bayesmm-chains-")
         self.started: dict[int, Any] = {}
+        # spawned processes are started from this one long-lived thread: Linux's parent-death
+        # signal (set by the initializer of spawned chain processes) fires when the *thread*
+        # that started a process ends, and pystan calls the pool from whatever thread runs the
+        # fit (a Dask task thread, a short-lived helper thread), so a process started there was
+        # killed (SIGKILL) as soon as that thread ended, breaking the pool for the next fit.
+        # Forked processes are not: a fork from another thread than the caller's crashed
+        # (segfaults in the chains), and they carry no parent-death signal.
+        self._starter = concurrent.futures.ThreadPoolExecutor(1, "bayesmm-chain-starter")
+        self._spawns = mp_context.get_start_method() != "fork"
         weakref.finalize(self, shutil.rmtree, self.marker_directory, True)
+
+    def _spawn_process(self) -> None:
+        """Start one process (a spawned one from the pool's own starter thread)."""
+        if not self._spawns:
+            super()._spawn_process()
+            return
+        with children_allowed():
+            self._starter.submit(super()._spawn_process).result()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the pool down (see ``ProcessPoolExecutor.shutdown``) and its starter thread."""
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        self._starter.shutdown(wait=wait)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any):
         """Submit a chain call; httpstan passes ``functools.partial(..., chain=i, ...)``."""
