@@ -168,3 +168,38 @@ def test_fit_whose_chain_process_dies_raises_our_error_and_the_next_fit_works(sl
     assert "BrokenProcessPool" not in message
     fit = bmm.fit(formula, sleepstudy, seed=3, warn=False, **QUICK)
     assert fit.idata.posterior.sizes["chain"] == 2
+
+
+def test_simulation_whose_chain_process_dies_raises_our_error(monkeypatch):
+    """simulate()'s fixed_param run turns a dead chain process into the same BackendError as a
+    fit (it passed pystan's raw BrokenProcessPool text on before)."""
+    import httpstan.services_stub
+
+    from bayesmm.stan.backends.pystan_backend import PystanBackend
+    from bayesmm.workflows.simulate import _fixed_param
+
+    pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    future = pool.submit(functools.partial(die, chain=2))
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+        future.result(timeout=60)
+    deadline = time.monotonic() + 30
+    while not pool.dead_chains() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    class ModelWhosePoolBroke:
+        def fixed_param(self, **keywords):
+            raise RuntimeError(
+                "Exception during call to services function: `BrokenProcessPool('A process in "
+                "the process pool was terminated abruptly while the future was running or "
+                "pending.')`"
+            )
+
+    monkeypatch.setattr(httpstan.services_stub, "executor", pool)
+    monkeypatch.setattr(
+        PystanBackend, "build_model", lambda self, *args, **kw: (ModelWhosePoolBroke(), True, 0.0)
+    )
+    with pytest.raises(BackendError) as caught:
+        _fixed_param("program", {}, [{}, {}], seed=1, quiet=True)
+    message = str(caught.value)
+    assert message.startswith("Stan chain 2 of 2 died") and "SIGKILL" in message
+    assert "BrokenProcessPool" not in message
