@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import bayesmm as bmm  # noqa: E402
 from bayesmm.errors import BayesmmError  # noqa: E402
+from bayesmm.workflows.calibration import STUCK_ESS  # noqa: E402
 from bayesmm.workflows.simulate import build_spec  # noqa: E402
 
 #: Placeholder responses, tried in order until the family's validator accepts one. The values
@@ -98,6 +99,15 @@ def scaled(spec, factor: float, classes: tuple[str, ...] = ("Intercept", "b", "s
     return out
 
 
+def per_sim(result) -> pd.DataFrame:
+    """One row per simulation: ``truth_*`` (prior draws), ``u_*`` (PIT values) and the fit
+    statistics (divergences, thinning, prior redraws, seconds)."""
+    return pd.concat(
+        [result.truths.add_prefix("truth_"), result.uniform.add_prefix("u_"), result.fits],
+        axis=1,
+    )
+
+
 def markdown(frame: pd.DataFrame) -> str:
     """A pipe table of ``frame`` (numbers with 3 significant digits)."""
 
@@ -156,6 +166,17 @@ def main() -> None:
         help="simulate with the scale of prior class CLASS times F but fit with the priors "
         "(a deliberately wrong run, to see the check fail), e.g. sd=3",
     )
+    parser.add_argument(
+        "--save",
+        default=None,
+        metavar="PATH",
+        help="write one row per simulation (truths, PIT values, fit statistics) to PATH "
+        "(CSV; with several families, PATH gets the family's name before .csv)",
+    )
+    parser.add_argument("--adapt-delta", type=float, default=0.95)
+    parser.add_argument(
+        "--tag", default="", help="appended to the rank plot's file name, e.g. _seed2027"
+    )
     args = parser.parse_args()
     links = dict(item.split("=", 1) for item in args.link)
     dpars = dict(item.split("=", 1) for item in args.dpar)
@@ -199,6 +220,7 @@ def main() -> None:
                 chains=1,
                 iter_warmup=args.iter,
                 iter_sampling=args.iter,
+                adapt_delta=args.adapt_delta,
                 seed=args.seed,
                 simulation_priors=simulation_priors,
                 client=client,
@@ -209,7 +231,7 @@ def main() -> None:
             suffix += "".join(f"_{dpar}" for dpar in dpars)
             if args.misspecify:
                 suffix += "_misspecified_" + args.misspecify.replace("=", "x")
-            fig.savefig(HERE / f"sbc_{name}{suffix}.png", dpi=80)
+            fig.savefig(HERE / f"sbc_{name}{suffix}{args.tag}.png", dpi=80)
             family_label = f"{name} ({family.link})" + "".join(
                 f", {dpar} ~ {rhs.replace('~', '').strip()}" for dpar, rhs in dpars.items()
             )
@@ -230,7 +252,15 @@ def main() -> None:
                         "runtime_s": seconds,
                     }
                 )
+            if args.save:
+                path = Path(args.save)
+                if len(args.families) > 1:
+                    path = path.with_name(f"{path.stem}_{name}{path.suffix}")
+                per_sim(result).to_csv(path, float_format="%.8g")
             print(result, flush=True)
+            if result.converged(STUCK_ESS).sum() >= 2:
+                print(f"only the fits with bulk ESS >= {STUCK_ESS:g}:")
+                print(result.table(min_ess=STUCK_ESS).to_string(float_format=lambda v: f"{v:.3g}"))
             for failure in result.failures:
                 print(f"  failed simulation {failure.index}: {failure.error[:300]}")
     finally:

@@ -381,3 +381,39 @@ def test_broken_or_forking_chain_pools_are_replaced(monkeypatch):
     assert worker.plugins["bayesmm-chain-pool"].executor is spawned  # shut down with the worker
     for pool in (plain, fork, fresh, spawned):
         pool.shutdown()
+
+
+def test_sbc_table_can_leave_out_fits_that_did_not_converge():
+    """``table(min_ess=...)`` tests only the simulations whose fit reached that bulk ESS: the
+    stuck fits' PIT values (all near the start, 0.97 here) make the full run fail and the rest
+    pass; too high a threshold and a bad one are refused with our error naming min_ess."""
+    from bayesmm.workflows.calibration import SBCResult
+
+    rng = np.random.default_rng(5)
+    n, stuck = 100, 30
+    u = rng.uniform(size=n)
+    u[:stuck] = 0.97
+    index = pd.Index(range(n), name="sim")
+    ess = np.where(np.arange(n) < stuck, 1.3, 80.0)
+    result = SBCResult(
+        ranks=pd.DataFrame({"b_x": (u * 10).astype(int)}, index=index),
+        n_ranked=pd.Series(10, index=index),
+        uniform=pd.DataFrame({"b_x": u}, index=index),
+        truths=pd.DataFrame({"b_x": rng.normal(size=n)}, index=index),
+        fits=pd.DataFrame(
+            {"seconds": 1.0, "thin": 1, "min_ess": ess, "divergences": 0, "n_redrawn": 0},
+            index=index,
+        ),
+    )
+    assert result.table().loc["b_x", "p_value"] < 1e-6
+    kept = result.table(min_ess=10)
+    assert kept.loc["b_x", "n_sims"] == n - stuck
+    assert kept.loc["b_x", "p_value"] > 0.01
+    assert int(result.converged(10).sum()) == n - stuck
+    assert "bulk ESS below 10 in 30" in str(result)
+    with pytest.raises(DataError, match="min_ess"):
+        result.table(min_ess=1000)
+    with pytest.raises(DataError, match="min_ess"):
+        result.converged(-1)
+    fig = result.plot(min_ess=10)
+    assert len(fig.axes) == 2
