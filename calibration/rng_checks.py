@@ -3,6 +3,7 @@
     python calibration/rng_checks.py hurdle-frequencies -1 0.5 2   # Stan's draws vs the mass
     python calibration/rng_checks.py hurdle-numpy                  # numpy hook's draws
     python calibration/rng_checks.py hurdle-rate-limits            # prior draws Stan refused
+    python calibration/rng_checks.py hurdle-rejection-bound        # what redraws can do to SBC
     python calibration/rng_checks.py beta-boundaries               # exact 0/1 beta draws
 
 ``hurdle-frequencies`` runs the model's own Stan code (``bmm.simulate``: 200 replicates of the
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -96,6 +98,82 @@ def hurdle_rate_limits(n: int = 20_000) -> None:
     )
 
 
+def hurdle_rejection_bound(n: int = 20_000, n_sims: int = 100, n_mc: int = 20_000) -> None:
+    """How much of the prior SBC's redraws cut away, and what that can do to a rank test.
+
+    A prior draw is redrawn when numpy refuses it (:func:`can_generate`: some row's rate is
+    not finite, eta > 709.8) or when Stan's rng refuses it: a row with rate >= 2^30 that is
+    not a hurdle zero (``poisson_rng`` is only called for the positive rows), which happens
+    with probability ``1 - hu^k`` for k such rows. The kept (parameters, data) are the full
+    joint conditioned on an event of probability ``1 - eps``, so any statistic of them, the
+    ranks included, is within total variation ``eps`` of its distribution without redraws.
+
+    That bound is loose: the redraw event is "some row with rate >= 2^30 is positive", a
+    function of the parameters and the data, so the posterior of the kept simulations is the
+    fitted posterior restricted to parameters under which no *positive* row has a rate >=
+    2^30. They differ only where a positive count is within a few Poisson SDs of 2^30
+    (sqrt(2^30) = 32768), so only data sets with a positive row whose rate lies in
+    [2^30 (1 - 1e-3), 2^30) (30 SDs) can have posteriors that differ more than exp(-450):
+    ``delta`` is that probability among the kept ones, the real bound on the ranks' change.
+    """
+    spec = default_spec("hurdle_poisson")
+    rng = np.random.default_rng(1)
+    numpy_refused = 0
+    stan_refusal = np.zeros(n)
+    b_x = np.zeros(n)
+    kept_weight = np.zeros(n)
+    near_limit = np.zeros(n)  # P(kept and a positive row with rate in [2^30 (1 - 1e-3), 2^30))
+    loose = np.zeros(n)  # the same with [2^29, 2^30)
+    for i in range(n):
+        values = draw_parameters(spec, rng)
+        b_x[i] = float(np.asarray(values["b"])[0])
+        if not can_generate(spec, values, rng):
+            numpy_refused += 1
+            continue
+        with np.errstate(all="ignore"):
+            rate, aux = hook_arguments(spec, values)
+        k = int(np.sum(rate >= 2.0**30))
+        stan_refusal[i] = 1.0 - float(aux["hu"]) ** k
+        kept_weight[i] = 1.0 - stan_refusal[i]
+        hu = float(aux["hu"])
+        m_near = int(np.sum((rate >= 2.0**30 * (1 - 1e-3)) & (rate < 2.0**30)))
+        m_loose = int(np.sum((rate >= 2.0**29) & (rate < 2.0**30)))
+        near_limit[i] = kept_weight[i] * (1 - hu**m_near)
+        loose[i] = kept_weight[i] * (1 - hu**m_loose)
+    eps = (numpy_refused + stan_refusal.sum()) / n
+    print(
+        f"{n} prior draws: numpy refuses {numpy_refused} ({numpy_refused / n:.3%}); "
+        f"expected Stan refusals {stan_refusal.sum():.0f} ({stan_refusal.mean():.2%}); "
+        f"eps = P(redrawn) = {eps:.2%}; expected redraws per {n_sims} kept simulations "
+        f"{n_sims * eps / (1 - eps):.1f}"
+    )
+    kept = kept_weight.sum()
+    print(
+        f"kept data sets with a positive row at rate in [2^29, 2^30): "
+        f"{loose.sum() / kept:.3%}; in [2^30 (1 - 1e-3), 2^30): delta = "
+        f"{near_limit.sum() / kept:.2e} (rows of rate in that slice: "
+        f"{np.sum(near_limit > 0)} of {n} draws)"
+    )
+    print(
+        f"b_x: prior mean {b_x.mean():+.3f} sd {b_x.std():.3f}; kept (weighted) mean "
+        f"{np.average(b_x, weights=kept_weight):+.3f} sd "
+        f"{np.sqrt(np.cov(b_x, aweights=kept_weight)):.3f}"
+    )
+    # The worst a TV-eps change can do to the chi-square test of 20 bins at n_sims: move eps
+    # of the mass into one bin (the largest non-centrality for a given TV distance).
+    bins = 20
+    q = np.full(bins, (1 - eps) / bins)
+    q[0] += eps
+    counts = np.random.default_rng(2).multinomial(n_sims, q, size=n_mc)
+    chi2 = ((counts - n_sims / bins) ** 2 / (n_sims / bins)).sum(axis=1)
+    p = stats.chi2.sf(chi2, bins - 1)
+    for level in (0.01, 0.002, 0.0003):
+        print(
+            f"worst case at TV {eps:.3f}: P(p < {level}) = {np.mean(p < level):.4f} "
+            f"(uniform ranks: {level})"
+        )
+
+
 def beta_boundaries(n: int = 5000) -> None:
     spec = default_spec("zero_inflated_beta")
     rng = np.random.default_rng(3)
@@ -123,7 +201,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "check",
-        choices=["hurdle-frequencies", "hurdle-numpy", "hurdle-rate-limits", "beta-boundaries"],
+        choices=[
+            "hurdle-frequencies",
+            "hurdle-numpy",
+            "hurdle-rate-limits",
+            "hurdle-rejection-bound",
+            "beta-boundaries",
+        ],
     )
     parser.add_argument("log_rates", nargs="*", type=float, default=[-1.0, 0.5, 2.0, -40.0])
     args = parser.parse_args()
@@ -133,6 +217,8 @@ def main() -> None:
         hurdle_numpy()
     elif args.check == "hurdle-rate-limits":
         hurdle_rate_limits()
+    elif args.check == "hurdle-rejection-bound":
+        hurdle_rejection_bound()
     else:
         beta_boundaries()
 

@@ -4,10 +4,12 @@
 
 Reads a ``run.py --save`` file and prints, per parameter, the chi-square p-value (the same
 test as ``SBCResult.table``, bins = n / 5 at most 20) of all simulations, of those whose fit
-had no divergent transition and of those with one or more, plus a Kolmogorov-Smirnov p-value
-(no binning) and the mean PIT value. Dropping simulations by something that depends only on
-the data and the fit's own randomness (divergences do) keeps exact posteriors' ranks uniform,
-so a subset that fails points at the fits, not at the simulation.
+had no divergent transition and of those with one or more, of those whose fit reached a
+smallest bulk ESS of 10 and of the rest (``SBCResult.table(min_ess=10)``), plus a
+Kolmogorov-Smirnov p-value (no binning) and the mean PIT value. Dropping simulations by
+something that depends only on the data and the fit's own randomness (divergences and ESS
+do) keeps exact posteriors' ranks uniform, so a subset that fails points at the fits, not at
+the simulation.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def main() -> None:
         "all": frame,
         "no divergences": frame[frame["divergences"] == 0],
         "divergences": frame[frame["divergences"] > 0],
+        "bulk ESS >= 10": frame[frame["min_ess"] >= 10],
+        "bulk ESS < 10": frame[frame["min_ess"] < 10],
     }
     rows = []
     for label in labels:
