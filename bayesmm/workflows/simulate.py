@@ -35,9 +35,9 @@ responses fail the family's own check (a beta response of exactly 0 or 1) are dr
 nothing for calibration. Neither do the rng limits: a draw is refused when a row that gets a
 count has a rate >= 2^30, and a kept data set's counts pin those rates below 2^30 (the
 likelihood above is below exp(-450) of its maximum unless a count is within 0.1% of 2^30), so
-the posterior of the kept draws is the fitted one (``calibration/README.md``, hurdle_poisson). Simulation always
-runs on the pystan backend (it is always installed); fits may use either backend, the binary
-is shared by the code hash.
+the posterior of the kept draws is the fitted one (``calibration/README.md``, hurdle_poisson).
+Simulation always runs on the pystan backend (it is always installed); fits may use either
+backend, the binary is shared by the code hash.
 
 Examples
 --------
