@@ -259,3 +259,46 @@ def test_num_paths_must_be_positive_and_belongs_to_pathfinder():
     frame = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [0.0, 1.0, 2.0]})
     with pytest.raises(BayesmmError, match="num_paths=2 is an option of Pathfinder only"):
         bmm.fit("y ~ x", frame, algorithm="laplace", num_paths=2)
+
+
+def centred_funnel(levels: int = 8) -> LogDensity:
+    """A centred normal hierarchy (mu, log sd, u_1..u_J; one y_j ~ normal(u_j, 1) each), with
+    the Jacobian of sd = exp(log sd): log p rises by J - 1 per unit of -log sd along
+    u_j = mu, so it has no maximum."""
+    y = np.linspace(-1.0, 1.0, levels)
+
+    def value_and_gradient(x, jacobian):
+        mu, log_sd, u = x[0], x[1], x[2:]
+        sd = np.exp(log_sd)
+        r = (u - mu) / sd
+        value = -levels * log_sd - 0.5 * r @ r - 0.5 * (y - u) @ (y - u) - 0.5 * mu**2
+        value += -0.5 * sd**2 + (log_sd if jacobian else 0.0)
+        gradient = np.empty_like(x)
+        gradient[0] = np.sum(r) / sd - mu
+        gradient[1] = -levels + r @ r - sd**2 + (1.0 if jacobian else 0.0)
+        gradient[2:] = -r / sd + (y - u)
+        return float(value), gradient
+
+    return LogDensity(
+        levels + 2,
+        lambda x, j: value_and_gradient(x, j)[0],
+        value_and_gradient,
+        lambda x: x,
+        parameters=(("mu", ()), ("sd_1", (1,)), ("u_1", (levels,))),
+    )
+
+
+def test_laplace_refuses_a_density_without_a_mode():
+    """cbpp's centred program in miniature: L-BFGS runs down the funnel's neck (log sd ->
+    -inf) and never converges; the Hessian at its end point is no Laplace approximation, and
+    the error says which parameter ran off."""
+    density = centred_funnel()
+    settings = AlgorithmSettings("laplace", seed=1, max_iterations=300)
+    with pytest.raises(BackendError, match=r"found none.*sd_1\[1\] running off") as err:
+        run_algorithm(density, settings)
+    assert "noncentred" in str(err.value) and "algorithm='nuts'" in str(err.value)
+
+
+def test_laplace_still_runs_at_a_converged_mode():
+    out = run_algorithm(correlated_gaussian(MEAN, COV), AlgorithmSettings("laplace", seed=1))
+    assert out.unconstrained.shape == (1000, MEAN.size)

@@ -149,6 +149,8 @@ def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> Approxima
         max_iterations=settings.max_iterations,
         history_size=settings.history_size,
     )
+    if settings.algorithm == "laplace":
+        check_is_a_mode(density, mode, jacobian)
     if not mode.converged:
         warnings.warn(
             f"L-BFGS did not converge in {mode.iterations} iterations ({mode.message}); the "
@@ -174,6 +176,76 @@ def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> Approxima
     details.pop("hessian", None)
     result.details = {**details, "evaluations": mode.evaluations + 2 * density.n_parameters}
     return result
+
+
+#: Largest gradient entry at an L-BFGS end point that Laplace still treats as a mode.
+MODE_GRADIENT_LIMIT = 1e-3
+
+
+def coordinate_name(density: LogDensity, index: int) -> str:
+    """The parameter an unconstrained coordinate belongs to, as far as the layout tells.
+
+    Parameters whose unconstrained size differs from their constrained one (Cholesky factors,
+    simplexes) make the count ambiguous; then the coordinate's number is returned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmm.stan.algorithms.density import LogDensity
+    >>> d = LogDensity(3, None, None, None, parameters=(("b", (2,)), ("sd_1", (1,))))
+    >>> coordinate_name(d, 2)
+    'sd_1[1]'
+    """
+    sizes = [math.prod(dims) if dims else 1 for _, dims in density.parameters]
+    if sum(sizes) == density.n_parameters:
+        offset = 0
+        for (name, dims), size in zip(density.parameters, sizes, strict=True):
+            if index < offset + size:
+                return f"{name}[{index - offset + 1}]" if dims else name
+            offset += size
+    return f"unconstrained coordinate {index + 1}"
+
+
+def check_is_a_mode(density: LogDensity, mode, jacobian: bool = True) -> None:
+    """Refuse to centre a Laplace approximation on a point that is not a mode.
+
+    When L-BFGS stops without converging and the gradient there is still large, the log
+    density (with the Jacobian) was still rising: typically it has no maximum at all, as in a
+    centred hierarchical block, where putting every group effect at the population value and
+    letting its SD go to 0 raises log p by (levels - 1) per unit of -log SD. A Hessian there
+    describes no posterior.
+
+    Raises
+    ------
+    BackendError
+        Naming the coordinate that ran furthest over the second half of the path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmm.stan.algorithms.density import gaussian_density
+    >>> from bayesmm.stan.algorithms.optimize import find_mode
+    >>> d = gaussian_density(np.zeros(2), np.ones(2))
+    >>> check_is_a_mode(d, find_mode(d, np.ones(2), jacobian=True)) is None
+    True
+    """
+    gradient = np.asarray(density.log_density_gradient(mode.x, jacobian)[1], dtype=float)
+    largest = float(np.max(np.abs(gradient))) if gradient.size else 0.0
+    if mode.converged or largest <= MODE_GRADIENT_LIMIT:
+        return
+    half = mode.path[len(mode.path) // 2] if mode.path else mode.x
+    runaway = int(np.argmax(np.abs(mode.x - half)))
+    raise BackendError(
+        f"The Laplace approximation needs a mode, and L-BFGS found none: after "
+        f"{mode.iterations} iterations ({mode.message}) log p is still rising (largest "
+        f"gradient entry {largest:.3g}), with {coordinate_name(density, runaway)} running off "
+        f"to {mode.x[runaway]:.3g} on the unconstrained scale. The posterior density has no "
+        "maximum; in a centred hierarchical block that is the SD going to 0 with every group "
+        "effect at the population value. With parameterization='noncentred' there is a "
+        "mode, but it sits at a far larger group SD than the posterior's (the non-centred "
+        "density carries a factor SD^levels), so Laplace there is biased too; use "
+        "algorithm='nuts' (or 'pathfinder')."
+    )
 
 
 def constrained_draws(
