@@ -103,9 +103,10 @@ def test_pathfinder_on_cbpp_is_flagged_by_its_pareto_k(cbpp, cbpp_nuts):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="cbpp's herd effects are non-centred (the default here): the posterior of "
-    "(z, log sd_herd) is a funnel that no normal on the unconstrained space reaches; "
-    "4-path Pathfinder (seed 2) misses the fixed-effect means by 0.65 NUTS SDs (Pareto k "
+    reason="cbpp's herd effects are non-centred (the default here): L-BFGS runs towards the "
+    "joint mode of (z, log sd_herd), which sits at sd_herd 3.8 (NUTS 0.77) because the "
+    "non-centred density carries sd^15, and PSIS cannot reweight normals there into the "
+    "posterior; 4-path Pathfinder misses the fixed-effect means by 0.65 NUTS SDs (Pareto k "
     "1.25); see benchmarks/README.md",
 )
 def test_multi_path_pathfinder_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
@@ -125,13 +126,20 @@ def test_optimize_on_a_latent_program_warns(cbpp):
 
 
 def test_laplace_on_cbpp_shows_why_the_joint_mode_misleads(cbpp, cbpp_nuts):
-    """The teaching point: the normal at the joint mode of (z, log sd) is far too wide in the
-    log-SD direction of a hierarchical model (the curvature there is weak), so the herd SD's
-    draws are about 10x as spread as NUTS's and drag the intercept with them (measured:
-    sd_herd SD x11-13, intercept SD x3, slope still right)."""
+    """The teaching point, measured in benchmarks/laplace_cbpp.py: the non-centred density
+    of (z, log sd) is the centred one times sd^15 (z = u / sd), so its joint mode sits at
+    sd_herd = 3.79 (NUTS: 0.77 +- 0.22) with shrunken z. The mode is converged (max |grad|
+    1e-6 after polishing) and the finite-difference Hessian is the same for steps 1e-2..1e-7,
+    so this is the Laplace approximation itself, not a numerical slip. At that mode the
+    intercept trades off against the herd effects' mean with variance sd^2 / 15, hence its
+    SD ~ 3.79 / sqrt(15) = 0.98 (NUTS 0.32); the slope is unaffected."""
     fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="laplace", seed=2, **QUIET)
     approx, nuts = fit.summary(), cbpp_nuts.summary()
     ratio = approx["Est.Error"] / nuts["Est.Error"]
+    assert (
+        approx.loc["sd_herd__Intercept", "Estimate"]
+        > 3 * nuts.loc["sd_herd__Intercept", "Estimate"]
+    )
     assert ratio["sd_herd__Intercept"] > 5
     assert ratio["b_Intercept"] > 2
     assert ratio["b_period"] == pytest.approx(1.0, rel=0.3)
