@@ -1,0 +1,156 @@
+"""Centred against non-centred group-level effects on a grid (issue 16, item 1).
+
+Simulates ``y ~ x + (1 | g)`` with known values for each family, rows per level and level
+SD, fits it with the *latent* program (``method="latent"``: gaussian would otherwise run the
+exact marginal program, which has no group-level effects to parameterize) once centred and
+once non-centred, and prints per cell: min bulk ESS over the summary (population effects,
+group-level SDs and sigma; not the level effects), sampling seconds (``Fit.sample_seconds``:
+wall time of sampling, compile excluded), min bulk ESS per second, max R-hat, divergences, the
+median information ratio of the block (:func:`bayesmm.stan.parameterization.information_ratios`)
+and what the ``"auto"`` (row rule) and ``"information"`` rules choose, with the chosen form's
+ESS/s over the better of the two (the rule's fit *is* one of the two fixed fits: same program,
+same data, same seed).
+
+Design: ``x ~ N(0, 1)``, ``eta = intercept + 0.5 x + u_g``, ``u_g ~ N(0, sd)``. gaussian:
+intercept 0.3, sigma 1; lognormal: intercept 0.3, sigma 0.4 on the log scale (the issue's
+example); poisson: intercept 1.0 (mean count ~3); bernoulli (binomial with one trial per row:
+the least information per row): intercept 0. The SD column is the level SD over the noise SD
+for gaussian and lognormal, and the level SD on the link scale for poisson and bernoulli.
+
+Usage::
+
+    python benchmarks/parameterization_grid.py                      # the grid of the README
+    python benchmarks/parameterization_grid.py --families gaussian --rows 20 --sds 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import bayesmm as bmm
+from bayesmm.model.design import build_model_spec
+from bayesmm.stan.parameterization import centred_blocks, information_ratios
+
+FAMILIES = ("gaussian", "bernoulli", "poisson", "lognormal")
+INTERCEPT = {"gaussian": 0.3, "lognormal": 0.3, "poisson": 1.0, "bernoulli": 0.0}
+NOISE = {"gaussian": 1.0, "lognormal": 0.4}
+
+
+def simulate(family: str, rows: int, ratio: float, groups: int, seed: int) -> pd.DataFrame:
+    """``groups`` x ``rows`` rows of ``y ~ x + (1 | g)``; ``ratio`` is SD / noise SD."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), rows)
+    x = rng.normal(size=g.size)
+    sd = ratio * NOISE.get(family, 1.0)
+    eta = INTERCEPT[family] + 0.5 * x + rng.normal(0, sd, groups)[g]
+    if family == "gaussian":
+        y = eta + rng.normal(0, NOISE[family], g.size)
+    elif family == "lognormal":
+        y = np.exp(eta + rng.normal(0, NOISE[family], g.size))
+    elif family == "poisson":
+        y = rng.poisson(np.exp(eta))
+    else:
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{k}" for k in g]})
+
+
+def run_cell(family, rows, ratio, groups, args) -> dict:
+    data = simulate(family, rows, ratio, groups, args.seed)
+    spec = build_model_spec("y ~ x + (1 | g)", data, family)
+    ratios = information_ratios(spec, spec.blocks[0])
+    row = {
+        "family": family,
+        "rows": rows,
+        "groups": groups,
+        "sd_ratio": ratio,
+        "info": float(np.median(ratios)) if ratios is not None else float("nan"),
+        "auto": "C" if centred_blocks(spec, "auto")[0] else "NC",
+        "information": "C" if centred_blocks(spec, "information")[0] else "NC",
+    }
+    for form, tag in (("centred", "C"), ("noncentred", "NC")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = bmm.fit(
+                "y ~ x + (1 | g)",
+                data,
+                family=family,
+                method="latent",
+                parameterization=form,
+                chains=args.chains,
+                iter_warmup=args.warmup,
+                iter_sampling=args.sampling,
+                seed=args.seed,
+                show_progress=False,
+                warn=False,
+            )
+        d = fit.sampler_diagnostics()
+        row[f"ess_{tag}"] = d["min_bulk_ess"]
+        row[f"sec_{tag}"] = fit.sample_seconds
+        row[f"esss_{tag}"] = d["min_bulk_ess"] / fit.sample_seconds
+        row[f"rhat_{tag}"] = d["max_rhat"]
+        row[f"div_{tag}"] = d["divergences"]
+        row[f"cached_{tag}"] = fit.compiled_from_cache
+    best = max(row["esss_C"], row["esss_NC"])
+    for rule in ("auto", "information"):
+        row[f"{rule}_vs_best"] = row[f"esss_{row[rule]}"] / best
+    return row
+
+
+COLUMNS = [
+    "family", "rows", "groups", "sd_ratio", "info", "auto", "information",
+    "ess_C", "sec_C", "esss_C", "rhat_C", "div_C",
+    "ess_NC", "sec_NC", "esss_NC", "rhat_NC", "div_NC",
+    "auto_vs_best", "information_vs_best",
+]  # fmt: skip
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--rows", nargs="+", type=int, default=[2, 5, 20, 100, 1000])
+    parser.add_argument("--sds", nargs="+", type=float, default=[0.25, 1.0])
+    parser.add_argument("--groups", type=int, default=30)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--sampling", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(
+        f"# y ~ x + (1 | g), {args.groups} groups, latent program, {args.chains} chains x "
+        f"({args.warmup} + {args.sampling}), seed {args.seed}; "
+        f"python {' '.join(sys.argv)}",
+        flush=True,
+    )
+    results = []
+    start = time.perf_counter()
+    for family in args.families:
+        for rows in args.rows:
+            for ratio in args.sds:
+                row = run_cell(family, rows, ratio, args.groups, args)
+                results.append(row)
+                print(
+                    "CELL "
+                    + " ".join(
+                        f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                        for k in [*COLUMNS, "cached_C", "cached_NC"]
+                    )
+                    + f" elapsed={time.perf_counter() - start:.0f}s",
+                    flush=True,
+                )
+    table = pd.DataFrame(results)[COLUMNS]
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.round(3).to_string(index=False))
+    for rule in ("auto", "information"):
+        misses = table[table[f"{rule}_vs_best"] < 0.8]
+        print(f"{rule}: {len(misses)} of {len(table)} cells below 0.8 x the better fixed form")
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
