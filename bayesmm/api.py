@@ -280,12 +280,13 @@ def fit(
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
         :mod:`bayesmm.stan.parallel`. ``None`` runs the single-thread program.
-    parameterization : {"auto", "information", "noncentred", "centred"}
-        How the latent program samples group-level effects: ``"auto"`` centres a block with at
-        least 10 levels of at least 100 rows each (data-rich levels, where the non-centred form
-        mixes slowly) and keeps the others non-centred; ``"information"`` centres a block whose
-        levels' data inform their effects more than the prior does; see
-        :mod:`bayesmm.stan.parameterization`.
+    parameterization : {"auto", "information", "rows", "noncentred", "centred"}
+        How the latent program samples group-level effects: ``"auto"`` (or
+        ``"information"``) centres a block of at least 10 levels whose median level's data
+        inform each effect more than the prior does (data precision from the family's variance
+        function over 1 / SD^2; the non-centred form then mixes slowly) and keeps the others
+        non-centred; ``"rows"`` (the previous default) centres a block with at least 10 levels
+        of at least 100 rows each; see :mod:`bayesmm.stan.parameterization`.
     offset : str or array-like, optional
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any

@@ -12,25 +12,29 @@ The latent program samples each block's effects in one of two equivalent forms:
   and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a binomial GLMM with
   1,000 rows per level).
 
-``parameterization="auto"`` (the default of :func:`bayesmm.fit`) centres a block when its
-smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
-:data:`CENTRED_MIN_LEVELS` levels, and keeps every other block non-centred (with a handful of
-levels the SD is poorly determined and may sit near zero, where the centred form has the
-funnel: the Arabidopsis example's three regions of ~200 rows each are such a block).
+``parameterization="auto"`` (the default of :func:`bayesmm.fit`) decides per block from how
+strongly each level's data inform its effects (:func:`information_ratios`): for every level
+and effect, the ratio of the data's precision about the effect (the expected Fisher
+information of the level's rows, from the family's variance function at the data's mean) to
+the prior precision of a level effect (1 / SD^2, with the SD estimated by moments from the
+spread of the levels' own estimates). This is the quantity that decides which form mixes well
+(Papaspiliopoulos, Roberts and Skold 2007): above 1 the data dominate and the centred form is
+better, below 1 the prior does. A block is centred when, for each of its effects, the median
+level's ratio is at least :data:`CENTRED_MIN_INFORMATION` and it has at least
+:data:`CENTRED_MIN_LEVELS` levels (with a handful of levels the SD is poorly determined and
+may sit near zero, where the centred form has the funnel: the Arabidopsis example's three
+regions of ~200 rows each are such a block). Families without a variance function here
+(ordinal, zero-inflated, hurdle, tweedie) fall back to the row rule below.
 
-``parameterization="information"`` decides per block from how strongly each level's data
-inform its effects (:func:`information_ratios`): for every level and effect, the ratio of the
-data's precision about the effect (the expected Fisher information of the level's rows, from
-the family's variance function at the data's mean) to the prior precision of a level effect
-(1 / SD^2, with the SD estimated by moments from the spread of the levels' own estimates).
-This is the quantity that decides which form mixes well (Papaspiliopoulos, Roberts and Skold
-2007): above 1 the data dominate and the centred form is better, below 1 the prior does. A
-block is centred when, for each of its effects, the median level's ratio is at least
-:data:`CENTRED_MIN_INFORMATION` and it has at least :data:`CENTRED_MIN_LEVELS` levels.
-Families without a variance function here (ordinal, zero-inflated, hurdle, tweedie) fall back
-to the row rule of ``"auto"``. It is not yet the default: the crossover grid of issue 16 that
-would show auto >= 0.8 x the better fixed form on every cell has not been run, and the switch
-changes the compiled structure of many existing fits (e.g. latent sleepstudy).
+The crossover was mapped on a grid (``benchmarks/parameterization_grid.py``, table in
+``benchmarks/README.md``): ``y ~ x + (1 | g)`` with 2 to 1,000 rows per level, level SD /
+noise 0.25 to 1, gaussian, bernoulli, poisson and lognormal, each cell fitted centred and
+non-centred. Rows alone do not decide it: 20 rows per level call for the centred form at
+SD / noise 1 and for the non-centred one at 0.25.
+
+``parameterization="rows"`` is the previous default, a row rule: a block is centred when its
+smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
+:data:`CENTRED_MIN_LEVELS` levels. ``"information"`` is a synonym of ``"auto"``.
 
 ``"centred"`` / ``"noncentred"`` force one form for every block. Both forms give the same
 posterior (a test checks it); only the sampling efficiency differs.
@@ -55,7 +59,15 @@ from ..errors import BayesmmError
 from ..model.spec import ModelSpec
 
 #: Accepted values of ``parameterization`` (British and American spellings).
-PARAMETERIZATIONS = ("auto", "information", "noncentred", "centred", "noncentered", "centered")
+PARAMETERIZATIONS = (
+    "auto",
+    "information",
+    "rows",
+    "noncentred",
+    "centred",
+    "noncentered",
+    "centered",
+)
 
 #: ``"auto"`` centres a block when the median level's data precision about each effect is at
 #: least this many times the prior precision of the effect...
@@ -64,7 +76,8 @@ CENTRED_MIN_INFORMATION = 1.0
 #: ... and the block has at least this many levels.
 CENTRED_MIN_LEVELS = 10
 
-#: Families without a variance function here: centred when every level has this many rows.
+#: The row rule (``"rows"``, and ``"auto"`` for families without a variance function here):
+#: centred when every level has this many rows.
 CENTRED_MIN_ROWS = 100
 
 #: Link -> (g, g') as numpy functions of the mean.
@@ -94,12 +107,14 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     ----------
     spec : ModelSpec
         The model.
-    parameterization : {"auto", "noncentred", "centred"}
-        ``"auto"``: centred where the smallest level of the block has at least
-        :data:`CENTRED_MIN_ROWS` rows and the block has at least :data:`CENTRED_MIN_LEVELS`
-        levels; ``"information"``: centred where the levels' data inform the effects more than
-        the prior does (see the module's description). The spellings ``"noncentered"`` /
-        ``"centered"`` work too.
+    parameterization : {"auto", "information", "rows", "noncentred", "centred"}
+        ``"auto"`` (or ``"information"``): centred where the block has at least
+        :data:`CENTRED_MIN_LEVELS` levels and its median level's data inform each effect at
+        least :data:`CENTRED_MIN_INFORMATION` times more than the prior does (see the
+        module's description); ``"rows"``: centred where the smallest level of the block has
+        at least :data:`CENTRED_MIN_ROWS` rows and the block has at least
+        :data:`CENTRED_MIN_LEVELS` levels. The spellings ``"noncentered"`` / ``"centered"``
+        work too.
 
     Returns
     -------
@@ -120,7 +135,8 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     """
     if parameterization not in PARAMETERIZATIONS:
         raise BayesmmError(
-            "parameterization must be 'auto', 'information', 'noncentred' or 'centred'; "
+            "parameterization must be 'auto', 'information', 'rows', 'noncentred' or "
+            "'centred'; "
             f"got {parameterization!r}."
         )
     if spec.family.ordinal:  # the intercept is a vector of thresholds: nothing to centre on
@@ -135,7 +151,7 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
         if n_levels < CENTRED_MIN_LEVELS:
             flags.append(False)
             continue
-        ratios = information_ratios(spec, block) if parameterization == "information" else None
+        ratios = information_ratios(spec, block) if parameterization != "rows" else None
         if ratios is None:
             flags.append(_smallest_level(block.level_index, n_levels) >= CENTRED_MIN_ROWS)
         else:
@@ -182,7 +198,8 @@ def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
 
     The response is put on the link scale (discrete families: linearised at each level's
     mean, with the expected precision of a row from the family's variance function there;
-    continuous families: transformed, with the pooled within-level variance as noise), the
+    continuous families: transformed, with the pooled within-level variance as noise, or the
+    known SDs of ``se()``; ``weights()`` multiply a row's precision), the
     population part is removed by least squares, and every level's effect is estimated alone
     from its rows (slopes centred within the level when the block has an intercept). The
     SD of an effect is estimated by moments: the variance of the levels' estimates less their
@@ -211,13 +228,19 @@ def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
         residual = z - design @ beta
     else:
         residual = z - z.mean()
-    if weight is None:  # noise: pooled within-level variance of the residual (first block)
+    additions = spec.additions
+    row_weight = 1.0 if additions.weights is None else np.asarray(additions.weights, dtype=float)
+    if weight is None and additions.se is not None and not additions.se_sigma:
+        weight = 1 / np.maximum(np.asarray(additions.se, dtype=float) ** 2, 1e-12)  # known SDs
+    elif weight is None:  # noise: pooled within-level variance of the residual (first block)
         first = np.asarray(spec.blocks[0].level_index, dtype=np.int64)
         n_first = len(spec.blocks[0].group_levels)
         rows = np.bincount(first, minlength=n_first).astype(float)
         level_mean = np.bincount(first, weights=residual, minlength=n_first) / np.maximum(rows, 1)
-        noise = np.sum((residual - level_mean[first]) ** 2) / max(1.0, spec.n_obs - n_first)
+        squares = row_weight * (residual - level_mean[first]) ** 2  # sigma^2 / w per row
+        noise = np.sum(squares) / max(1.0, spec.n_obs - n_first)
         weight = np.full(spec.n_obs, 1 / max(noise, 1e-12))
+    weight = weight * row_weight  # weights(w): a row of weight w counts w times
     # backfitting: each block's shrunken level effects are removed before the others are
     # estimated (three sweeps), so that a block nested in another is not credited its effects
     fitted = [np.zeros(spec.n_obs) for _ in spec.blocks]

@@ -206,7 +206,9 @@ def test_known_se_marginal_agrees_with_latent_and_brms(bcg_fits):
     scale 2.5 that moves nothing here)."""
     marginal, latent = bcg_fits
     assert marginal.method == "marginal" and latent.method == "latent"
-    assert "sigma" not in marginal.idata.posterior and "z_1" in latent.program.code
+    assert "sigma" not in marginal.idata.posterior
+    # the latent program samples the trial effects (centred by auto: tau^2 / se^2 is ~4.6)
+    assert latent.program.centred == (True,) and "beta_1" in latent.program.code
     text = str(marginal)
     assert "Method: marginal" in text and "Known SE: sei" in text
     labels = ["b_Intercept", "sd_trial__Intercept"]

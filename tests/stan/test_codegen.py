@@ -16,6 +16,7 @@ from bayesmm.model.design import build_model_spec
 from bayesmm.model.families import REGISTRY, get_family
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.codegen import StanProgram, build_program, strip_comments
+from bayesmm.stan.parameterization import centred_blocks
 
 #: Right-hand sides: every random-effect form of DESIGN.md's table and issue 2, fixed parts
 #: with and without intercept, factors, interactions and transforms, and no random part.
@@ -321,7 +322,12 @@ def test_intercept_only_model_uses_the_link_specific_density(data):
 def test_stancode_and_standata_are_what_fit_would_run(sleepstudy):
     formula = "Reaction ~ Days + (Days | Subject)"
     # gaussian has the numpy path for log_lik / y_rep, so fit does not ask Stan for them
-    program = build_program(build_model_spec(formula, sleepstudy), log_lik=False, y_rep=False)
+    spec = build_model_spec(formula, sleepstudy)
+    # auto centres Subject's block: each subject's 10 rows inform its intercept and slope
+    # more than the prior does (bayesmm.stan.parameterization)
+    centred = centred_blocks(spec, "auto")
+    assert centred == (True,)
+    program = build_program(spec, log_lik=False, y_rep=False, centred=centred)
     # the latent program (auto would pick the exact marginal one for this gaussian model)
     assert bmm.stancode(formula, sleepstudy, method="latent") == program.code
     data = bmm.standata(formula, sleepstudy, method="latent")

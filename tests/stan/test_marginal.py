@@ -244,6 +244,7 @@ def test_marginal_and_latent_agree_on_sleepstudy(sleepstudy, sleepstudy_fit):
         "Reaction ~ Days + (Days | Subject)",
         sleepstudy,
         method="latent",
+        parameterization="noncentred",  # auto centres it (test_parameterization checks that form)
         seed=11,
         show_progress=False,
         warn=False,

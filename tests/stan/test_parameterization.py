@@ -18,6 +18,8 @@ from bayesmm.model.design import build_model_spec
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.codegen import build_program
 from bayesmm.stan.parameterization import (
+    CENTRED_MIN_INFORMATION,
+    CENTRED_MIN_LEVELS,
     CENTRED_MIN_ROWS,
     centred_blocks,
     information_ratios,
@@ -65,13 +67,14 @@ def _one_factor(family: str, rows: int, sd: float, levels: int = 30, seed: int =
 def test_auto_centres_blocks_whose_levels_data_outweigh_the_prior():
     data = _two_factor_data(rows_per_g=100, rows_per_h=10)
     spec = build_model_spec("y ~ x + (1 + x | g) + (1 | h)", data)
-    assert centred_blocks(spec, "information") == (True, False)  # h's levels do not differ
-    assert centred_blocks(spec, "auto") == (True, False)  # the row rule agrees here
+    assert centred_blocks(spec, "auto") == (True, False)  # h's levels do not differ
+    assert centred_blocks(spec, "information") == (True, False)  # a synonym of auto
+    assert centred_blocks(spec, "rows") == (True, False)  # the row rule agrees here
     assert centred_blocks(spec, "centred") == (True, True)
     assert centred_blocks(spec, "noncentered") == (False, False)
     # few levels (the SD is poorly determined): non-centred however many rows each has
     few = _two_factor_data(rows_per_g=1000, rows_per_h=10, levels=3)
-    assert centred_blocks(build_model_spec("y ~ x + (1 | g)", few), "information") == (False,)
+    assert centred_blocks(build_model_spec("y ~ x + (1 | g)", few), "auto") == (False,)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +97,70 @@ def test_auto_follows_the_data_to_prior_precision_ratio(family, rows, sd, centre
     family's information per row."""
     spec = _one_factor(family, rows, sd)
     ratio = float(np.median(information_ratios(spec, spec.blocks[0])))
-    assert centred_blocks(spec, "information") == (centred,), ratio
+    assert centred_blocks(spec, "auto") == (centred,), ratio
+    assert (ratio >= CENTRED_MIN_INFORMATION) == centred
+
+
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli", "poisson", "lognormal"])
+def test_auto_centres_data_rich_designs_and_not_data_poor_ones(family):
+    """The grid's two ends for each family (benchmarks/parameterization_grid.py): 30 levels of
+    1,000 rows with level SD 1 (the centred form mixed 10-100x better there) and 30 levels of
+    2 rows with level SD 0.25 (the non-centred form did). In between, 20 rows per level go
+    either way with the level SD, which the row rule cannot see."""
+    rich = _one_factor(family, 1000, 1.0)
+    poor = _one_factor(family, 2, 0.25)
+    assert np.median(information_ratios(rich, rich.blocks[0])) > 10 * CENTRED_MIN_INFORMATION
+    assert np.median(information_ratios(poor, poor.blocks[0])) < CENTRED_MIN_INFORMATION
+    assert centred_blocks(rich, "auto") == (True,)
+    assert centred_blocks(poor, "auto") == (False,)
+    assert centred_blocks(rich, "rows") == (True,) and centred_blocks(poor, "rows") == (False,)
+
+
+def test_rows_rule_is_the_previous_default_and_ignores_the_response():
+    """``"rows"``: >= CENTRED_MIN_LEVELS levels of >= CENTRED_MIN_ROWS rows, whatever y is."""
+    assert centred_blocks(_one_factor("gaussian", CENTRED_MIN_ROWS, 0.01), "rows") == (True,)
+    assert centred_blocks(_one_factor("gaussian", CENTRED_MIN_ROWS - 1, 5.0), "rows") == (False,)
+    few = _one_factor("gaussian", 1000, 1.0, levels=CENTRED_MIN_LEVELS - 1)
+    assert centred_blocks(few, "rows") == (False,) and centred_blocks(few, "auto") == (False,)
+    # the issue's lognormal case (30 x 20 rows, SD 0.5, sigma 0.4): auto centres, rows did not
+    lognormal = _one_factor("lognormal", 20, 0.5)
+    assert centred_blocks(lognormal, "auto") == (True,)
+    assert centred_blocks(lognormal, "rows") == (False,)
+
+
+def test_known_se_gives_the_closed_form_ratio():
+    """``yi | se(sei) ~ 1 + (1 | g)`` with one row per level: the noise is the known SD, so
+    the ratio is SD^2 / se^2 (here about 4 / 1)."""
+    rng = np.random.default_rng(2)
+    n = 200
+    se = np.full(n, 1.0)
+    y = rng.normal(0, 2, n) + rng.normal(0, se)
+    data = pd.DataFrame({"y": y, "se": se, "g": np.arange(n)})
+    spec = build_model_spec("y | se(se) ~ 1 + (1 | g)", data)
+    ratio = float(np.median(information_ratios(spec, spec.blocks[0])))
+    assert 0.7 * 4 < ratio < 1.3 * 4
+    assert centred_blocks(spec, "auto") == (True,)
+
+
+def test_weights_enter_the_data_precision():
+    """weights(w): a row counts w times. For a count family that multiplies its information;
+    for gaussian a constant weight is absorbed by sigma (the noise is estimated from the
+    weighted residuals), so the ratio does not move."""
+    data = _two_factor_data(rows_per_g=5, rows_per_h=10, levels=30)
+    plain = build_model_spec("y ~ x + (1 | g)", data)
+    weighted = build_model_spec("y | weights(w) ~ x + (1 | g)", data.assign(w=3.0))
+    assert np.median(information_ratios(weighted, weighted.blocks[0])) == pytest.approx(
+        np.median(information_ratios(plain, plain.blocks[0]))
+    )
+    counts = _one_factor("poisson", 5, 0.5)
+    frame = pd.DataFrame(
+        {"y": counts.response, "x": counts.fixed_design[:, 1], "g": counts.blocks[0].level_index}
+    )
+    plain = build_model_spec("y ~ x + (1 | g)", frame, "poisson")
+    weighted = build_model_spec("y | weights(w) ~ x + (1 | g)", frame.assign(w=3.0), "poisson")
+    assert np.median(information_ratios(weighted, weighted.blocks[0])) > 3 * np.median(
+        information_ratios(plain, plain.blocks[0])
+    )
 
 
 def test_information_ratio_matches_its_closed_form_for_gaussian_levels():
@@ -111,15 +177,15 @@ def test_families_without_a_variance_function_keep_the_row_rule():
     data["y"] = np.abs(data["y"]).round()
     spec = build_model_spec("y ~ x + (1 | g)", data, "zero_inflated_poisson")
     assert information_ratios(spec, spec.blocks[0]) is None
-    assert centred_blocks(spec, "information") == (True,)
+    assert centred_blocks(spec, "auto") == (True,)
     assert centred_blocks(
-        build_model_spec("y ~ x + (1 | g)", data.iloc[1:], "zero_inflated_poisson"), "information"
+        build_model_spec("y ~ x + (1 | g)", data.iloc[1:], "zero_inflated_poisson"), "auto"
     ) == (False,)
 
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
     with pytest.raises(
-        BayesmmError, match="parameterization must be 'auto', 'information', 'noncentred'"
+        BayesmmError, match="parameterization must be 'auto', 'information', 'rows', 'noncentred'"
     ):
         bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, parameterization="centre")
 
