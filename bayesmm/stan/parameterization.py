@@ -3,14 +3,15 @@
 The latent program samples each block's effects in one of two equivalent forms:
 
 * **non-centred** (``z ~ std_normal()``, effects = ``(diag(sd) * L * z)'``): right when a
-  level has few rows, so that its effects are mostly prior (the funnel between ``sd`` and the
-  effects is then removed). brms and rstanarm always use it.
+  level's data say little about its effects (few rows, or noisy ones), so that they are
+  mostly prior (the funnel between ``sd`` and the effects is then removed). brms and rstanarm
+  always use it.
 * **centred** (the effects themselves are parameters, each level's row
-  ``~ multi_normal(0, diag(sd) * L * L' * diag(sd))``): right when every level has many rows,
-  so that its effects are pinned down by its own data. The non-centred form is then the badly
-  shaped one: ``sd`` and ``z`` must move together to keep the effects where the data put them,
-  and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a binomial GLMM with
-  1,000 rows per level).
+  ``~ multi_normal(0, diag(sd) * L * L' * diag(sd))``): right when every level's effects are
+  pinned down by its own data (many rows, or rows that each say much). The non-centred form
+  is then the badly shaped one: ``sd`` and ``z`` must move together to keep the effects where
+  the data put them, and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a
+  binomial GLMM with 1,000 rows per level).
 
 ``parameterization="auto"`` (the default of :func:`bayesmm.fit`) decides per block from how
 strongly each level's data inform its effects (:func:`information_ratios`): for every level
