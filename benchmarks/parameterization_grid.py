@@ -25,6 +25,7 @@ Usage::
     python benchmarks/parameterization_grid.py                      # the grid of the README
     python benchmarks/parameterization_grid.py --families gaussian --rows 20 --sds 0.5
     python benchmarks/parameterization_grid.py --slopes --families poisson --rows 2 5 20 100
+    python benchmarks/parameterization_grid.py --markdown results.txt   # the README's table
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,6 +123,41 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def markdown(path: str) -> str:
+    """The README's table from the CELL lines of a results file (the first run of 2026-12-04
+    named the rules ``auto`` = rows and ``information`` = info, before auto changed)."""
+    old = {"auto": "rule_rows", "information": "rule_info"}
+    cells = []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("CELL "):
+            fields = dict(item.split("=", 1) for item in line.split()[1:])
+            for before, after in old.items():
+                for suffix in ("", "_vs_best"):
+                    if before + suffix in fields:
+                        fields[after + suffix] = fields.pop(before + suffix)
+            cells.append(fields)
+    cells.sort(key=lambda c: (FAMILIES.index(c["family"]), int(c["rows"]), float(c["sd_ratio"])))
+    lines = [
+        "| family | rows x levels | SD / noise | info ratio | centred: ESS, ESS/s, R-hat, div "
+        "| non-centred: ESS, ESS/s, R-hat, div | better | auto picks: x best | rows rule: x best |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        form = {
+            tag: f"{float(c['ess_' + tag]):.0f}, {float(c['esss_' + tag]):.3g}, "
+            f"{float(c['rhat_' + tag]):.3f}, {c['div_' + tag]}"
+            for tag in ("C", "NC")
+        }
+        better = "C" if float(c["esss_C"]) >= float(c["esss_NC"]) else "NC"
+        lines.append(
+            f"| {c['family']} | {c['rows']} x {c['groups']} | {float(c['sd_ratio']):g} "
+            f"| {float(c['info']):.3g} | {form['C']} | {form['NC']} | {better} "
+            f"| {c['rule_info']}: {float(c['rule_info_vs_best']):.2f} "
+            f"| {c['rule_rows']}: {float(c['rule_rows_vs_best']):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
@@ -132,7 +169,11 @@ def main(argv=None) -> None:
     parser.add_argument("--sampling", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slopes", action="store_true", help="y ~ x + (1 + x | g)")
+    parser.add_argument("--markdown", metavar="RESULTS", help="print the README table of a run")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(args.markdown))
+        return
     formula = "y ~ x + (1 + x | g)" if args.slopes else "y ~ x + (1 | g)"
     print(
         f"# {formula}, {args.groups} groups, latent program, {args.chains} chains x "
