@@ -286,7 +286,9 @@ def fit(
         inform each effect more than the prior does (data precision from the family's variance
         function over 1 / SD^2; the non-centred form then mixes slowly) and keeps the others
         non-centred; ``"rows"`` (the previous default) centres a block with at least 10 levels
-        of at least 100 rows each; see :mod:`bayesmm.stan.parameterization`.
+        of at least 100 rows each; see :mod:`bayesmm.stan.parameterization`. With
+        ``algorithm="optimize"`` or ``"laplace"``, ``"auto"`` keeps every block non-centred
+        (a centred hierarchy's joint density has no mode).
     offset : str or array-like, optional
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any
@@ -346,6 +348,10 @@ def fit(
         raise BayesmmError(
             f"threads_per_chain must be a positive integer, got {threads_per_chain}."
         )
+    if algorithm in ("optimize", "laplace") and parameterization in ("auto", "information"):
+        # a centred hierarchy's joint density has no mode (it rises without bound as an SD goes
+        # to 0): the mode-based approximations need the non-centred form
+        parameterization = "noncentred"
     program = _program(
         spec,
         sample_prior,

@@ -140,7 +140,9 @@ def test_laplace_on_cbpp_shows_why_the_joint_mode_misleads(cbpp, cbpp_nuts):
     so this is the Laplace approximation itself, not a numerical slip. At that mode the
     intercept trades off against the herd effects' mean with variance sd^2 / 15, hence its
     SD ~ 3.79 / sqrt(15) = 0.98 (NUTS 0.32); the slope is unaffected."""
-    fit = bmm.fit(CBPP, cbpp, "binomial", **NC, algorithm="laplace", seed=2, **QUIET)
+    fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="laplace", seed=2, **QUIET)
+    # auto keeps the herds non-centred for a mode-based approximation (NUTS would centre them)
+    assert fit.program.centred == (False,)
     approx, nuts = fit.summary(), cbpp_nuts.summary()
     ratio = approx["Est.Error"] / nuts["Est.Error"]
     assert (
