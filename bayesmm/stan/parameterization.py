@@ -34,7 +34,9 @@ and non-centred. Rows alone do not decide it: 20 rows per level call for the cen
 SD / noise 1 and for the non-centred one at 0.25. The better form changed between estimated
 ratios of 0.75 and 1.5; outside that band the other form was 2.7x to 330x slower (min bulk
 ESS per second). This rule reached 0.8x the better form's ESS per second on 55 cells (the
-previous row rule on 41); the miss, x0.62, was a cell at ratio 0.75.
+previous row rule on 41); the miss, x0.62, was a cell at ratio 0.75, and reruns of its design
+with three more seeds missed once more (x0.29 at ratio 1.13): near a ratio of 1 the winner
+varies from run to run.
 
 ``parameterization="rows"`` is the previous default, a row rule: a block is centred when its
 smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
