@@ -192,10 +192,30 @@ def _working_response(spec: ModelSpec):
         observed = y / trials
     else:
         mean = max(y.mean(), 0.5 / len(y))
-        variance = np.full_like(y, mean)  # the Poisson variance function (negbinomial: a bound)
+        variance = np.full_like(y, mean)  # the Poisson variance function
+        if family.name == "negbinomial":  # mean + mean^2 / shape, shape by moments
+            variance = variance + mean**2 * _negbinomial_overdispersion(spec, y, mean)
         observed = y
     slope = dg(np.asarray(mean))
     return g(np.asarray(mean)) + (observed - mean) * slope, 1 / (variance * slope**2)
+
+
+def _negbinomial_overdispersion(spec: ModelSpec, y: np.ndarray, mean: float) -> float:
+    """1 / shape of a negative binomial response by moments: the pooled variance of the rows
+    around the means of the levels of the block with most levels, less the Poisson part, over
+    mean^2 (0 when the rows vary less than a Poisson's). Population-level effects left in that
+    variance make it an overestimate, which only errs towards the non-centred form; the Poisson
+    variance alone overstated a level's information 30-fold on the Arabidopsis data (shape 0.6),
+    which centred a block whose chains then mixed worse."""
+    if not spec.blocks:
+        return 0.0
+    block = max(spec.blocks, key=lambda b: len(b.group_levels))
+    level = np.asarray(block.level_index, dtype=np.int64)
+    n_levels = len(block.group_levels)
+    rows = np.bincount(level, minlength=n_levels).astype(float)
+    level_mean = np.bincount(level, weights=y, minlength=n_levels) / np.maximum(rows, 1)
+    pooled = np.sum((y - level_mean[level]) ** 2) / max(1.0, len(y) - n_levels)
+    return max(0.0, float(pooled - mean) / mean**2)
 
 
 def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
