@@ -321,10 +321,11 @@ class SBCResult:
             Bins of the test (default: about 5 expected ranks per bin, at most 20).
         min_ess : float, optional
             Test only the simulations whose fit reached this smallest bulk ESS
-            (:meth:`converged`). Leaving out fits by a property of the data and of the
-            sampler's own randomness keeps exact posteriors' ranks uniform, so a failure that
-            disappears with ``min_ess`` is the sampler's, not the model's or the simulator's;
-            the run is still only calibrated on the data sets it converged on.
+            (:meth:`converged`). A diagnostic, not a pass: a failure that disappears with
+            ``min_ess`` points at the sampler rather than the model or the simulator, but the
+            selection depends on the data (and on the draws), so the ranks of what is kept
+            need not be uniform even for an exact sampler, and the run says nothing about
+            the data sets it left out.
 
         Returns
         -------

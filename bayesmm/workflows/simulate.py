@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BackendError, DataError, UnsupportedModelError, suggest
+from ..errors import DataError, UnsupportedModelError, suggest
 from ..model.design import build_model_spec, check_columns, with_placeholder_response
 from ..model.distributional import as_model_formula
 from ..model.families import Family
@@ -75,7 +75,7 @@ from ..model.naming import (
 )
 from ..model.spec import ModelSpec, PriorTarget
 from ..stan.backends.base import SamplerSettings
-from ..stan.backends.chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
+from ..stan.backends.chain_pool import stan_call_error
 from ..stan.backends.pystan_backend import (
     PystanBackend,
     run_outside_event_loop,
@@ -263,10 +263,7 @@ def _fixed_param(code: str, data: dict[str, Any], inits: list[dict], seed: int, 
                 lambda: model.fixed_param(num_chains=len(inits), num_samples=1, init=inits)
             )
         except (ValueError, RuntimeError) as err:
-            if is_broken_pool_message(str(err)):
-                deaths = pool.dead_chains() if isinstance(pool, ChainProcessPool) else []
-                raise chain_death_error(deaths, len(inits)) from None
-            raise BackendError(f"Stan failed while simulating: {err}") from None
+            raise stan_call_error(err, pool, len(inits), "simulating") from None
     settings = SamplerSettings(chains=len(inits), iter_warmup=0, iter_sampling=1)
     return PystanBackend()._collect(fit, settings, was_cached, 0.0, 0.0).draws
 

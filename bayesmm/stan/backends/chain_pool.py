@@ -271,3 +271,29 @@ def chain_death_error(deaths: list[ChainDeath], chains: int) -> BackendError:
         f"What to try: {hint}\n"
         "This Python session can go on: the next fit starts fresh chain processes."
     )
+
+
+def stan_call_error(err: Exception, pool: Any, chains: int, doing: str) -> BackendError:
+    """Our error for a pystan call that failed: the chain process that died, named, when the
+    call broke ``pool`` (:func:`chain_death_error`), else Stan's own message.
+
+    Parameters
+    ----------
+    err : Exception
+        What pystan raised.
+    pool : executor
+        httpstan's chain pool as it was when the call started.
+    chains : int
+        Chains (or replicates) of the call.
+    doing : str
+        What the call did, for Stan's message ("sampling", "simulating").
+
+    Examples
+    --------
+    >>> str(stan_call_error(RuntimeError("Initialization failed"), None, 2, "sampling"))
+    'Stan failed while sampling: Initialization failed'
+    """
+    if is_broken_pool_message(str(err)):
+        deaths = pool.dead_chains() if isinstance(pool, ChainProcessPool) else []
+        return chain_death_error(deaths, chains)
+    return BackendError(f"Stan failed while {doing}: {err}")

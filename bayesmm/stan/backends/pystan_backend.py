@@ -39,7 +39,7 @@ from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_new_compile
 from .cache_admin import typical_compile_seconds
-from .chain_pool import ChainProcessPool, chain_death_error, is_broken_pool_message
+from .chain_pool import ChainProcessPool, stan_call_error
 from .pystan_build import (
     build_services_extension_module,
     build_tag,
@@ -533,10 +533,7 @@ class PystanBackend:
             try:
                 fit = without_fit_files(lambda: model.sample(**kwargs))
             except (ValueError, RuntimeError) as err:
-                if is_broken_pool_message(str(err)):
-                    deaths = pool.dead_chains() if isinstance(pool, ChainProcessPool) else []
-                    raise chain_death_error(deaths, settings.chains) from None
-                raise BackendError(f"Stan failed while sampling: {err}") from None
+                raise stan_call_error(err, pool, settings.chains, "sampling") from None
             sample_seconds = time.perf_counter() - start
         output = self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
         output.messages = stan_messages(console.getvalue())
