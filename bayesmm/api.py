@@ -25,7 +25,12 @@ from .model.pointwise import pointwise_in_numpy
 from .model.prior_table import prior_table
 from .model.spec import ModelSpec
 from .posterior.fit import Fit
-from .stan.algorithms import APPROXIMATE_INITS, AlgorithmSettings, check_algorithm
+from .stan.algorithms import (
+    APPROXIMATE_INITS,
+    DEFAULT_SINGLE_DRAWS,
+    AlgorithmSettings,
+    check_algorithm,
+)
 from .stan.algorithms.inits import chain_inits
 from .stan.backends import get_backend
 from .stan.backends.base import SamplerSettings
@@ -219,6 +224,7 @@ def fit(
     algorithm: str = "nuts",
     jacobian: bool | None = None,
     num_paths: int | None = None,
+    num_single_draws: int | None = None,
 ) -> Fit:
     """Fit a Bayesian (generalized) linear mixed model with Stan.
 
@@ -293,11 +299,17 @@ def fit(
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any
         ``offset(...)`` terms of the formula with coefficient 1.
-    algorithm : {"nuts", "optimize", "laplace", "pathfinder", "meanfield", "fullrank"}
+    algorithm : {"nuts", "optimize", "laplace", "nested_laplace", "pathfinder", "meanfield", \
+"fullrank"}
         ``"nuts"`` samples the posterior. The others are quicker approximations
         (:mod:`bayesmm.stan.algorithms`) returning one chain of ``iter_sampling`` draws in the
         same Fit: ``"optimize"`` the posterior mode by L-BFGS (one draw), ``"laplace"`` a
-        normal at the mode of the unconstrained density, ``"pathfinder"`` multi-path
+        normal at the mode of the unconstrained density (CmdStan's: the joint mode of
+        hyperparameters and group effects), ``"nested_laplace"`` the group effects integrated
+        out by an inner Laplace approximation and a normal for the hyperparameters at the
+        mode of that marginal, then the effects from their conditional normal per draw
+        (TMB's/INLA's construction; pystan backend only; families whose likelihood is
+        log-concave; :mod:`bayesmm.stan.algorithms.nested_laplace`), ``"pathfinder"`` multi-path
         Pathfinder (``num_paths`` paths pooled and PSIS-resampled, as CmdStan's),
         ``"meanfield"``/``"fullrank"`` ADVI (cmdstanpy backend only). ``print(fit)`` says
         which made the draws; their intervals are approximate.
@@ -310,6 +322,15 @@ def fit(
         draws are pooled and resampled by Pareto-smoothed importance weights (CmdStan's
         ``num_paths``, default 4; 1 is single-path Pathfinder). The Pareto k of the pooled
         importance ratios is in ``fit.algorithm_details["pareto_k"]``.
+    num_single_draws : int, optional
+        For multi-path ``"pathfinder"``: draws from each path's best normal that go into the
+        pool before ``iter_sampling`` of them are resampled (cmdstanpy's
+        ``num_single_draws``, CmdStan's ``num_draws``; passed to CmdStan on the cmdstanpy
+        backend). Default 4000 (CmdStan's is 1000): with 1000 the cbpp fixed-effect means
+        missed NUTS's by up to 0.22 posterior SDs on 2 of 4 seeds, with 4000 by at most
+        0.11 (benchmarks/README.md, "Pathfinder's draws per path"); the cost is one log
+        density evaluation per draw. Not used by single-path Pathfinder (``num_paths=1``),
+        which draws ``iter_sampling`` from its one normal.
 
     Returns
     -------
@@ -329,6 +350,20 @@ def fit(
             "algorithm='pathfinder' (or init='pathfinder')."
         )
     paths = {} if num_paths is None else {"num_paths": num_paths}
+    if num_single_draws is not None and algorithm != "pathfinder":
+        raise BayesmmError(
+            f"num_single_draws={num_single_draws!r} is an option of algorithm='pathfinder' "
+            "only; drop it."
+        )
+    if algorithm == "pathfinder" and num_paths != 1:
+        per_path = DEFAULT_SINGLE_DRAWS if num_single_draws is None else num_single_draws
+        paths["single_path_draws"] = per_path
+    elif num_single_draws is not None:
+        raise BayesmmError(
+            "num_single_draws sets the draws per path that multi-path Pathfinder pools; "
+            "single-path Pathfinder (num_paths=1) draws iter_sampling from its one normal. "
+            "Drop num_single_draws or use num_paths > 1."
+        )
     checked = check_sampler_arguments(
         chains, iter_warmup, iter_sampling, seed, adapt_delta, max_treedepth, init, parallel_chains
     )
@@ -348,6 +383,8 @@ def fit(
         raise BayesmmError(
             f"threads_per_chain must be a positive integer, got {threads_per_chain}."
         )
+    if algorithm == "nested_laplace":
+        parameterization = _nested_laplace_parameterization(spec, parameterization)
     if algorithm in ("optimize", "laplace") and parameterization in ("auto", "information"):
         # a centred hierarchy's joint density has no mode (it rises without bound as an SD goes
         # to 0): the mode-based approximations need the non-centred form
@@ -406,6 +443,37 @@ def fit(
     if warn:
         result.warn_about_sampling()
     return result
+
+
+#: Families whose log-likelihood is concave in the linear predictor (with their usual links),
+#: so the conditional density of the group effects has one mode for the inner Newton solve.
+NESTED_LAPLACE_FAMILIES = (
+    "gaussian", "lognormal", "gamma", "beta", "bernoulli", "binomial", "poisson",
+    "negbinomial", "cumulative", "categorical",
+)  # fmt: skip
+
+
+def _nested_laplace_parameterization(spec: ModelSpec, parameterization: str) -> str:
+    """The parameterization a nested Laplace fit runs (non-centred: its inner problem is the
+    standardised effects), or our error for a model it cannot handle."""
+    if parameterization not in ("auto", "information", "noncentred"):
+        raise UnsupportedModelError(
+            f"algorithm='nested_laplace' integrates out the standardised effects z of "
+            f"non-centred blocks; parameterization={parameterization!r} can centre blocks, "
+            "which then have none. Use parameterization='auto' (non-centred here) or "
+            "'noncentred'."
+        )
+    family = spec.family.name
+    if family not in NESTED_LAPLACE_FAMILIES:
+        raise UnsupportedModelError(
+            f"algorithm='nested_laplace' does not handle family {family!r}: its likelihood "
+            "is not log-concave in the linear predictor (a heavy-tailed, zero-inflated, "
+            "hurdle or compound distribution), so the group effects' conditional density "
+            "can have several modes and one inner Laplace approximation would misplace "
+            "them. Families it handles: "
+            f"{', '.join(NESTED_LAPLACE_FAMILIES)}. Use algorithm='nuts' (or 'pathfinder')."
+        )
+    return "noncentred"
 
 
 def _approximate_fit(

@@ -50,6 +50,10 @@ ALGORITHM_LABELS = {
     "nuts": "NUTS",
     "optimize": "L-BFGS optimization (the mode, no uncertainty)",
     "laplace": "a Laplace approximation (normal at the mode, unconstrained scale)",
+    "nested_laplace": (
+        "a nested Laplace approximation (group effects integrated out by an inner Laplace "
+        "approximation; normal for the hyperparameters at the mode of that marginal)"
+    ),
     "pathfinder": "Pathfinder (normal approximations along L-BFGS paths)",
     "meanfield": "ADVI, mean-field (normal approximation with a diagonal covariance)",
     "fullrank": "ADVI, full-rank (normal approximation)",
@@ -576,9 +580,17 @@ class Fit:
                 else f"multi-path Pathfinder ({paths} paths' normal approximations, pooled)"
             )
         notes = [f"jacobian = {details['jacobian']}"] if "jacobian" in details else []
-        if "iterations" in details:
+        if self.algorithm == "nested_laplace":
+            notes.append(
+                f"{details.get('iterations', '?')} outer BFGS iterations; "
+                f"{details.get('inner_size', 0)} group effects integrated out "
+                f"({details.get('inner_solves', 0)} inner Newton solves)"
+            )
+        elif "iterations" in details:
             over = f" over {details.get('paths_used', paths)} paths" if paths > 1 else ""
             notes.append(f"{details['iterations']} L-BFGS iterations{over}")
+        if paths > 1 and details.get("num_single_draws"):
+            notes.append(f"{int(details['num_single_draws'])} draws per path resampled")
         k = details.get("pareto_k")
         if k is not None and np.isfinite(k):
             notes.append(f"Pareto k = {k:.2f}")

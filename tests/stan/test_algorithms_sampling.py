@@ -127,6 +127,69 @@ def test_multi_path_pathfinder_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
     assert_fixed_effects_match(fit, cbpp_nuts)
 
 
+def test_default_pathfinder_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
+    """The issue's criterion with bayesmm's defaults (parameterization="auto" centres the
+    herds; 4 paths x num_single_draws=4000 pooled, 1000 resampled). Seed 2 is one where
+    CmdStan's 1000 draws per path miss (gap 0.224 NUTS SDs; 4000: 0.113), measured with
+    benchmarks/pathfinder_draws.py (4000 met it on 6 of 6 cbpp seeds, worst gap 0.113, SD
+    ratios 0.84-1.06). The NUTS reference is the non-centred program: the same posterior."""
+    with pytest.warns(bmm.errors.SamplingWarning, match="Pareto k"):
+        fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="pathfinder", seed=2, **QUIET)
+    assert fit.program.centred == (True,)
+    assert fit.algorithm_details["num_single_draws"] == 4000
+    assert "4000 draws per path" in str(fit)
+    assert_fixed_effects_match(fit, cbpp_nuts)
+
+
+def test_nested_laplace_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
+    """The issue's criterion where the joint Laplace approximation cannot meet it: the herd
+    effects integrated out by the inner Laplace approximation, the hyperparameters' normal at
+    the mode of that marginal (measured: gaps 0.01-0.02 NUTS SDs, SD ratios 0.95-0.98). The
+    herd SD is located where NUTS puts it (0.72 vs 0.77; the joint mode: 3.8), within 0.3 NUTS
+    SDs, with an SD within 30%."""
+    fit = bmm.fit(CBPP, cbpp, "binomial", algorithm="nested_laplace", seed=2, **QUIET)
+    assert fit.algorithm == "nested_laplace" and fit.program.centred == (False,)
+    assert fit.algorithm_details["inner_size"] == 15 and fit.algorithm_details["colours"] == 1
+    assert_fixed_effects_match(fit, cbpp_nuts)
+    approx, nuts = fit.summary(), cbpp_nuts.summary()
+    label = "sd_herd__Intercept"
+    gap = abs(approx.loc[label, "Estimate"] - nuts.loc[label, "Estimate"])
+    assert gap < 0.3 * nuts.loc[label, "Est.Error"]
+    assert approx.loc[label, "Est.Error"] == pytest.approx(nuts.loc[label, "Est.Error"], rel=0.3)
+    text = str(fit)
+    assert "nested Laplace approximation" in text and "15 group effects integrated out" in text
+    # the effects are drawn from their conditional normal at each draw's hyperparameters
+    r = fit.idata.posterior["r_herd"].values[0, :, :, 0]
+    assert np.unique(r[:, 0]).size == r.shape[0]
+    nuts_r = cbpp_nuts.ranef()["herd"]
+    ranef = fit.ranef()["herd"]
+    assert np.corrcoef(ranef.iloc[:, 0], nuts_r.iloc[:, 0])[0, 1] > 0.99
+
+
+def test_nested_laplace_meets_the_criterion_on_sleepstudy(sleepstudy, sleepstudy_fit, tmp_path):
+    """On the latent program (36 subject effects integrated out; gaussian, so the inner
+    Laplace approximation is exact) against NUTS on the marginal program (the same
+    posterior): the issue's criterion, and the subject SDs within 15% of NUTS's means. On the
+    marginal program (method="auto") there is nothing left to integrate: a Laplace
+    approximation of the hyperparameters, with the effects redrawn from their exact
+    conditional. Summary, ranef, predict and save/load work unchanged."""
+    fit = bmm.fit(SLEEP, sleepstudy, algorithm="nested_laplace", method="latent", seed=2, **QUIET)
+    assert fit.algorithm_details["inner_size"] == 36 and fit.algorithm_details["colours"] == 2
+    assert_fixed_effects_match(fit, sleepstudy_fit)
+    for label in ("sd_Subject__Intercept", "sd_Subject__Days"):
+        ratio = (
+            fit.summary().loc[label, "Estimate"] / sleepstudy_fit.summary().loc[label, "Estimate"]
+        )
+        assert 0.85 < ratio < 1.15, (label, ratio)
+    new = sleepstudy.head(3).assign(Subject="new subject")
+    assert fit.predict(new, allow_new_levels=True, seed=1).shape[0] == 3
+    again = bmm.load(fit.save(tmp_path / "nested"))
+    assert again.algorithm == "nested_laplace" and str(again) == str(fit)
+    marginal = bmm.fit(SLEEP, sleepstudy, algorithm="nested_laplace", seed=2, **QUIET)
+    assert marginal.method == "marginal" and marginal.algorithm_details["inner_size"] == 0
+    assert_fixed_effects_match(marginal, sleepstudy_fit)
+
+
 def test_optimize_on_a_latent_program_warns(cbpp):
     with pytest.warns(bmm.errors.SamplingWarning, match="no proper maximum"):
         bmm.fit(CBPP, cbpp, "binomial", **NC, algorithm="optimize", seed=1, **QUIET)

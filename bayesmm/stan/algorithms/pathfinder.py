@@ -383,6 +383,7 @@ def multi_pathfinder_draws(
         log_q=log_q,
         details={
             "num_paths": len(starts),
+            "num_single_draws": per_path,
             "paths_used": len(paths),
             "path_elbos": [p.details["elbo"] for p in paths],
             "path_iterations": [p.details["iterations"] for p in paths],

@@ -24,6 +24,7 @@ import numpy as np
 from ...errors import BackendError, SamplingWarning
 from .density import LogDensity
 from .laplace import ApproximateDraws, laplace_draws
+from .nested_laplace import nested_laplace_draws
 from .optimize import find_mode
 from .pathfinder import multi_pathfinder_draws, pathfinder_draws
 from .settings import AlgorithmSettings
@@ -100,8 +101,8 @@ def starting_point(density: LogDensity, init: Any, rng: np.random.Generator) -> 
 
 
 def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> ApproximateDraws:
-    """Optimize, or draw from the Laplace or Pathfinder approximation, on the unconstrained
-    scale.
+    """Optimize, or draw from the Laplace, nested Laplace or Pathfinder approximation, on the
+    unconstrained scale.
 
     Returns
     -------
@@ -136,6 +137,24 @@ def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> Approxima
                 f"Pathfinder's Pareto k is {k:.2f} (> {PARETO_K_LIMIT}, "
                 f"{settings.num_paths} path(s)): the normal approximation is far from the "
                 "posterior and its draws are unreliable. Use algorithm='nuts'.",
+                SamplingWarning,
+                stacklevel=3,
+            )
+        return result
+    if settings.algorithm == "nested_laplace":
+        inner = inner_coordinates(density)
+        outer = np.setdiff1d(np.arange(density.n_parameters), inner)
+        result = nested_laplace_draws(
+            density, inner, settings.draws, rng, theta0=x0[outer],
+            max_iterations=settings.max_iterations,
+        )  # fmt: skip
+        result.details["jacobian"] = True
+        k = result.details["pareto_k_hyper"]
+        if np.isfinite(k) and k > PARETO_K_LIMIT:
+            warnings.warn(
+                f"The nested Laplace approximation's normal for the hyperparameters is far "
+                f"from their Laplace-approximated marginal (Pareto k {k:.2f} > "
+                f"{PARETO_K_LIMIT}): its SDs and intervals are unreliable. Use algorithm='nuts'.",
                 SamplingWarning,
                 stacklevel=3,
             )
@@ -176,6 +195,55 @@ def run_algorithm(density: LogDensity, settings: AlgorithmSettings) -> Approxima
     details.pop("hessian", None)
     result.details = {**details, "evaluations": mode.evaluations + 2 * density.n_parameters}
     return result
+
+
+#: Parameters whose unconstrained coordinates the nested Laplace approximation integrates out:
+#: the standardised effects of non-centred blocks (``z_1``, ``z_2``, ...).
+INNER_PARAMETER_PREFIX = "z_"
+
+
+def parameter_of_coordinates(density: LogDensity) -> list[str]:
+    """The parameter each unconstrained coordinate belongs to, found by moving it alone and
+    seeing which parameter's constrained values change (sizes differ for Cholesky factors and
+    simplexes, so counting cannot tell).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmm.stan.algorithms.density import LogDensity
+    >>> d = LogDensity(3, None, None, lambda x: np.r_[np.exp(x[0]), x[1:]],
+    ...                parameters=(("sigma", ()), ("z_1", (2,))))
+    >>> parameter_of_coordinates(d)
+    ['sigma', 'z_1', 'z_1']
+    """
+    layout = list(density.parameters)
+    sizes = [math.prod(dims) if dims else 1 for _, dims in layout]
+    ends = np.cumsum(sizes)
+    base_point = np.full(density.n_parameters, 0.1)
+    base = np.asarray(density.constrain(base_point), dtype=float)[: int(ends[-1])]
+    owners = []
+    for i in range(density.n_parameters):
+        moved = base_point.copy()
+        moved[i] += 0.5
+        change = np.abs(np.asarray(density.constrain(moved), dtype=float)[: int(ends[-1])] - base)
+        changed = np.flatnonzero(change > 1e-12)
+        if changed.size == 0:
+            raise BackendError(f"Could not tell which parameter coordinate {i + 1} belongs to.")
+        owners.append(layout[int(np.searchsorted(ends, changed[0], side="right"))][0])
+    return owners
+
+
+def inner_coordinates(density: LogDensity) -> np.ndarray:
+    """Unconstrained coordinates of the standardised group effects (parameters ``z_k``)."""
+    owners = parameter_of_coordinates(density) if density.parameters else []
+    return np.array(
+        [
+            i
+            for i, name in enumerate(owners)
+            if name.startswith(INNER_PARAMETER_PREFIX) and name[2:].isdigit()
+        ],
+        dtype=int,
+    )
 
 
 #: Largest gradient entry at an L-BFGS end point that Laplace still treats as a mode.

@@ -18,10 +18,29 @@ import numpy as np
 from ...errors import BayesmmError, suggest
 
 #: Every value of ``algorithm=`` in :func:`bayesmm.fit`; all but NUTS approximate.
-ALGORITHMS = ("nuts", "optimize", "laplace", "pathfinder", "meanfield", "fullrank")
+ALGORITHMS = (
+    "nuts",
+    "optimize",
+    "laplace",
+    "nested_laplace",
+    "pathfinder",
+    "meanfield",
+    "fullrank",
+)
 
 #: Algorithms that only the cmdstanpy backend runs (CmdStan's ADVI).
 CMDSTAN_ONLY = ("meanfield", "fullrank")
+
+#: Algorithms that only the pystan backend runs (ours, on httpstan's log density; CmdStan has
+#: no nested Laplace approximation).
+PYSTAN_ONLY = ("nested_laplace",)
+
+#: Draws from each path's best normal before multi-path Pathfinder pools and resamples them
+#: (``num_single_draws`` of :func:`bayesmm.fit`), when the user gives none. CmdStan's default
+#: is 1000; 4000 is what met the issue-17 criterion on cbpp and sleepstudy over seeds
+#: (benchmarks/pathfinder_draws.py): the PSIS resampling of a poor proposal needs a larger
+#: pool to find the draws that carry the weight.
+DEFAULT_SINGLE_DRAWS = 4000
 
 #: Values of ``init=`` that start NUTS from an approximation's draws.
 APPROXIMATE_INITS = ("pathfinder", "laplace", "optimize")
@@ -50,7 +69,8 @@ class AlgorithmSettings:
     Attributes
     ----------
     algorithm : str
-        ``"optimize"``, ``"laplace"``, ``"pathfinder"``, ``"meanfield"`` or ``"fullrank"``.
+        ``"optimize"``, ``"laplace"``, ``"nested_laplace"``, ``"pathfinder"``, ``"meanfield"``
+        or ``"fullrank"``.
     draws : int
         Approximate draws to return (optimize returns its one mode).
     jacobian : bool or None
@@ -65,7 +85,8 @@ class AlgorithmSettings:
         Start: a radius for uniform random values on the unconstrained scale (Stan's 2 by
         default), or constrained values for some or all parameters.
     max_iterations : int
-        L-BFGS iterations at most (ADVI: iterations of stochastic gradient ascent).
+        L-BFGS iterations at most (ADVI: iterations of stochastic gradient ascent; nested
+        Laplace: outer BFGS iterations).
     history_size : int
         L-BFGS update pairs kept.
     elbo_draws : int
@@ -101,6 +122,13 @@ class AlgorithmSettings:
         paths = self.num_paths
         if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths < 1:
             raise BayesmmError(f"num_paths must be a positive integer, got {paths!r}.")
+        per_path = self.single_path_draws
+        if per_path is not None and (
+            isinstance(per_path, bool)
+            or not isinstance(per_path, (int, np.integer))
+            or per_path < 1
+        ):
+            raise BayesmmError(f"num_single_draws must be a positive integer, got {per_path!r}.")
 
     @property
     def uses_jacobian(self) -> bool:

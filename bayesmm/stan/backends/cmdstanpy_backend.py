@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendError
-from ..algorithms.settings import AlgorithmSettings
+from ..algorithms.settings import PYSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, record_new_compile
 
@@ -203,6 +203,12 @@ class CmdStanPyBackend:
         """Compile (through the cache) and run CmdStan's ``optimize``, ``laplace``,
         ``pathfinder`` or ADVI (``meanfield``, ``fullrank``) through cmdstanpy's
         ``CmdStanModel.optimize / laplace_sample / pathfinder / variational``."""
+        if settings.algorithm in PYSTAN_ONLY:
+            raise BackendError(
+                f"algorithm='{settings.algorithm}' (group effects integrated out by an inner "
+                "Laplace approximation) is bayesmm's own and runs on the pystan backend only: "
+                "pass backend='pystan', or use algorithm='laplace' or 'pathfinder' here."
+            )
         model, was_cached, compile_seconds = self._model(code)
         data = cmdstan_data(data)
         common = {
@@ -294,6 +300,13 @@ class CmdStanPyBackend:
                 "jacobian": settings.uses_jacobian,
                 "draws": n,
                 **({"num_paths": settings.num_paths} if algorithm == "pathfinder" else {}),
+                **(
+                    {"num_single_draws": settings.single_path_draws}
+                    if algorithm == "pathfinder"
+                    and settings.num_paths > 1
+                    and settings.single_path_draws is not None
+                    else {}
+                ),
             },
             parameter_names=tuple(model.src_info().get("parameters", {})),
         )

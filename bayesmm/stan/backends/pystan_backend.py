@@ -590,9 +590,9 @@ class PystanBackend:
     def approximate(
         self, code: str, data: dict[str, Any], settings: AlgorithmSettings
     ) -> SamplerOutput:
-        """Compile (through the cache) and optimize, or draw from the Laplace or Pathfinder
-        approximation (:mod:`bayesmm.stan.algorithms`), with httpstan's log density and
-        gradient; ADVI (meanfield, fullrank) is cmdstanpy's only."""
+        """Compile (through the cache) and optimize, or draw from the Laplace, nested Laplace or
+        Pathfinder approximation (:mod:`bayesmm.stan.algorithms`), with httpstan's log density
+        and gradient; ADVI (meanfield, fullrank) is cmdstanpy's only."""
         return run_outside_event_loop(self._approximate, code, data, settings)
 
     def _approximate(
