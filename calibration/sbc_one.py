@@ -2,6 +2,7 @@
 
     python calibration/sbc_one.py --seed 2027 94 25 63
     python calibration/sbc_one.py --seed 2027 --init pathfinder 94 25 63
+    python calibration/sbc_one.py --seed 2027 --parameterization centred --warmup 2000 94 25 63
 
 For each simulation index: the job's own prior draw and data (``bayesmm.sbc``'s job seeds, so
 the data are the run's), the fit with the run's settings (1 chain, 300 + 300, adapt_delta 0.95;
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--n-sims", type=int, default=100)
     parser.add_argument("--init", default=None)
+    parser.add_argument("--parameterization", default="auto")
+    parser.add_argument("--warmup", type=int, default=300)
     args = parser.parse_args()
     family = bmm.families.get_family(args.family)
     formula, frame = design(family)
@@ -63,8 +66,9 @@ def main() -> None:
         data = frame.assign(y=y)
         start = time.perf_counter()
         fit = bmm.fit(
-            formula, data, family, chains=1, iter_warmup=300, iter_sampling=300,
+            formula, data, family, chains=1, iter_warmup=args.warmup, iter_sampling=300,
             adapt_delta=0.95, seed=fit_seed, init=args.init, show_progress=False, warn=False,
+            parameterization=args.parameterization,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         sample_stats = fit.idata.sample_stats
@@ -77,7 +81,7 @@ def main() -> None:
         posterior = {label: np.asarray(labelled[label]) for label in truths if label in labelled}
         thin, min_ess = thinning_step(posterior)
         print(
-            f"  init {args.init}: {seconds:.1f} s, mean step size {stats.get('step_size', 0):.2g}, "
+            f"  init {args.init}, {args.parameterization}, warmup {args.warmup}: {seconds:.1f} s, mean step size {stats.get('step_size', 0):.2g}, "
             f"mean tree depth {stats.get('tree_depth', 0):.1f}, mean lp {stats.get('lp', 0):.3g}, "
             f"smallest bulk ESS {min_ess:.1f}"
         )
