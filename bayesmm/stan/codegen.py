@@ -237,6 +237,117 @@ def looped_likelihood(spec: ModelSpec) -> bool:
     return bool(spec.dpars) and bool(spec.family.stan_functions)
 
 
+#: Families (and links) whose likelihood the level-sliced program writes as one GLM call per
+#: level of the grouping factor (see :func:`grouped_glm_applies`).
+GROUPED_GLM_FAMILIES = {("binomial", "logit"), ("bernoulli", "logit"), ("poisson", "log")}
+
+#: The likelihood's terms without parameters, per row, for each family of the level-sliced
+#: likelihood: its GLM calls use ``_lupmf`` (Stan leaves out these terms, which were most of
+#: the call's cost: ``benchmarks/glmm_gradient_cost.py``) and the program adds their sum, a
+#: constant of the data, so that the log density stays the full one.
+GROUPED_GLM_CONSTANTS = {
+    "binomial": "lchoose(trials[n], Y[n])",
+    "bernoulli": "",
+    "poisson": "-lgamma(Y[n] + 1)",
+}
+
+#: Rows per level (N / J) from which the level-sliced likelihood is the default; measured by
+#: ``benchmarks/glmm_gradient_cost.py`` (see benchmarks/README.md, "GLMMs at 10^6 rows").
+GROUPED_GLM_MIN_ROWS_PER_LEVEL = 20
+
+
+def grouped_glm_applies(spec: ModelSpec, threaded: bool = False) -> bool:
+    """Whether the likelihood can be written as one GLM call per level of the one block.
+
+    The level-sliced form needs a family with a Stan GLM function for its link (binomial
+    logit, bernoulli logit, poisson log), exactly one random-effects block (its levels cut the
+    rows into slices), no family-parameter formulas, no addition terms (weights, censoring,
+    truncation, se) and no ``ar()`` term; offsets are allowed. Everything else keeps the row
+    by row linear predictor.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [0, 1, 1, 0, 1, 0], "x": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3],
+    ...                    "g": ["a", "a", "a", "b", "b", "b"]})
+    >>> grouped_glm_applies(build_model_spec("y ~ x + (1 | g)", df, family="bernoulli"))
+    True
+    >>> grouped_glm_applies(build_model_spec("y ~ x + (1 | g)", df, family="gaussian"))
+    False
+    """
+    family = spec.family
+    return (
+        (family.name, family.link) in GROUPED_GLM_FAMILIES
+        and family.link in family.glm
+        and len(spec.blocks) == 1
+        and len(spec.all_blocks) == 1
+        and not spec.additions.any
+        and not spec.dpars
+        and spec.autocor is None
+        and not threaded
+    )
+
+
+def use_grouped_glm(
+    spec: ModelSpec, threaded: bool = False, grouped_glm: bool | None = None
+) -> bool:
+    """Whether the program uses the level-sliced GLM likelihood.
+
+    ``grouped_glm=None`` (the default) uses it where it applies
+    (:func:`grouped_glm_applies`) and the rows per level (N / J) are at least
+    :data:`GROUPED_GLM_MIN_ROWS_PER_LEVEL`; ``True`` asks for it (an
+    :class:`~bayesmm.errors.UnsupportedModelError` where it does not apply); ``False`` keeps
+    the row by row program. Both are the same model: the log density agrees to rounding.
+    """
+    applies = grouped_glm_applies(spec, threaded)
+    if grouped_glm is None:
+        if not applies:
+            return False
+        levels = len(spec.blocks[0].group_levels)
+        return spec.n_obs >= GROUPED_GLM_MIN_ROWS_PER_LEVEL * levels
+    if grouped_glm and not applies:
+        raise UnsupportedModelError(
+            "The level-sliced GLM likelihood (grouped_glm=True) needs a binomial or bernoulli "
+            "(logit) or poisson (log) family, exactly one random-effects block and no "
+            "weights(), cens(), trunc(), se(), ar(), family-parameter formulas or threads; "
+            "use grouped_glm=None to let bayesmm choose."
+        )
+    return bool(grouped_glm)
+
+
+def _grouped_glm_context(spec: ModelSpec) -> dict[str, Any]:
+    """Template variables of the level-sliced likelihood (one GLM call per level)."""
+    block = spec.blocks[0]
+    rows = "glm_first:glm_last"
+    coefficients = "append_row(b, r_1[j]')"
+    if spec.offset is not None:
+        coefficients = f"append_row({coefficients}, 1)"  # the offsets column enters with 1
+    alpha = "Intercept" if spec.has_intercept else "0"
+    likelihood = (
+        spec.family.glm[spec.family.link]
+        .replace("_lpmf(", "_lupmf(")
+        .format(
+            y=f"Y_sorted[{rows}]",
+            trials=f"trials_sorted[{rows}]",
+            X=f"XZ_sorted[{rows}]",
+            alpha=alpha,
+            b=coefficients,
+        )
+    )
+    columns = [*spec.slope_names, *(f"{e} | {block.group}" for e in block.effect_names)]
+    if spec.offset is not None:
+        columns.append("offset")
+    return {
+        "group": block.group,
+        "levels": len(block.group_levels),
+        "columns": ", ".join(columns),
+        "likelihood": likelihood,
+        "alpha": alpha,
+        "constant": GROUPED_GLM_CONSTANTS[spec.family.name],
+    }
+
+
 def _likelihood_snippets(spec: ModelSpec) -> dict[str, Any]:
     family = spec.family
     link = family.link
@@ -345,13 +456,18 @@ def _response_declaration(spec: ModelSpec) -> str:
 
 
 def render_code(
-    spec: ModelSpec, threaded: bool = False, centred: Sequence[bool] | None = None
+    spec: ModelSpec,
+    threaded: bool = False,
+    centred: Sequence[bool] | None = None,
+    grouped_glm: bool | None = None,
 ) -> str:
     """Render the Stan program (with comments) for ``spec``.
 
     ``threaded`` writes the likelihood as a ``reduce_sum`` over rows (see
     :mod:`bayesmm.stan.parallel`); ``centred`` says per block whether its effects are sampled
-    centred (default: every block non-centred; see :mod:`bayesmm.stan.parameterization`).
+    centred (default: every block non-centred; see :mod:`bayesmm.stan.parameterization`);
+    ``grouped_glm`` chooses the level-sliced GLM likelihood (:func:`use_grouped_glm`; None:
+    where it applies and the levels have many rows).
 
     Examples
     --------
@@ -466,6 +582,9 @@ def render_code(
         "dpars": dpars,
         "priors": [_render_prior(target, spec) for target in spec.priors],
         "autocor": _autocor_context(spec),
+        "grouped_glm": (
+            _grouped_glm_context(spec) if use_grouped_glm(spec, threaded, grouped_glm) else None
+        ),
         **_likelihood_snippets(spec),
         **_addition_context(spec),
     }
@@ -619,17 +738,19 @@ def build_program(
     spec: ModelSpec,
     grainsize: int | None = None,
     centred: Sequence[bool] | None = None,
+    grouped_glm: bool | None = None,
     **data_options: bool,
 ) -> StanProgram:
     """Code and data for ``spec`` (see :func:`build_data` for the options).
 
     A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
     rows; see :mod:`bayesmm.stan.parallel`); ``centred`` flags the blocks whose effects are
-    sampled centred (:mod:`bayesmm.stan.parameterization`).
+    sampled centred (:mod:`bayesmm.stan.parameterization`); ``grouped_glm`` chooses the
+    level-sliced GLM likelihood (:func:`use_grouped_glm`). Both likelihoods take the same data.
     """
     data = build_data(spec, **data_options)
     if grainsize is not None:
         data["grainsize"] = int(grainsize)
     flags = centred_flags(spec, centred)
-    code = render_code(spec, threaded=grainsize is not None, centred=flags)
+    code = render_code(spec, threaded=grainsize is not None, centred=flags, grouped_glm=grouped_glm)
     return StanProgram(code, data, centred=flags)
