@@ -494,7 +494,7 @@ class Fit:
             *self._draws_lines(),
             f"Backend: {self.backend} (Stan {self.stan_version})"
             + ("; prior only (likelihood switched off)" if self.prior_only else ""),
-            f" Method: {METHOD_LABELS.get(self.method, self.method)}",
+            f" Method: {self._method_label()}",
         ]
         note = marginal_note(spec, self.method)
         if note:
@@ -560,6 +560,15 @@ class Fit:
         return "\n".join(
             line for i, line in enumerate(lines) if not (line == "" and i and lines[i - 1] == "")
         )
+
+    def _method_label(self) -> str:
+        """The program's description; on the latent program, who made the effects' draws."""
+        label = METHOD_LABELS.get(self.method, self.method)
+        if self.method != "latent" or not self.is_approximate:
+            return label
+        if self.algorithm == "nested_laplace":
+            return "latent (group-level effects integrated out by an inner Laplace approximation)"
+        return f"latent (group-level effects drawn by {self.algorithm})"
 
     def _draws_lines(self) -> list[str]:
         settings = self.settings

@@ -158,6 +158,7 @@ def test_nested_laplace_meets_the_criterion_on_cbpp(cbpp, cbpp_nuts):
     assert approx.loc[label, "Est.Error"] == pytest.approx(nuts.loc[label, "Est.Error"], rel=0.3)
     text = str(fit)
     assert "nested Laplace approximation" in text and "15 group effects integrated out" in text
+    assert "Method: latent (group-level effects integrated out by an inner Laplace" in text
     # the effects are drawn from their conditional normal at each draw's hyperparameters
     r = fit.idata.posterior["r_herd"].values[0, :, :, 0]
     assert np.unique(r[:, 0]).size == r.shape[0]
