@@ -49,10 +49,23 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def run_polled(command: list[str]) -> tuple[str, str, float, float]:
-    """Run ``command``; (stdout, stderr, peak tree PSS MB, peak PSS MB of one descendant)."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_polled(command: list[str]) -> tuple[str, str, float, float, dict]:
+    """Run ``command``; (stdout, stderr, peak tree PSS MB, peak PSS MB of one descendant,
+    CPU seconds per descendant process as last seen). CPU seconds do not depend on how many
+    other jobs share the cores, so they say what the run would take on an idle machine."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_tree = peak_child = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def poll() -> None:
@@ -65,6 +78,7 @@ def run_polled(command: list[str]) -> tuple[str, str, float, float]:
                 stack.extend(children.get(current, []))
                 size = _pss(current)
                 total += size
+                cpu[current] = max(cpu.get(current, 0.0), _cpu_seconds(current))
                 if current != process.pid:
                     peak_child = max(peak_child, size)
             peak_tree = max(peak_tree, total)
@@ -75,7 +89,7 @@ def run_polled(command: list[str]) -> tuple[str, str, float, float]:
     out, err = process.communicate()
     done.set()
     watcher.join()
-    return out, err, peak_tree / 2**20, peak_child / 2**20
+    return out, err, peak_tree / 2**20, peak_child / 2**20, cpu
 
 
 def fit_once(args: argparse.Namespace) -> dict:
@@ -168,12 +182,15 @@ def main() -> None:
         command = [sys.executable, __file__, "--program", program]
         for name in ("rows", "groups", "chains", "draws", "seed"):
             command += [f"--{name}", str(getattr(args, name))]
-        out, err, tree_mb, child_mb = run_polled(command)
+        out, err, tree_mb, child_mb, cpu = run_polled(command)
         if not out.strip():
             print(err[-3000:], flush=True)
             continue
         row = json.loads(out.strip().splitlines()[-1])
-        row.update({"peak_tree_MB": tree_mb, "peak_one_process_MB": child_mb})
+        driver = cpu.pop(next(iter(cpu)), 0.0)  # the fit's own process (polled first)
+        chains = sorted(cpu.values(), reverse=True)[: args.chains]  # the chain processes
+        row.update({"peak_tree_MB": tree_mb, "peak_one_process_MB": child_mb,
+                    "driver_cpu_s": driver, "chain_cpu_s": chains})  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     truth = rows[0]["truth"] if rows else {}
@@ -187,14 +204,15 @@ def main() -> None:
         print(json.dumps(glmer), flush=True)
     columns = ["program", "form", "N", "J", "chains", "draws", "compile_s", "sampling_s",
                "wall_s", "min_bulk_ess", "max_rhat", "divergences", "leapfrog_per_draw",
-               "inside_99", "peak_tree_MB", "peak_one_process_MB"]  # fmt: skip
+               "inside_99", "peak_tree_MB", "peak_one_process_MB", "driver_cpu_s"]  # fmt: skip
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     if len(table):
         print("\n" + table[columns].to_string(index=False, float_format="%.4g"))
         for row in rows:
             print(f"{row['program']}: min bulk ESS at {row['min_ess_label']}; outside the 99% "
-                  f"intervals: {', '.join(row['outside_99']) or 'none'}")  # fmt: skip
+                  f"intervals: {', '.join(row['outside_99']) or 'none'}; CPU s of the chain "
+                  f"processes: {', '.join(f'{c:.0f}' for c in row['chain_cpu_s'])}")  # fmt: skip
     if len(table) == 2:
         old, new = (table.set_index("program").loc[p] for p in ("row-by-row", "level-sliced"))
         print(f"row-by-row / level-sliced: sampling x{old.sampling_s / new.sampling_s:.2f}, "
