@@ -150,7 +150,8 @@ def standata(
     Examples
     --------
     >>> import bayesmm as bmm
-    >>> d = bmm.standata("y ~ (1 | g)", {"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> d = bmm.standata("y ~ (1 | g)", {"y": [1.0, 2, 3, 4], "g": list("aabb")},
+    ...                  method="latent")
     >>> d["N"], d["J_1"], d["group_1"].tolist()
     (4, 2, [1, 1, 2, 2])
     """

@@ -81,7 +81,8 @@ def main() -> None:
         posterior = {label: np.asarray(labelled[label]) for label in truths if label in labelled}
         thin, min_ess = thinning_step(posterior)
         print(
-            f"  init {args.init}, {args.parameterization}, warmup {args.warmup}: {seconds:.1f} s, mean step size {stats.get('step_size', 0):.2g}, "
+            f"  init {args.init}, {args.parameterization}, warmup {args.warmup}: "
+            f"{seconds:.1f} s, mean step size {stats.get('step_size', 0):.2g}, "
             f"mean tree depth {stats.get('tree_depth', 0):.1f}, mean lp {stats.get('lp', 0):.3g}, "
             f"smallest bulk ESS {min_ess:.1f}"
         )

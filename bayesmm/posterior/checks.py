@@ -225,7 +225,7 @@ def pareto_k_threshold(result: Any) -> float:
     --------
     >>> class Result: n_samples = 600
     >>> round(pareto_k_threshold(Result()), 3)
-    0.639
+    0.64
     """
     good_k = getattr(result, "good_k", None)
     if good_k is not None:

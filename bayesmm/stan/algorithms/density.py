@@ -11,8 +11,8 @@ Examples
 >>> import numpy as np
 >>> toy = gaussian_density(np.array([1.0, -2.0]), np.array([0.5, 3.0]))
 >>> lp, grad = toy.log_density_gradient(np.array([1.0, -2.0]), True)
->>> grad.tolist()
-[0.0, 0.0]
+>>> float(np.abs(grad).max())
+0.0
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def gaussian_density(mean: np.ndarray, sd: np.ndarray) -> LogDensity:
     Examples
     --------
     >>> d = gaussian_density(np.zeros(3), np.ones(3))
-    >>> d.n_parameters, round(d.log_density(np.zeros(3), True), 3)
+    >>> d.n_parameters, abs(round(d.log_density(np.zeros(3), True), 3))
     (3, 0.0)
     """
     mean = np.asarray(mean, dtype=float)

@@ -15,8 +15,10 @@ programs use them:
 
 Examples
 --------
->>> rng_free_data({"compute_y_rep": 1, "compute_log_lik": 1, "ZtZ": []})
-{'compute_y_rep': 0, 'compute_log_lik': 0, 'ZtZ': []}
+>>> rng_free_data({"compute_y_rep": 1, "compute_log_lik": 1, "ZtZ": [], "Zty": []})
+{'compute_y_rep': 0, 'compute_log_lik': 0, 'ZtZ': [], 'Zty': []}
+>>> rng_free_data({"compute_y_rep": 1, "compute_log_lik": 1})  # the latent program
+{'compute_y_rep': 0, 'compute_log_lik': 1}
 """
 
 from __future__ import annotations

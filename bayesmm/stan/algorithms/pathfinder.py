@@ -35,8 +35,9 @@ Examples
 >>> from bayesmm.stan.algorithms.density import gaussian_density
 >>> d = gaussian_density(np.array([1.0, -1.0, 0.5]), np.array([1.0, 2.0, 0.5]))
 >>> out = pathfinder_draws(d, np.zeros(3), np.random.default_rng(2), draws=4000)
->>> np.round(out.unconstrained.mean(axis=0), 1).tolist()
-[1.0, -1.0, 0.5]
+>>> error = out.unconstrained.mean(axis=0) - [1.0, -1.0, 0.5]  # resampling noise ~0.05
+>>> bool(np.abs(error).max() < 0.2)
+True
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def update_diagonal(alpha: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarr
     Examples
     --------
     >>> import numpy as np
-    >>> update_diagonal(np.ones(2), np.array([1.0, 0.0]), np.array([2.0, 0.0]))[0]
+    >>> float(update_diagonal(np.ones(2), np.array([1.0, 0.0]), np.array([2.0, 0.0]))[0])
     0.5
     """
     y_alpha_y = y @ (alpha * y)
@@ -125,7 +126,7 @@ def psis_resample(
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(1)
-    >>> index, k = psis_resample(np.zeros(500), np.zeros(500), 10, rng)
+    >>> index, k = psis_resample(rng.normal(0, 0.1, 500), np.zeros(500), 10, rng)
     >>> len(index), k < 0.7
     (10, True)
     """

@@ -65,7 +65,7 @@ def quiet_cmdstanpy_logger(show_progress: bool):
 
 
 def console_messages(texts: list[str]) -> list[str]:
-    """Stan's messages from CmdStan's per-chain console output.
+    r"""Stan's messages from CmdStan's per-chain console output.
 
     Examples
     --------

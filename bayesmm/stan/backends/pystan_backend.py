@@ -421,7 +421,7 @@ def _quiet(show_progress: bool):
 
 
 def stan_messages(console_text: str) -> list[str]:
-    """Stan's own messages from what pystan wrote to stderr while sampling.
+    r"""Stan's own messages from what pystan wrote to stderr while sampling.
 
     pystan prints, after sampling, "Messages received during sampling:" followed by Stan's
     logger lines of every chain ("Gradient evaluation took 1.2e-05 seconds", "Adjust your
