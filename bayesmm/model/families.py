@@ -33,6 +33,7 @@ from ..errors import FamilyError, ResponseError, suggest
 from . import categorical_family as categorical_hooks
 from . import ordinal as ordinal_hooks
 from . import truncated_means as tm
+from . import tweedie as tweedie_hooks
 from . import zero_hurdle as zh
 from .links import LINKS, Link
 
@@ -360,6 +361,14 @@ def simulate_tweedie(mu, aux, trials, rng):
     shape = np.broadcast_to((2 - power) / (power - 1), mu.shape) * counts
     scale = np.broadcast_to(phi * (power - 1) * mu ** (power - 1), mu.shape)
     return np.where(counts > 0, rng.gamma(np.maximum(shape, 1e-300), scale), 0.0)
+
+
+def log_density_tweedie(y, mu, aux, trials):
+    """Tweedie log density by the Stan function's own rule
+    (:func:`bayesmm.model.tweedie.tweedie_log_density`; shared ``phi`` and ``power``)."""
+    return tweedie_hooks.tweedie_log_density(
+        y, np.maximum(np.asarray(mu, dtype=float), 1e-300), float(aux["phi"]), float(aux["power"])
+    ).reshape(np.shape(y))
 
 
 # scipy distributions (CDFs and quantiles for censored and truncated responses)
@@ -698,6 +707,7 @@ REGISTRY: dict[str, Family] = {
             validate=validate_nonnegative,
             stan_functions=("tweedie.stan",),
             simulate=simulate_tweedie,
+            log_density=log_density_tweedie,
         ),
         Family(
             name="zero_inflated_poisson",

@@ -9,6 +9,14 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from bayesmm.model.tweedie import (
+    MAX_STEPS,
+    TRUNCATION,
+    series_plan,
+    series_terms,
+    tweedie_log_density,
+    window_end,
+)
 from bayesmm.stan.codegen import template_directory
 
 
@@ -95,37 +103,12 @@ RNG_SETTINGS = (2.0, 1.5, 1.4, 20000)
 
 
 #: (y, mu, phi, p) where the series is long (j* = y^(2-p) / (phi (2-p)) from 230 to 5.5e4): the
-#: Stan function adds every h-th term there (see templates/functions/tweedie.stan).
+#: Stan function adds every h-th term there with a real h (see templates/functions/tweedie.stan).
 LONG_SERIES_GRID = np.array(
     list(
         itertools.product([60.0, 300.0, 2000.0], [1.0, 25.0, 300.0], [0.01, 0.05], [1.2, 1.5, 1.8])
     )
 )
-
-
-def series_terms(y: float, phi: float, p: float) -> tuple[int, int]:
-    """Terms the Stan function adds at (y, phi, p) and terms the full series (every j) needs,
-    by the same rules as templates/functions/tweedie.stan (for the accuracy benchmark)."""
-    if y == 0:
-        return 0, 0
-    alpha = (2 - p) / (1 - p)
-    log_z = -alpha * np.log(y) + alpha * np.log(p - 1) - (1 - alpha) * np.log(phi) - np.log(2 - p)
-    j_peak = y ** (2 - p) / (phi * (2 - p))
-    j_start = max(1.0, round(j_peak))
-
-    def log_w(j):
-        return j * log_z - special.gammaln(j + 1) - special.gammaln(-alpha * j)
-
-    def count(h: float, cap: int) -> int:
-        threshold, total = log_w(j_start) - 37, 1
-        for direction in (1, -1):
-            j, steps = j_start + direction * h, 0
-            while j >= 1 and steps < cap and log_w(j) > threshold:
-                total, j, steps = total + 1, j + direction * h, steps + 1
-        return total
-
-    h = max(1.0, np.sqrt(j_start * (p - 1)) / 2) if j_peak > 100 else 1.0
-    return count(h, 200), count(1.0, 10**7)
 
 
 def shared_parameter_sets(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -138,12 +121,21 @@ def shared_parameter_sets(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, lis
     return order, bounds, sets
 
 
+def shared_random_points(n: int = 1000, pairs: int = 20, seed: int = 18) -> np.ndarray:
+    """``n`` random (y, mu, phi, p) as :func:`random_points` draws them, with (phi, p) taken
+    from ``pairs`` random pairs: rows sharing (phi, p), as the vector form gets them."""
+    points = random_points(n, seed)
+    points[:, 2:] = random_points(pairs, seed + 1)[np.arange(n) % pairs, 2:]
+    return points
+
+
 def run_tweedie_check() -> dict[str, np.ndarray]:
     """Run the Stan Tweedie function on the 480-point (y, mu, phi, p) grid and the
     :data:`LONG_SERIES_GRID`, row by row and in its vector form on the rows sharing
     (phi, p), and draw from the rng at RNG_SETTINGS; returns Stan's outputs plus the ``grid``
-    (the first 480 rows), ``long_grid`` (shared with benchmarks/tweedie_accuracy.py) and
-    ``sets`` (the row indices of each vector call)."""
+    (the first 480 rows), ``long_grid`` (shared with benchmarks/tweedie_accuracy.py),
+    ``all_grid`` (those and :func:`shared_random_points`; ``all_log_density``) and ``sets``
+    (the row indices of each vector call, over ``all_grid``)."""
     grid = np.array(
         list(
             itertools.product(
@@ -155,7 +147,7 @@ def run_tweedie_check() -> dict[str, np.ndarray]:
         )
     )
     short = len(grid)
-    grid = np.vstack([grid, LONG_SERIES_GRID])
+    grid = np.vstack([grid, LONG_SERIES_GRID, shared_random_points()])
     y, mu, phi, p = grid.T
     mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     functions = (template_directory() / "functions" / "tweedie.stan").read_text()
@@ -169,8 +161,10 @@ def run_tweedie_check() -> dict[str, np.ndarray]:
         **out,
         "log_density": density[:short],
         "grid": grid[:short],
-        "long_log_density": density[short:],
-        "long_grid": grid[short:],
+        "long_log_density": density[short : short + len(LONG_SERIES_GRID)],
+        "long_grid": grid[short : short + len(LONG_SERIES_GRID)],
+        "all_log_density": density,
+        "all_grid": grid,
         "sets": sets,
     }
 
@@ -209,6 +203,8 @@ def test_tweedie_stan_function_matches_independent_references():
     row_reference = np.concatenate([reference, long_statsmodels])
     row_ours = np.concatenate([ours, out["long_log_density"]])
     for rows, total in zip(out["sets"], out["set_log_density"], strict=True):
+        if rows.max() >= len(row_reference):  # sets of the random points: the next test
+            continue
         assert abs(total - row_reference[rows].sum()) < 1e-6 * len(rows)
         np.testing.assert_allclose(total, row_ours[rows].sum(), rtol=1e-12, atol=1e-9)
     draws = out["draws"]
@@ -220,13 +216,36 @@ def test_tweedie_stan_function_matches_independent_references():
     assert abs(np.mean(draws == 0) - p_zero) < 4 * np.sqrt(p_zero * (1 - p_zero) / m)
 
 
+@pytest.mark.sampling
+def test_stan_function_is_the_numpy_rule():
+    """The Stan function and bayesmm.model.tweedie's numpy rule compute the same sum over the
+    same terms: on the 480-point grid, the long series and 1000 random points (y log-uniform
+    in (1e-4, 1e4) with a tenth zeros, mu in (1e-2, 1e3), phi in (1e-3, 1e3), p in
+    (1.001, 1.999); 20 (phi, p) pairs shared by 50 rows each), row by row to 1e-10 x
+    max(1, |log density|), and each vector call's total (series constants shared by its rows,
+    short and long rows mixed) to 1e-10 x the sum of |row values| (rounding only: the two
+    differ in the order of additions and in fma)."""
+    out = run_tweedie_check()
+    y, mu, phi, p = out["all_grid"].T
+    stan_rows = out["all_log_density"]
+    numpy_rows = np.concatenate(
+        [tweedie_log_density(y[i : i + 1], mu[i : i + 1], phi[i], p[i]) for i in range(len(y))]
+    )
+    assert np.all(np.isfinite(stan_rows))
+    error = np.abs(stan_rows - numpy_rows) / np.maximum(1.0, np.abs(numpy_rows))
+    assert error.max() < 1e-10, out["all_grid"][np.argmax(error)]
+    for rows, total in zip(out["sets"], out["set_log_density"], strict=True):
+        numpy_total = tweedie_log_density(y[rows], mu[rows], phi[rows[0]], p[rows[0]]).sum()
+        assert abs(total - numpy_total) < 1e-10 * max(1.0, np.abs(numpy_rows[rows]).sum())
+
+
 def test_tweedie_window_end_bounds_every_short_series():
-    """``tweedie_window_end`` (templates/functions/tweedie.stan) sizes the series constants
-    b_j shared by the short rows (j* <= 100); a row whose terms stayed above the truncation
-    threshold (exp(-37) of the start term) past it would be cut short. On 20000 random
-    (y, phi, p) with log-uniform y in (1e-4, 1e4), phi in (1e-3, 1e3) and p in (1.001, 1.999),
-    the last term above the threshold, found by evaluating the series with scipy, lies below
-    the bound at every point with j* <= 100."""
+    """``window_end`` (``tweedie_window_end`` in templates/functions/tweedie.stan) sizes the
+    series constants b_j shared by the short rows (j* <= 100); a row whose terms stayed above
+    the truncation threshold (exp(-TRUNCATION) of the start term) past it would be cut short.
+    On 20000 random (y, phi, p) with log-uniform y in (1e-4, 1e4), phi in (1e-3, 1e3) and p in
+    (1.001, 1.999), the last term above the threshold, found by evaluating the series with
+    scipy, lies below the bound at every point with j* <= 100."""
     rng = np.random.default_rng(16)
     checked = 0
     for _ in range(20000):
@@ -241,9 +260,80 @@ def test_tweedie_window_end_bounds_every_short_series():
         j = np.arange(1, 2000)
         log_w = j * log_z - special.gammaln(j + 1) - special.gammaln(-alpha * j)
         start = max(1, int(np.ceil(j_peak - 0.5)))
-        above = j[(j >= start) & (log_w >= log_w[start - 1] - 37)]
-        k_c = 37 * (p - 1)
-        window_end = np.ceil(j_peak + 1 + k_c + np.sqrt(k_c**2 + 2 * k_c * (j_peak + 2)))
-        assert above.max() < window_end, (y, phi, p)
+        above = j[(j >= start) & (log_w >= log_w[start - 1] - TRUNCATION)]
+        assert above.max() < window_end(j_peak, p), (y, phi, p)
         checked += 1
     assert checked > 5000
+
+
+def random_points(n: int, seed: int) -> np.ndarray:
+    """``n`` random (y, mu, phi, p): y log-uniform in (1e-4, 1e4) (a tenth of them 0), mu in
+    (1e-2, 1e3), phi in (1e-3, 1e3), p uniform in (1.001, 1.999)."""
+    rng = np.random.default_rng(seed)
+    y = np.exp(rng.uniform(np.log(1e-4), np.log(1e4), n)) * (rng.uniform(size=n) > 0.1)
+    mu = np.exp(rng.uniform(np.log(1e-2), np.log(1e3), n))
+    phi = np.exp(rng.uniform(np.log(1e-3), np.log(1e3), n))
+    return np.column_stack([y, mu, phi, rng.uniform(1.001, 1.999, n)])
+
+
+def full_log_series(y: float, phi: float, p: float) -> float:
+    """log of the Tweedie series sum_j W_j over every integer j within 60 spreads (+ 400) of
+    j*: the series itself, without the bounded rule's window or thinning."""
+    alpha = (2 - p) / (1 - p)
+    log_z = -alpha * np.log(y) + alpha * np.log(p - 1) - (1 - alpha) * np.log(phi)
+    log_z -= np.log(2 - p)
+    j_peak = y ** (2 - p) / (phi * (2 - p))
+    spread = np.sqrt(j_peak * (p - 1))
+    j = np.arange(max(1, int(j_peak - 60 * spread - 100)), int(j_peak + 60 * spread + 400))
+    return special.logsumexp(j * log_z - special.gammaln(j + 1) - special.gammaln(-alpha * j))
+
+
+def test_bounded_rule_is_the_full_series_with_a_bounded_number_of_terms():
+    """The numpy rule (bayesmm.model.tweedie, the same as the Stan function's) against the
+    full series, summed over every integer j, at 4000 random (y, phi, p) with j* up to 3e5:
+    |log density difference| below 1e-9 x max(1, |log series|) (the thinning's error is about
+    exp(-44) and the truncation's below exp(-25) = 1.4e-11 relative; 1e-9 leaves room for
+    rounding in sums of up to 1e5 terms), and never more than 75 terms per row (the full series
+    needs up to ~17 sqrt((p - 1) j*) + 1 terms: 4,000 at j* = 1e5, p = 1.5)."""
+    worst, most = 0.0, 0
+    checked = 0
+    for y, _, phi, p in random_points(6000, 17):
+        if y == 0 or y ** (2 - p) / (phi * (2 - p)) > 3e5:
+            continue
+        full = full_log_series(y, phi, p)
+        ours = tweedie_log_density(np.array([y]), np.array([1.0]), phi, p)[0]
+        ours -= (y / (1 - p) - 1 / (2 - p)) / phi - np.log(y)  # the series part alone
+        worst = max(worst, abs(ours - full) / max(1.0, abs(full)))
+        most = max(most, series_terms(y, phi, p))
+        checked += 1
+    assert checked > 4000
+    assert worst < 1e-9
+    assert most <= 75
+
+
+def test_bounded_rule_thins_long_and_wide_series_only_where_clear_of_zero():
+    """The step h exceeds 1 only where the term at j = 1 is below the threshold, is an
+    integer on short rows, and keeps sigma / h >= 1.5 (phi 0.2, p 1.5 as in the 600-row
+    benchmark, whose rows get steps 1-3)."""
+    y = np.array([0.05, 3.0, 5.0, 30.0, 500.0])
+    log_z, j_peak, j_start, step, short = series_plan(y, 0.2, 1.5)
+    spread = np.sqrt(j_peak * 0.5)
+    assert list(short) == [True, True, True, True, False]
+    assert step[0] == 1  # j* = 2.2: the bell reaches j = 1
+    assert step[1] == 1  # sigma 2.9: floor(sigma / 1.5) = 1
+    assert step[2] == 2 and step[3] == 3  # sigma 3.3 and 5.2
+    assert np.all(spread[step > 1] / step[step > 1] >= 1.5)
+    assert step[4] == pytest.approx(spread[4] / 1.5)  # long row: a real step
+    assert MAX_STEPS >= 120
+
+
+def test_family_log_density_hook_is_the_bounded_rule():
+    """The tweedie family's numpy log_density (shrinkage's no-pooling fits) is this rule."""
+    from bayesmm.model.families import get_family
+
+    family = get_family("tweedie")
+    y, mu = np.array([0.0, 0.5, 3.0, 40.0]), np.array([1.0, 2.0, 3.0, 4.0])
+    aux = {"phi": 0.7, "power": 1.6}
+    np.testing.assert_array_equal(
+        family.log_density(y, mu, aux, None), tweedie_log_density(y, mu, 0.7, 1.6)
+    )
