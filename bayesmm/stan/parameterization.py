@@ -24,8 +24,10 @@ better, below 1 the prior does. A block is centred when, for each of its effects
 level's ratio is at least :data:`CENTRED_MIN_INFORMATION` and it has at least
 :data:`CENTRED_MIN_LEVELS` levels (with a handful of levels the SD is poorly determined and
 may sit near zero, where the centred form has the funnel: the Arabidopsis example's three
-regions of ~200 rows each are such a block). Families without a variance function here
-(ordinal, zero-inflated, hurdle, tweedie) fall back to the row rule below.
+regions of ~200 rows each are such a block). The Tweedie family (variance phi * mu^p with
+phi and p unknown) is linearised at the data's mean like the count families, with the
+variance of a row estimated by moments as the continuous families' noise is. Families without
+a variance function here (ordinal, zero-inflated, hurdle) fall back to the row rule below.
 
 The crossover was mapped on a grid (``benchmarks/parameterization_grid.py``, table in
 ``benchmarks/README.md``): ``y ~ x + (1 | g)`` with 2 to 1,000 rows per level, level SD /
@@ -104,6 +106,8 @@ _LINK_DERIVATIVES = {
 _TRANSFORMED = ("gaussian", "student", "lognormal", "gamma", "beta")
 _COUNTS = ("poisson", "negbinomial")
 _TRIALS = ("binomial", "bernoulli")
+#: Linearised at the data's mean, with the noise estimated like the continuous families'.
+_LINEARISED = ("tweedie",)
 
 
 def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[bool, ...]:
@@ -170,9 +174,19 @@ def _working_response(spec: ModelSpec):
     whose noise is estimated afterwards); None for families not known here."""
     family = spec.family
     y = np.asarray(spec.response, dtype=float)
-    if family.name not in _TRANSFORMED + _COUNTS + _TRIALS or family.link not in _LINK_DERIVATIVES:
+    known = _TRANSFORMED + _COUNTS + _TRIALS + _LINEARISED
+    if family.name not in known or family.link not in _LINK_DERIVATIVES:
         return None
     g, dg = _LINK_DERIVATIVES[family.link]
+    if family.name in _LINEARISED:
+        # Tweedie: y linearised at the data's mean; its variance phi * mu^p there (phi and p
+        # unknown) is the pooled within-level variance of the working response, estimated
+        # afterwards as for the continuous families (population effects are removed first;
+        # rows whose means differ with the group effects make it a slight overestimate, which
+        # only errs towards the non-centred form)
+        mean = max(float(y.mean()), 1e-12)
+        slope = dg(np.asarray(mean))
+        return g(np.asarray(mean)) + (y - mean) * slope, None
     if family.name in _TRANSFORMED:
         lower, upper = (1e-6, 1 - 1e-6) if family.name == "beta" else (-np.inf, np.inf)
         value = np.clip(y, lower, upper)
