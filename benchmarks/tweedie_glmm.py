@@ -12,6 +12,8 @@ Run from the repository root::
     python benchmarks/tweedie_glmm.py             # phi 1.5
     python benchmarks/tweedie_glmm.py --phi 0.2   # long series
     python benchmarks/tweedie_glmm.py --functions old.stan new.stan   # side by side
+    python benchmarks/tweedie_glmm.py --functions old.stan@rows templates/functions/tweedie.stan
+    python benchmarks/tweedie_glmm.py --gradients --functions old.stan new.stan --at 0.2,1.5 1.5,1.2
 
 Where the time goes: the sampling time is about (leapfrog steps of all chains) x (CPU per
 gradient) / (cores the chains get). The script prints both factors: the mean tree depth and
@@ -156,10 +158,13 @@ def gradient_microseconds(code: str, data: dict, point: dict, seconds: float = 3
         httpstan.utils._split_data = original
 
 
-def compare_gradients(data: pd.DataFrame, truth: dict, paths: list, rounds: int = 12) -> None:
+def compare_gradients(
+    data: pd.DataFrame, truth: dict, paths: list, rounds: int = 12, at: list | None = None
+) -> None:
     """CPU microseconds per ``log_prob_grad`` of the model built with each Tweedie function
     file, at the true parameters (group effects 0), interleaved: the minimum over ``rounds``
-    rounds of 100 calls of each, so that all see the same load."""
+    rounds of 100 calls of each, so that all see the same load. ``at``: (phi, power) pairs to
+    time at instead of the true ones (the other parameters true), one table row each."""
     import gc
 
     import httpstan.models
@@ -174,7 +179,8 @@ def compare_gradients(data: pd.DataFrame, truth: dict, paths: list, rounds: int 
     built = {}
     for path in paths:
         use_tweedie_function(path)
-        program = _program(spec, "no", None, None, 4000, "latent")
+        # the non-centred program (main's default before 4 Dec): the same parameters for all
+        program = _program(spec, "no", None, None, 4000, "latent", parameterization="noncentred")
         PystanBackend().build_model(program.compiled_code, program.data, 1)
         stan_data = json.loads(json.dumps(program.data, default=lambda v: v.tolist()))
         module = httpstan.models.import_services_extension_module(
@@ -183,21 +189,40 @@ def compare_gradients(data: pd.DataFrame, truth: dict, paths: list, rounds: int 
         x = module.transform_inits(stan_data, point)
         built[path] = (module, stan_data, x, httpstan.utils._split_data(stan_data))
     use_tweedie_function(None)
-    original, best = httpstan.utils._split_data, dict.fromkeys(paths, np.inf)
+    points = at or [(truth["phi"], truth["power"])]
+    original = httpstan.utils._split_data
+    best = {(path, point): np.inf for path in paths for point in points}
+    unconstrained = {}
+    for path, (module, stan_data, _, _) in built.items():
+        for point_at in points:
+            where = dict(point, phi=point_at[0], power=point_at[1])
+            unconstrained[path, point_at] = module.transform_inits(stan_data, where)
     gc.disable()
     try:
         for _ in range(rounds):
-            for path, (module, stan_data, x, split) in built.items():
+            for (path, point_at), x in unconstrained.items():
+                module, stan_data, _, split = built[path]
                 httpstan.utils._split_data = lambda candidate, split=split: split
                 start = time.process_time()
                 for _ in range(100):
                     module.log_prob_grad(stan_data, x, True)
-                best[path] = min(best[path], 1e4 * (time.process_time() - start))
+                best[path, point_at] = min(
+                    best[path, point_at], 1e4 * (time.process_time() - start)
+                )
     finally:
         httpstan.utils._split_data = original
         gc.enable()
-    for path in paths:
-        print(f"{path}: {best[path]:.0f} CPU us per log_prob_grad at the true parameters")
+    if at is None:
+        for path in paths:
+            us = best[path, points[0]]
+            print(f"{path}: {us:.0f} CPU us per log_prob_grad at the true parameters")
+        return
+    print("CPU us per log_prob_grad (min over rounds of 100 calls), data of --phi,")
+    print("parameters true but (phi, power):")
+    print("phi | power | " + " | ".join(str(path) for path in paths))
+    for point_at in points:
+        cells = " | ".join(f"{best[path, point_at]:.0f}" for path in paths)
+        print(f"{point_at[0]} | {point_at[1]} | {cells}")
 
 
 def posterior_point(summary: pd.DataFrame, data: dict) -> dict:
@@ -214,20 +239,23 @@ def posterior_point(summary: pd.DataFrame, data: dict) -> dict:
     }
 
 
-def run_once(data: pd.DataFrame, seed: int, label: str, iterations: int = 1000) -> dict:
+def run_once(
+    data: pd.DataFrame, seed: int, label: str, iterations: int = 1000, parameterization="auto"
+) -> dict:
     """Fit (compile outside the timed, memory-watched run) and print the figures."""
     # compile (or find in the cache) outside the timed, memory-watched run
     bmm.fit("y ~ x + (1 | g)", data, family="tweedie", chains=1, iter_warmup=5,
             iter_sampling=5, seed=1, show_progress=False, warn=False,
-            backend="pystan")  # fmt: skip
+            backend="pystan", parameterization=parameterization)  # fmt: skip
     with ChainMemory() as memory:
         start = time.perf_counter()
         fit = bmm.fit("y ~ x + (1 | g)", data, family="tweedie", seed=seed,
                       iter_warmup=iterations, iter_sampling=iterations,
-                      show_progress=False, warn=False, backend="pystan")  # fmt: skip
+                      show_progress=False, warn=False, backend="pystan",
+                      parameterization=parameterization)  # fmt: skip
         seconds = time.perf_counter() - start
     peaks = sorted(memory.peak.values(), reverse=True)
-    print(f"== {label}")
+    print(f"== {label} (parameterization={parameterization!r}: centred {fit.program.centred})")
     print(
         f"4 chains x ({iterations} + {iterations}): fit call {seconds:.1f} s, "
         f"sampling {fit.sample_seconds:.1f} s"
@@ -242,6 +270,8 @@ def run_once(data: pd.DataFrame, seed: int, label: str, iterations: int = 1000) 
     divergent = int(stats["diverging"].sum())
     print(f"divergent transitions: {divergent}")
     depth, steps = float(stats["tree_depth"].mean()), float(stats["n_steps"].mean())
+    step_sizes = [float(v) for v in stats["step_size"].mean(dim="draw").values]
+    print("adapted step size per chain:", [round(v, 3) for v in step_sizes])
     gradient = gradient_microseconds(
         BUILT["code"], BUILT["data"], posterior_point(summary, BUILT["data"])
     )
@@ -270,6 +300,7 @@ def run_once(data: pd.DataFrame, seed: int, label: str, iterations: int = 1000) 
         "ess_per_s": min_ess / fit.sample_seconds,
         "gradient_us": gradient,
         "steps": steps,
+        "centred": fit.program.centred,
     }
 
 
@@ -279,37 +310,50 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--iter", type=int, default=1000, help="warmup = sampling iterations")
     parser.add_argument(
-        "--functions", type=Path, nargs="*", default=[],
-        help="Tweedie Stan function files to fit with, one after another (default: the template)",
+        "--functions", nargs="*", default=[],
+        help="Tweedie Stan function files to fit with, one after another (default: the "
+        "template); FILE@PARAMETERIZATION fits that file with that parameterization",
     )  # fmt: skip
     parser.add_argument(
         "--gradients", action="store_true",
         help="only time the gradient of each --functions file (interleaved), no fits",
     )  # fmt: skip
+    parser.add_argument(
+        "--at", nargs="*", default=None, metavar="PHI,POWER",
+        help="with --gradients: time at these (phi, power) pairs instead of the true ones",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parameterization", default="auto",
+        help="parameterization= of the fits (auto, centred, noncentred, rows)",
+    )  # fmt: skip
     args = parser.parse_args()
     data, truth = simulate(args.seed, args.phi)
     print(f"600 rows, {np.mean(data.y == 0):.0%} zeros, max y {data.y.max():.1f}, truth {truth}")
     if args.gradients:
-        compare_gradients(data, truth, args.functions)
+        at = [tuple(float(v) for v in pair.split(",")) for pair in args.at] if args.at else None
+        compare_gradients(data, truth, [Path(f) for f in args.functions], at=at)
         return
     rows = []
-    for path in args.functions or [None]:
+    for entry in args.functions or [None]:
+        # PATH or PATH@PARAMETERIZATION (default: --parameterization)
+        path, _, parameterization = str(entry).partition("@") if entry else (None, "", "")
+        path = Path(path) if path else None
+        parameterization = parameterization or args.parameterization
         use_tweedie_function(path)
         label = str(path) if path else "templates/functions/tweedie.stan"
-        rows.append((label, run_once(data, args.seed, label, args.iter)))
+        rows.append((label, run_once(data, args.seed, label, args.iter, parameterization)))
     use_tweedie_function(None)
-    if len(rows) > 1:
+    print(
+        f"\nphi {args.phi}: function | centred | fit s | sampling s | chain CPU s | "
+        "peak RSS MB | max R-hat | ESS/s | grad us | steps"
+    )
+    for label, r in rows:
         print(
-            "\nfunction | fit s | sampling s | chain CPU s | peak RSS MB | max R-hat | ESS/s | "
-            "grad us | steps"
+            f"{label} | {r['centred']} | {r['seconds']:.1f} | {r['sample_seconds']:.1f} | "
+            f"{r['cpu_seconds']:.0f} | {r['peak_mb']} | "
+            f"{r['rhat']:.3f} | {r['ess_per_s']:.2f} | {r['gradient_us']:.0f} | "
+            f"{r['steps']:.1f}"
         )
-        for label, r in rows:
-            print(
-                f"{label} | {r['seconds']:.1f} | {r['sample_seconds']:.1f} | "
-                f"{r['cpu_seconds']:.0f} | {r['peak_mb']} | "
-                f"{r['rhat']:.3f} | {r['ess_per_s']:.2f} | {r['gradient_us']:.0f} | "
-                f"{r['steps']:.1f}"
-            )
 
 
 if __name__ == "__main__":
