@@ -110,7 +110,7 @@ def tweedie_log_density(y, mu, phi: float, p: float) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        One log density per row (log mass -lambda where y = 0).
+        One log density per row (log mass -lambda where y = 0, -inf where y < 0).
 
     Examples
     --------
@@ -124,6 +124,7 @@ def tweedie_log_density(y, mu, phi: float, p: float) -> np.ndarray:
     y, mu = y.ravel(), mu.ravel()
     mu_1mp = mu ** (1 - p)
     out = (y * mu_1mp / (1 - p) - mu * mu_1mp / (2 - p)) / phi
+    out[y < 0] = -np.inf  # outside the support
     positive = y > 0
     if not positive.any():
         return out

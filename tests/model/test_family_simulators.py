@@ -109,12 +109,12 @@ def test_continuous_log_density_integrates_to_one(name):
     family = REGISTRY[name]
     mu, aux, _, _ = CASES[name]
     unit = ("beta", "zero_inflated_beta", "zero_one_inflated_beta")
-    positive = ("lognormal", "gamma", "hurdle_gamma", "hurdle_lognormal")
+    positive = ("lognormal", "gamma", "hurdle_gamma", "hurdle_lognormal", "tweedie")
     lower = 0.0 if name in unit + positive else -np.inf
     upper = 1.0 if name in unit else np.inf
     total, _ = integrate.quad(lambda y: np.exp(family.log_density(y, mu, aux, None)), lower, upper)
     # point masses of the zero-inflated and hurdle families (quad never evaluates the ends)
-    masses = {"zero_one_inflated_beta": [0.0, 1.0]}.get(
+    masses = {"zero_one_inflated_beta": [0.0, 1.0], "tweedie": [0.0]}.get(
         name, [0.0] if name.startswith(("zero_", "hurdle_")) else []
     )
     for value in masses:
