@@ -88,7 +88,9 @@
 
   // log(h sum_k W_{j_start + k h}) of one long row (j* > 100), h real.
   real tweedie_log_series_long(real log_z, real j_peak, real alpha, real p) {
-    real j_start = tweedie_ceil(j_peak - 0.5);  // the nearest integer
+    // the nearest integer (round, not tweedie_ceil: j* can exceed 2^30 here, e.g. for p near 2
+    // early in warmup, where an int would overflow)
+    real j_start = round(j_peak);
     real threshold = tweedie_log_term(j_start, log_z, alpha) - 25;
     real h = 1;
     if (tweedie_log_term(1, log_z, alpha) < threshold) {

@@ -147,7 +147,9 @@ def run_tweedie_check() -> dict[str, np.ndarray]:
         )
     )
     short = len(grid)
-    grid = np.vstack([grid, LONG_SERIES_GRID, shared_random_points()])
+    # and j* beyond 2^30 (p near 2, small phi: early warmup), where an int index overflowed
+    huge = np.array([[50.0, 1.0, 1e-3, 2 - 1e-7], [3.0, 2.0, 1e-3, 2 - 1e-7]])  # j* ~ 1e10
+    grid = np.vstack([grid, LONG_SERIES_GRID, shared_random_points(), huge])
     y, mu, phi, p = grid.T
     mu_rng, phi_rng, p_rng, m = RNG_SETTINGS
     functions = (template_directory() / "functions" / "tweedie.stan").read_text()
