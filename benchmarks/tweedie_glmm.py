@@ -225,10 +225,21 @@ def compare_gradients(
         print(f"{point_at[0]} | {point_at[1]} | {cells}")
 
 
-def posterior_point(summary: pd.DataFrame, data: dict) -> dict:
-    """The Stan program's parameters at the posterior means (group effects z_1 = 0)."""
+def posterior_point(summary: pd.DataFrame, data: dict, centred: bool = False) -> dict:
+    """The Stan program's parameters at the posterior means (group effects 0: z_1 = 0, or
+    centred level coefficients beta_1 at the intercept)."""
     mean = summary["Estimate"]
     mean_x = float(np.mean(np.asarray(data["X"])[:, 1]))
+    if centred:
+        intercept = float(mean["b_Intercept"] + mean_x * mean["b_x"])
+        return {
+            "b": [float(mean["b_x"])],
+            "Intercept": intercept,
+            "phi": float(mean["phi"]),
+            "power": float(mean["power"]),
+            "sd_1": [float(mean["sd_g__Intercept"])],
+            "beta_1": np.full((int(data["J_1"]), 1), intercept).tolist(),
+        }
     return {
         "b": [float(mean["b_x"])],
         "Intercept": float(mean["b_Intercept"] + mean_x * mean["b_x"]),
@@ -273,7 +284,9 @@ def run_once(
     step_sizes = [float(v) for v in stats["step_size"].mean(dim="draw").values]
     print("adapted step size per chain:", [round(v, 3) for v in step_sizes])
     gradient = gradient_microseconds(
-        BUILT["code"], BUILT["data"], posterior_point(summary, BUILT["data"])
+        BUILT["code"],
+        BUILT["data"],
+        posterior_point(summary, BUILT["data"], fit.program.centred[0]),
     )
     total_steps = float(stats["n_steps"].sum())
     print(
