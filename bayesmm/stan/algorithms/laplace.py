@@ -19,6 +19,7 @@ array([1., 3.])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,21 @@ def finite_difference_hessian(density: LogDensity, x: np.ndarray) -> np.ndarray:
     >>> np.round(finite_difference_hessian(target, np.zeros(1)), 6)
     array([[-1.]])
     """
+    return hessian_of_gradient(
+        lambda point: np.asarray(density.log_density_gradient(point, True)[1]), x
+    )
+
+
+def hessian_of_gradient(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Symmetrized central-difference Jacobian of ``gradient`` at ``x`` (a Hessian), with the
+    step ``cbrt(machine epsilon) * max(1, |x_i|)`` for coordinate i.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(hessian_of_gradient(lambda v: -2.0 * v, np.ones(1)), 6)
+    array([[-2.]])
+    """
     x = np.asarray(x, dtype=float)
     n = x.size
     hessian = np.empty((n, n))
@@ -73,9 +89,7 @@ def finite_difference_hessian(density: LogDensity, x: np.ndarray) -> np.ndarray:
         up, down = x.copy(), x.copy()
         up[i] += step
         down[i] -= step
-        _, gradient_up = density.log_density_gradient(up, True)
-        _, gradient_down = density.log_density_gradient(down, True)
-        hessian[:, i] = (np.asarray(gradient_up) - np.asarray(gradient_down)) / (2 * step)
+        hessian[:, i] = (gradient(up) - gradient(down)) / (2 * step)
     return 0.5 * (hessian + hessian.T)
 
 

@@ -54,7 +54,7 @@ import numpy as np
 
 from ...errors import BackendError
 from .density import LogDensity
-from .laplace import ApproximateDraws
+from .laplace import ApproximateDraws, hessian_of_gradient
 
 #: Inner Newton iterations at most per solve.
 INNER_MAX_ITERATIONS = 100
@@ -157,16 +157,7 @@ class InnerSolver:
         return gradient
 
     def _full_hessian(self, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
-        n = z.size
-        hessian = np.empty((n, n))
-        base = np.cbrt(np.finfo(float).eps)
-        for i in range(n):
-            step = base * max(1.0, abs(z[i]))
-            up, down = z.copy(), z.copy()
-            up[i] += step
-            down[i] -= step
-            hessian[:, i] = (self._gradient(theta, up) - self._gradient(theta, down)) / (2 * step)
-        return 0.5 * (hessian + hessian.T)
+        return hessian_of_gradient(lambda point: self._gradient(theta, point), z)
 
     def learn_sparsity(self, theta: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> None:
         """The Hessian's nonzero pattern from full finite-difference Hessians at two points
