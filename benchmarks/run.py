@@ -364,6 +364,7 @@ def run_bayesmm(name: str, chains: int, draws: int) -> dict:
     table = fit.summary()
     total = time.perf_counter() - start
     return {
+        **chain_measures(fit),
         "tool": "bayesmm",
         "method": fit.method
         + ("/centred" if any(fit.program.centred) else "")
@@ -376,6 +377,28 @@ def run_bayesmm(name: str, chains: int, draws: int) -> dict:
         "min_bulk_ess": float(table["Bulk_ESS"].min()),
         "max_rhat": float(table["Rhat"].max()),
         "truth": truth_recovered(table, truth),
+    }
+
+
+def chain_measures(fit) -> dict:
+    """The per-chain columns, defined as for rstan (see ``R_SCRIPT``): the slowest chain's CPU
+    seconds (warmup + sampling, the chain process's own CPU time), the mean leapfrog steps
+    (gradients) per kept draw, and microseconds of CPU per gradient in the sampling phase
+    (the chain's CPU seconds of its sampling phase over its sampling leapfrog steps; averaged
+    over chains)."""
+    times = fit.chain_seconds
+    if times.empty:
+        return {}
+    steps = fit.idata.sample_stats["n_steps"].values.sum(axis=1)
+    per_gradient = times["cpu_sampling"].to_numpy() / steps
+    return {
+        "chain_cpu_s": float(times["cpu"].max()),
+        "chain_cpu_all": [round(float(v), 3) for v in times["cpu"]],
+        "stan_elapsed_all": [
+            round(float(w + s), 3) for w, s in zip(times["warmup"], times["sampling"], strict=True)
+        ],
+        "leapfrog_per_draw": float(steps.mean() / fit.idata.sample_stats.sizes["draw"]),
+        "us_per_gradient": float(np.mean(per_gradient) * 1e6),
     }
 
 
@@ -401,11 +424,18 @@ fit <- update(fit0, recompile = FALSE, chains = chains, cores = chains, iter = 2
 t2 <- Sys.time()
 s <- summarise_draws(as_draws_df(fit, variable = "^(b_|bs_|sd_|sds_|cor_|sigma$)", regex = TRUE),
                      "ess_bulk", "rhat")
-chain_s <- max(rowSums(rstan::get_elapsed_time(fit$fit)))  # slowest chain: CPU seconds (clock())
+# rstan 2.21 times each chain with C's clock(): CPU seconds of the chain's own R process
+elapsed <- rstan::get_elapsed_time(fit$fit)
+chain_s <- max(rowSums(elapsed))  # slowest chain, warmup + sampling
+steps <- sapply(rstan::get_sampler_params(fit$fit, inc_warmup = FALSE),
+                function(p) sum(p[, "n_leapfrog__"]))
 cat(sprintf('{"compile_s": %f, "sample_s": %f, "stan_chain_s": %f, "min_bulk_ess": %f,
-             "max_rhat": %f, "threads": %d}\n',
+             "max_rhat": %f, "threads": %d, "chain_cpu_s": %f, "chain_cpu_all": [%s],
+             "leapfrog_per_draw": %f, "us_per_gradient": %f}\n',
             as.numeric(t1 - t0, units = "secs"), as.numeric(t2 - t1, units = "secs"),
-            chain_s, min(s$ess_bulk), max(s$rhat), threads))
+            chain_s, min(s$ess_bulk), max(s$rhat), threads, chain_s,
+            paste(sprintf("%.3f", rowSums(elapsed)), collapse = ", "),
+            mean(steps) / draws, mean(elapsed[, "sample"] / steps) * 1e6))
 """
 
 
@@ -450,9 +480,18 @@ def run_brms(name: str, chains: int, draws: int, folder: Path) -> dict:
 def format_table(rows: list[dict]) -> str:
     """The result table as fixed-width text (and the brms ratios when present)."""
     frame = pd.DataFrame(rows)
-    if "stan_chain_s" not in frame:
-        frame["stan_chain_s"] = np.nan
+    for column in ("stan_chain_s", "chain_cpu_s", "leapfrog_per_draw", "us_per_gradient"):
+        if column not in frame:
+            frame[column] = np.nan
+    # rows of earlier runs: rstan's slowest chain was already its CPU time (clock())
+    frame["chain_cpu_s"] = frame["chain_cpu_s"].fillna(frame["stan_chain_s"])
     frame["ess_per_s"] = frame["min_bulk_ess"] / frame["sample_s"]
+    if "chain_cpu_all" not in frame:
+        frame["chain_cpu_all"] = None
+    frame["ess_per_chain_cpu_s"] = [
+        ess / sum(cpu) if isinstance(cpu, list) and cpu else np.nan
+        for ess, cpu in zip(frame["min_bulk_ess"], frame["chain_cpu_all"], strict=True)
+    ]
     if "draws" not in frame:
         frame["draws"] = np.nan
     frame["draws"] = ["-" if pd.isna(v) else str(int(v)) for v in frame["draws"]]
@@ -464,7 +503,9 @@ def format_table(rows: list[dict]) -> str:
         "compile_s": "compile s",
         "cached": "cached",
         "sample_s": "sampling s",
-        "stan_chain_s": "slowest chain CPU s",
+        "chain_cpu_s": "slowest chain CPU s",
+        "leapfrog_per_draw": "grad/draw",
+        "us_per_gradient": "us/grad",
         "total_s": "end-to-end s",
         "draws": "draws",
         "min_bulk_ess": "min bulk ESS",
@@ -474,9 +515,8 @@ def format_table(rows: list[dict]) -> str:
         "truth": "truth in 95% CI",
     }
     shown = frame[list(columns)].rename(columns=columns)
-    shown["slowest chain CPU s"] = [
-        "-" if pd.isna(v) else f"{v:.1f}" for v in frame["stan_chain_s"]
-    ]  # only brms reports it (rstan's elapsed time)
+    for name, digits in (("slowest chain CPU s", 2), ("grad/draw", 1), ("us/grad", 1)):
+        shown[name] = ["-" if pd.isna(v) else f"{v:.{digits}f}" for v in shown[name]]
     text = shown.to_string(
         index=False,
         formatters={
@@ -494,13 +534,24 @@ def format_table(rows: list[dict]) -> str:
     partner = {m: MODELS[m].brms_model or m if m in MODELS else m for m in ours.index}
     common = [m for m in ours.index if partner[m] in theirs.index]
     if common:
-        ratio_lines = ["", "", "bayesmm / brms ratios (ESS/s: higher is better for bayesmm):"]
+        ratio_lines = [
+            "",
+            "",
+            "bayesmm / brms ratios (per chain: the slowest chain's CPU seconds, warmup + "
+            "sampling, of each tool; ESS/s: higher is better for bayesmm):",
+        ]
         for model in common:
             a, b = ours.loc[model], theirs.loc[partner[model]]
-            in_stan = b["min_bulk_ess"] / b["stan_chain_s"]
+
+            def ratio(column: str, a=a, b=b) -> str:
+                value = a[column] / b[column]
+                return "-" if pd.isna(value) else f"x{value:.2f}"
+
             ratio_lines.append(
-                f"  {model:<28} ESS/s x{a['ess_per_s'] / b['ess_per_s']:.2f} "
-                f"(x{a['ess_per_s'] / in_stan:.2f} against brms's chain CPU time)   "
+                f"  {model:<20} per-chain CPU {ratio('chain_cpu_s')}   per gradient "
+                f"{ratio('us_per_gradient')}   "
+                f"ESS per chain-CPU s {ratio('ess_per_chain_cpu_s')}   "
+                f"ESS/s x{a['ess_per_s'] / b['ess_per_s']:.2f}   "
                 f"sampling time x{a['sample_s'] / b['sample_s']:.2f}   "
                 f"end-to-end x{a['total_s'] / b['total_s']:.2f}   "
                 f"peak memory x{a['peak_mb'] / b['peak_mb']:.2f}"
@@ -562,10 +613,15 @@ def main() -> None:
             row = {"model": name, **json.loads(lines[-1]), "peak_mb": peak, "draws": args.draws}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-            if args.brms and MODELS[name].brms:
+            # a model that shares its brms run with another (sleepstudy_latent: sleepstudy's)
+            # runs that one through brms when it is not asked for itself
+            partner = MODELS[name].brms_model
+            brms_name = name if MODELS[name].brms else partner
+            if args.brms and brms_name and (brms_name == name or partner not in args.models):
                 try:
                     brms_draws = args.brms_draws or args.draws
-                    row = {"model": name, **run_brms(name, args.chains, brms_draws, folder)}
+                    result = run_brms(brms_name, args.chains, brms_draws, folder)
+                    row = {"model": brms_name, **result}
                     row["draws"] = brms_draws
                 except RuntimeError as err:
                     print(err, file=sys.stderr)

@@ -216,6 +216,14 @@ class Fit:
         Stan's own messages while sampling ("Gradient evaluation took ... seconds", "Adjust
         your expectations accordingly!", rejected Metropolis proposals with their reason),
         which bayesmm does not print: ``print("\\n".join(fit.stan_messages))``.
+    chain_seconds : pandas.DataFrame
+        What each chain took, one row per chain (NUTS on the pystan backend; empty
+        otherwise): ``warmup`` and ``sampling``, Stan's own elapsed seconds as its log states
+        them (wall clock); ``cpu``, the CPU seconds of the chain's process (user + system,
+        the measure of rstan's ``get_elapsed_time``: with more chains than cores it stays a
+        chain's own cost while wall clocks grow); ``cpu_sampling``, the part of it spent in
+        the sampling phase; ``wall``, the wall seconds of the chain's call.
+        ``fit.chain_seconds["cpu"].max()`` is the slowest chain.
     """
 
     spec: ModelSpec
@@ -232,6 +240,7 @@ class Fit:
     algorithm: str = "nuts"
     algorithm_details: dict[str, Any] = field(default_factory=dict)
     stan_messages: list[str] = field(default_factory=list)
+    chain_seconds: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def from_sampler(
@@ -258,6 +267,7 @@ class Fit:
             algorithm=output.algorithm,
             algorithm_details=dict(output.algorithm_details),
             stan_messages=list(output.messages),
+            chain_seconds=pd.DataFrame(output.chain_seconds).rename_axis("chain"),
         )
 
     # ------------------------------------------------------------------ tables

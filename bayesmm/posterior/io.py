@@ -107,6 +107,7 @@ def save_fit(fit: Any, path: str | Path, overwrite: bool = False) -> Path:
         "algorithm": fit.algorithm,
         "algorithm_details": fit.algorithm_details,
         "stan_messages": fit.stan_messages,
+        "chain_seconds": fit.chain_seconds,
     }
     (folder / MODEL_FILE).write_bytes(dumps_model(payload))
     fit.idata.to_netcdf(str(folder / IDATA_FILE))

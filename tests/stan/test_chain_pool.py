@@ -20,6 +20,7 @@ from bayesmm.stan.backends.chain_pool import (
     ChainDeath,
     ChainProcessPool,
     chain_death_error,
+    chain_times_recorded,
     children_allowed,
 )
 from bayesmm.stan.backends.pystan_backend import prepare_chain_process
@@ -71,6 +72,38 @@ def test_marker_is_removed_when_a_chain_ends():
     pool = ChainProcessPool(multiprocessing.get_context("fork"))
     try:
         assert pool.submit(functools.partial(chain_number, chain=2)).result(timeout=60) == 2
+        assert list(Path(pool.marker_directory).iterdir()) == []
+    finally:
+        pool.shutdown()
+
+
+def busy(seconds: float, chain: int) -> int:
+    """A 'chain' that spends ``seconds`` of CPU time."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return chain
+
+
+def test_chain_times_record_the_cpu_seconds_of_each_call_and_leave_no_files():
+    """Inside the block every chain call reports its process's CPU seconds and a timeline;
+    calls outside it are not timed, and no timing file stays behind."""
+    pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    try:
+        with chain_times_recorded() as times:
+            futures = [pool.submit(functools.partial(busy, 0.3, chain=c)) for c in (1, 2)]
+            assert [f.result(timeout=60) for f in futures] == [1, 2]
+        assert sorted(t.chain for t in times) == [1, 2]
+        for timed in times:
+            assert 0.3 <= timed.cpu_seconds < 0.6, timed.cpu_seconds
+            assert timed.cpu_seconds <= timed.wall_seconds + 0.02
+            assert timed.cpu_since(timed.wall_seconds) == pytest.approx(timed.cpu_seconds)
+            assert timed.cpu_since(0.0) == pytest.approx(0.0, abs=1e-9)
+            # CPU spent evenly over the call: half of it in its second half (timeline points
+            # every 5 ms; a busy machine may pause the process, hence the wide band)
+            assert 0.1 < timed.cpu_since(timed.wall_seconds / 2) / timed.cpu_seconds < 0.9
+        assert pool.submit(functools.partial(busy, 0.0, chain=3)).result(timeout=60) == 3
+        assert len(times) == 2
         assert list(Path(pool.marker_directory).iterdir()) == []
     finally:
         pool.shutdown()

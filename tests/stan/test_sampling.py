@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayesmm as bmm
@@ -50,6 +51,24 @@ def test_stan_messages_are_kept_not_printed(sleepstudy_fit, tmp_path):
     assert len(timing) == 4
     loaded = bmm.load(sleepstudy_fit.save(tmp_path / "fit"))
     assert loaded.stan_messages == sleepstudy_fit.stan_messages
+
+
+def test_chain_seconds_time_each_chain(sleepstudy_fit, tmp_path):
+    """Per chain: Stan's own warmup and sampling seconds (from its log), the CPU seconds of the
+    chain's process (all, and its sampling phase) and the call's wall seconds; saved and
+    loaded with the fit."""
+    times = sleepstudy_fit.chain_seconds
+    assert list(times.index) == [0, 1, 2, 3]
+    assert list(times.columns) == ["warmup", "sampling", "cpu", "cpu_sampling", "wall"]
+    assert (times > 0).all().all(), times
+    # one thread runs a chain, so its CPU time is at most the call's wall time (plus the
+    # clocks' resolution), and the call holds Stan's warmup and sampling (timed in ms)
+    assert (times["cpu"] <= times["wall"] + 0.02).all(), times
+    assert (times["cpu_sampling"] < times["cpu"]).all(), times
+    assert (times["cpu_sampling"] <= times["sampling"] + 0.02).all(), times
+    assert (times["warmup"] + times["sampling"] <= times["wall"] + 0.002).all(), times
+    loaded = bmm.load(sleepstudy_fit.save(tmp_path / "fit"))
+    pd.testing.assert_frame_equal(loaded.chain_seconds, times)
 
 
 def test_sleepstudy_tables_are_consistent(sleepstudy_fit):

@@ -89,6 +89,11 @@ class SamplerOutput:
         What an approximation reports (iterations, Pareto k, Jacobian, ...).
     parameter_names : tuple of str
         The model's parameters (for initial values), when the backend reports them.
+    chain_seconds : dict
+        Per chain, in chain order: ``warmup`` and ``sampling`` (Stan's own elapsed seconds),
+        ``cpu``, ``cpu_sampling`` and ``wall`` (CPU seconds of the chain's process, those of
+        its sampling phase, and its wall seconds); empty when the
+        backend does not report them.
     """
 
     draws: dict[str, np.ndarray]
@@ -102,6 +107,7 @@ class SamplerOutput:
     algorithm: str = "nuts"
     algorithm_details: dict[str, Any] = field(default_factory=dict)
     parameter_names: tuple[str, ...] = ()
+    chain_seconds: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Backend(Protocol):

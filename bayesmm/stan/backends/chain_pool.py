@@ -27,17 +27,22 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
+import json
 import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ...errors import BackendError
 
@@ -79,18 +84,133 @@ def children_allowed() -> Iterator[None]:
 children_allowed.was_daemonic = False
 
 
-def run_marked(marker_directory: str, chain: Any, function: Callable[..., Any], *args: Any) -> Any:
+def run_marked(
+    marker_directory: str, chain: Any, function: Callable[..., Any], *args: Any, timing: str = ""
+) -> Any:
     """In a chain process: note which chain this process runs (a file named by its pid), run
     the chain, and remove the note when it ends, so that a process reused by a later fit is
-    never taken for the chain it ran before."""
+    never taken for the chain it ran before.
+
+    With ``timing`` (a file name), also write what the call cost this process into that file
+    of ``marker_directory`` (:func:`chain_times_recorded` reads it): its CPU seconds (user +
+    system), its wall seconds, and a timeline of (monotonic clock, CPU seconds so far) taken
+    every few milliseconds by a helper thread (the chain runs in C++ without the GIL), from
+    which the CPU time of Stan's sampling phase is read off."""
     marker = Path(marker_directory, str(os.getpid()))
     with contextlib.suppress(OSError):
         marker.write_text(str(chain))
+    cpu, wall = time.process_time(), time.perf_counter()
+    timeline: list[tuple[float, float]] = [(wall, 0.0)]
+    stop = threading.Event()
+    watcher = None
+    if timing:
+
+        def watch() -> None:
+            while not stop.wait(TIMELINE_STEP):
+                timeline.append((time.perf_counter(), time.process_time() - cpu))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
     try:
         return function(*args)
     finally:
+        if watcher is not None:
+            stop.set()
+            watcher.join()
+            end = time.perf_counter()
+            timeline.append((end, time.process_time() - cpu))
+            record = {"cpu": timeline[-1][1], "wall": end - wall, "timeline": timeline}
+            with contextlib.suppress(OSError):
+                Path(marker_directory, timing).write_text(json.dumps(record))
         with contextlib.suppress(OSError):
             marker.unlink()
+
+
+#: Seconds between two points of a chain's CPU timeline (:func:`run_marked`).
+TIMELINE_STEP = 0.005
+
+
+@dataclass(frozen=True)
+class ChainTime:
+    """What one chain call cost its process.
+
+    Attributes
+    ----------
+    chain : int or None
+        Stan's chain number (1-based), as httpstan passed it.
+    cpu_seconds : float
+        CPU time (user + system) of the chain's process during the call: Stan's warmup and
+        sampling and the writing of their output, as rstan's ``get_elapsed_time`` (C's
+        ``clock()`` in rstan 2.21) counts a chain, unaffected by other processes sharing the
+        cores.
+    wall_seconds : float
+        Wall-clock time of the call in the chain's process.
+    end : float
+        ``time.perf_counter()`` (the monotonic clock, shared by all processes on Linux) when
+        the call ended.
+    timeline : tuple of (float, float)
+        (``perf_counter()``, CPU seconds since the call began), every few milliseconds.
+    """
+
+    chain: int | None
+    cpu_seconds: float
+    wall_seconds: float
+    end: float = float("nan")
+    timeline: tuple[tuple[float, float], ...] = ()
+
+    def cpu_since(self, seconds_before_end: float) -> float:
+        """CPU seconds the call used in its last ``seconds_before_end`` wall seconds
+        (interpolated on the timeline; NaN without one).
+
+        Examples
+        --------
+        >>> ChainTime(1, 2.0, 4.0, 10.0, ((6.0, 0.0), (8.0, 0.5), (10.0, 2.0))).cpu_since(1.0)
+        0.75
+        """
+        if not self.timeline:
+            return float("nan")
+        walls = [w for w, _ in self.timeline]
+        cpus = [c for _, c in self.timeline]
+        return self.cpu_seconds - float(np.interp(self.end - seconds_before_end, walls, cpus))
+
+
+_recorders = threading.local()
+
+
+@contextlib.contextmanager
+def chain_times_recorded() -> Iterator[list[ChainTime]]:
+    """Record, in the yielded list, the :class:`ChainTime` of every chain call that this
+    thread submits to a :class:`ChainProcessPool` within the block (filled when the block
+    ends, in the order of submission; a chain whose process died is left out).
+
+    Examples
+    --------
+    >>> pool = ChainProcessPool(multiprocessing.get_context("fork"))
+    >>> with chain_times_recorded() as times:
+    ...     pool.submit(functools.partial(abs, -2)).result()
+    2
+    >>> len(times), times[0].cpu_seconds >= 0
+    (1, True)
+    >>> pool.shutdown()
+    """
+    pending: list[tuple[Any, Path]] = []
+    previous = getattr(_recorders, "pending", None)
+    _recorders.pending = pending
+    times: list[ChainTime] = []
+    try:
+        yield times
+    finally:
+        _recorders.pending = previous
+        for chain, path in pending:
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+            timeline = tuple((float(w), float(c)) for w, c in record["timeline"])
+            end = timeline[-1][0]
+            times.append(ChainTime(chain, record["cpu"], record["wall"], end, timeline))
 
 
 @dataclass(frozen=True)
@@ -183,7 +303,11 @@ class ChainProcessPool(concurrent.futures.ProcessPoolExecutor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any):
         """Submit a chain call; httpstan passes ``functools.partial(..., chain=i, ...)``."""
         chain = (getattr(fn, "keywords", None) or {}).get("chain")
-        marked = functools.partial(run_marked, self.marker_directory, chain, fn)
+        pending = getattr(_recorders, "pending", None)
+        timing = f"time-{uuid.uuid4().hex}" if pending is not None else ""
+        marked = functools.partial(run_marked, self.marker_directory, chain, fn, timing=timing)
+        if pending is not None:
+            pending.append((chain, Path(self.marker_directory, timing)))
         with children_allowed():
             future = super().submit(marked, *args, **kwargs)
         self.started.update(getattr(self, "_processes", None) or {})

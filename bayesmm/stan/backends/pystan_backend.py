@@ -39,7 +39,7 @@ from ..algorithms.settings import CMDSTAN_ONLY, AlgorithmSettings
 from .base import SAMPLER_COLUMNS, SamplerOutput, SamplerSettings
 from .cache import cache_key, cache_root, compile_lock, compiled_entry, record_new_compile
 from .cache_admin import typical_compile_seconds
-from .chain_pool import ChainProcessPool, stan_call_error
+from .chain_pool import ChainProcessPool, ChainTime, chain_times_recorded, stan_call_error
 from .pystan_build import (
     build_services_extension_module,
     build_tag,
@@ -442,6 +442,63 @@ def stan_messages(console_text: str) -> list[str]:
     return [line.strip() for line in after.splitlines() if line.strip()]
 
 
+_ELAPSED = re.compile(
+    rb"Elapsed Time: ([0-9.eE+-]+) seconds \(Warm-up\)[^\n]*\n[^\n]*?([0-9.eE+-]+) seconds "
+    rb"\(Sampling\)"
+)
+
+
+def stan_elapsed_seconds(stan_output: bytes) -> tuple[float, float]:
+    r"""Stan's own ``(warmup, sampling)`` seconds of one chain, from the end of its output.
+
+    Stan's services log "Elapsed Time: 0.315 seconds (Warm-up) / 0.319 seconds (Sampling)"
+    when a chain ends (Stan 2.35 times them with a steady wall clock; pystan drops these lines
+    from what it prints); NaN when the output has none.
+
+    Examples
+    --------
+    >>> out = (b'{"topic":"logger","values":["info: Elapsed Time: 0.315 seconds (Warm-up)"]}\n'
+    ...        b'{"topic":"logger","values":["info:               0.319 seconds (Sampling)"]}\n')
+    >>> stan_elapsed_seconds(out)
+    (0.315, 0.319)
+    >>> stan_elapsed_seconds(b"")
+    (nan, nan)
+    """
+    start = stan_output.rfind(b"Elapsed Time: ")
+    found = _ELAPSED.match(stan_output, start) if start >= 0 else None
+    if found is None:
+        return float("nan"), float("nan")
+    return float(found.group(1)), float(found.group(2))
+
+
+def chain_seconds(stan_outputs: tuple[bytes, ...], times: list[ChainTime]) -> dict[str, list]:
+    """Per chain (in chain order): Stan's own warmup and sampling seconds, the CPU seconds of
+    its process (all of them, and those of the sampling phase: the call's last ``sampling``
+    wall seconds) and its wall seconds
+    (:func:`~bayesmm.stan.backends.chain_pool.chain_times_recorded`; NaN where a chain was not
+    timed, e.g. a fit that httpstan answered from its file).
+
+    Examples
+    --------
+    >>> chain_seconds((b"",), [ChainTime(1, 0.5, 0.6)])["cpu"]
+    [0.5]
+    """
+    elapsed = [stan_elapsed_seconds(out) for out in stan_outputs]
+    by_chain = {t.chain: t for t in times}
+    nan = float("nan")
+    timed = [by_chain.get(index + 1) for index in range(len(stan_outputs))]
+    cpu_sampling = [
+        t.cpu_since(sampling) if t else nan for t, (_, sampling) in zip(timed, elapsed, strict=True)
+    ]
+    return {
+        "warmup": [w for w, _ in elapsed],
+        "sampling": [s for _, s in elapsed],
+        "cpu": [t.cpu_seconds if t else nan for t in timed],
+        "cpu_sampling": cpu_sampling,
+        "wall": [t.wall_seconds if t else nan for t in timed],
+    }
+
+
 def compiling_message(typical_seconds: float | None) -> str:
     """What the first fit of a new model structure prints before it compiles.
 
@@ -531,12 +588,14 @@ class PystanBackend:
 
             pool = httpstan.services_stub.executor
             try:
-                fit = without_fit_files(lambda: model.sample(**kwargs))
+                with chain_times_recorded() as times:
+                    fit = without_fit_files(lambda: model.sample(**kwargs))
             except (ValueError, RuntimeError) as err:
                 raise stan_call_error(err, pool, settings.chains, "sampling") from None
             sample_seconds = time.perf_counter() - start
         output = self._collect(fit, settings, was_cached, compile_seconds, sample_seconds)
         output.messages = stan_messages(console.getvalue())
+        output.chain_seconds = chain_seconds(fit.stan_outputs, times)
         return output
 
     def build_model(
