@@ -71,6 +71,36 @@ def test_chain_seconds_time_each_chain(sleepstudy_fit, tmp_path):
     pd.testing.assert_frame_equal(loaded.chain_seconds, times)
 
 
+def test_chain_output_kept_unzipped_without_diagnostics_gives_the_same_draws(
+    sleepstudy, sleepstudy_fit, monkeypatch
+):
+    """bayesmm keeps the chains' output stored (not zipped) and drops the diagnostic writer's
+    lines (LeanMessageStore); httpstan's own gzip of every line gives the same draws."""
+    import zlib
+
+    import httpstan.services_stub
+
+    from bayesmm.stan.backends import pystan_backend
+
+    assert isinstance(httpstan.services_stub.zlib, pystan_backend._LeanZlib)
+    monkeypatch.setattr(pystan_backend, "_LeanZlib", lambda: zlib)
+    stock = bmm.fit(
+        "Reaction ~ Days + (Days | Subject)",
+        sleepstudy,
+        chains=4,
+        iter_warmup=1000,
+        iter_sampling=1000,
+        seed=1,
+        show_progress=False,
+        warn=False,
+    )
+    assert httpstan.services_stub.zlib is zlib
+    ours = sleepstudy_fit.idata
+    for group in ("posterior", "sample_stats"):
+        for name, values in getattr(ours, group).data_vars.items():
+            np.testing.assert_array_equal(getattr(stock.idata, group)[name].values, values.values)
+
+
 def test_sleepstudy_tables_are_consistent(sleepstudy_fit):
     table = sleepstudy_fit.summary()
     assert list(table.index) == [
