@@ -149,14 +149,19 @@ def test_chain_pool_starts_processes_from_a_daemonic_process(ours):
 
 def test_children_allowed_restores_the_daemon_flag():
     config = multiprocessing.current_process()._config
-    saved = config.get("daemon")
+    had, saved = "daemon" in config, config.get("daemon")
     config["daemon"] = True
     try:
         with children_allowed(), children_allowed():
             assert not multiprocessing.current_process().daemon
         assert multiprocessing.current_process().daemon
     finally:
-        config["daemon"] = saved
+        # the main process has no "daemon" entry: leaving None there made `.daemon` None for
+        # later tests (the children_allowed doctest then printed nothing)
+        if had:
+            config["daemon"] = saved
+        else:
+            config.pop("daemon", None)
 
 
 def _marker_reads(marker: Path, chain: int) -> bool:
