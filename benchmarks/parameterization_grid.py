@@ -11,6 +11,16 @@ and what the row rule (``parameterization="rows"``, the default before issue 16)
 information rule (``"auto"``) choose, with the chosen form's ESS/s over the better of the two
 (the rule's fit *is* one of the two fixed fits: same program, same data, same seed).
 
+Since partial centring (issue 16 item 1 / issue 15 item 3) the three fits of a cell are one
+compiled program (the weights w are data; the script checks the code is the same): w = 0
+(centred), w = 1 (non-centred) and ``"auto"``, now the partial form (weight
+1 / (1 + precision * sd^2) per level at the sampled sd); columns ``ess_A`` ... and
+``auto_vs_best`` (auto's ESS/s over the better fixed form); ``--static`` adds
+``parameterization="static"`` (the weights fixed at the estimated SD, 1 / (1 + ratio); ``w_median``
+is their median), columns ``ess_S`` ... ``static_vs_best``.
+``rule_info`` is the binary information rule (``parameterization="information"``, auto before
+partial centring), whose fit is one of the two fixed fits. ``--no-auto`` skips the third fit.
+
 Design: ``x ~ N(0, 1)``, ``eta = intercept + 0.5 x + u_g``, ``u_g ~ N(0, sd)``. gaussian:
 intercept 0.3, sigma 1; lognormal: intercept 0.3, sigma 0.4 on the log scale (the issue's
 example); poisson: intercept 1.0 (mean count ~3); bernoulli (binomial with one trial per row:
@@ -41,7 +51,11 @@ import pandas as pd
 
 import bayesmm as bmm
 from bayesmm.model.design import build_model_spec
-from bayesmm.stan.parameterization import centred_blocks, information_ratios
+from bayesmm.stan.parameterization import (
+    centred_blocks,
+    information_ratios,
+    noncentred_weights,
+)
 
 FAMILIES = ("gaussian", "bernoulli", "poisson", "lognormal")
 INTERCEPT = {"gaussian": 0.3, "lognormal": 0.3, "poisson": 1.0, "bernoulli": 0.0}
@@ -84,9 +98,20 @@ def run_cell(family, rows, ratio, groups, args) -> dict:
         # the rule's statistic: the smallest over effects of the median level's ratio
         "info": float(np.min(np.median(ratios, axis=0))) if ratios is not None else np.nan,
         "rule_rows": "C" if centred_blocks(spec, "rows")[0] else "NC",
-        "rule_info": "C" if centred_blocks(spec, "auto")[0] else "NC",
+        "rule_info": "C" if centred_blocks(spec, "information")[0] else "NC",
     }
-    for form, tag in (("centred", "C"), ("noncentred", "NC")):
+    codes = {bmm.stancode(formula, data, family, method="latent", parameterization=form)
+             for form in ("centred", "noncentred", "auto", "static")}  # fmt: skip
+    if len(codes) != 1:
+        raise RuntimeError("centred, non-centred and auto are not one program")
+    weights = noncentred_weights(spec, "static")[0]  # auto's weights at the estimated SD
+    row["w_median"] = float(np.median(weights))
+    row["w_min"] = float(np.min(weights))
+    row["w_max"] = float(np.max(weights))
+    forms = [("centred", "C"), ("noncentred", "NC")] + ([] if args.no_auto else [("auto", "A")])
+    if args.static:
+        forms.append(("static", "S"))
+    for form, tag in forms:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = bmm.fit(
@@ -112,6 +137,10 @@ def run_cell(family, rows, ratio, groups, args) -> dict:
     best = max(row["esss_C"], row["esss_NC"])
     for rule in ("rule_rows", "rule_info"):
         row[f"{rule}_vs_best"] = row[f"esss_{row[rule]}"] / best
+    if not args.no_auto:
+        row["auto_vs_best"] = row["esss_A"] / best
+    if args.static:
+        row["static_vs_best"] = row["esss_S"] / best
     return row
 
 
@@ -121,6 +150,7 @@ COLUMNS = [
     "ess_NC", "sec_NC", "esss_NC", "rhat_NC", "div_NC",
     "rule_rows_vs_best", "rule_info_vs_best",
 ]  # fmt: skip
+AUTO_COLUMNS = ["w_median", "ess_A", "sec_A", "esss_A", "rhat_A", "div_A", "auto_vs_best"]
 
 
 def markdown(path: str) -> str:
@@ -170,6 +200,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slopes", action="store_true", help="y ~ x + (1 + x | g)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print the README table of a run")
+    parser.add_argument("--no-auto", action="store_true", help="only the two fixed forms")
+    parser.add_argument(
+        "--static", action="store_true", help="also parameterization='static' (fixed weights)"
+    )
+    parser.add_argument(
+        "--cells", nargs="+", metavar="FAMILY:ROWS:SD", help="these cells instead of the grid"
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown(args.markdown))
@@ -183,24 +220,37 @@ def main(argv=None) -> None:
     )
     results = []
     start = time.perf_counter()
-    for family in args.families:
-        for rows in args.rows:
-            for ratio in args.sds:
-                row = run_cell(family, rows, ratio, args.groups, args)
-                results.append(row)
-                print(
-                    "CELL "
-                    + " ".join(
-                        f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
-                        for k in [*COLUMNS, "cached_C", "cached_NC"]
-                    )
-                    + f" elapsed={time.perf_counter() - start:.0f}s",
-                    flush=True,
-                )
-    table = pd.DataFrame(results)[COLUMNS]
+    cells = [
+        (family, rows, ratio)
+        for family in args.families
+        for rows in args.rows
+        for ratio in args.sds
+    ]
+    if args.cells:
+        parts = [c.split(":") for c in args.cells]
+        cells = [(family, int(rows), float(sd)) for family, rows, sd in parts]
+    columns = COLUMNS + ([] if args.no_auto else AUTO_COLUMNS)
+    if args.static:
+        columns += ["ess_S", "esss_S", "rhat_S", "div_S", "static_vs_best"]
+    for family, rows, ratio in cells:
+        row = run_cell(family, rows, ratio, args.groups, args)
+        results.append(row)
+        cached = ["cached_C", "cached_NC"] + ([] if args.no_auto else ["cached_A"])
+        cached += ["cached_S"] if args.static else []
+        print(
+            "CELL "
+            + " ".join(
+                f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                for k in [*columns, "w_min", "w_max", *cached]
+            )
+            + f" seed={args.seed} elapsed={time.perf_counter() - start:.0f}s",
+            flush=True,
+        )
+    table = pd.DataFrame(results)[columns]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.round(3).to_string(index=False))
-    for rule in ("rule_rows", "rule_info"):
+    rules = ("rule_rows", "rule_info") + (() if args.no_auto else ("auto",))
+    for rule in rules + (("static",) if args.static else ()):
         misses = table[table[f"{rule}_vs_best"] < 0.8]
         print(f"{rule}: {len(misses)} of {len(table)} cells below 0.8 x the better fixed form")
     print(f"total {time.perf_counter() - start:.0f} s")

@@ -510,9 +510,9 @@ class Fit:
         if note:
             lines.append(f"         ({note})")
         lines += describe_additions(spec.additions, spec.offset_terms, spec.offset_from_array)
-        centred = [b.group for b, c in zip(spec.blocks, self.program.centred, strict=False) if c]
-        if centred:
-            lines.append(f"         effects of {', '.join(centred)} sampled centred")
+        lines += _parameterization_lines(
+            spec, getattr(self.program, "weights", ()), getattr(self.program, "precisions", ())
+        )
         if spec.family.categorical:
             lines.append(
                 f"  Model: log(P({spec.response_label} = k) / P({spec.response_label} = "
@@ -995,3 +995,25 @@ class Fit:
         )
         table = self.summary().to_html(float_format=lambda v: f"{v:.2f}", border=0)
         return f"<div class='bayesmm-fit'><p>{head}</p>{table}</div>"
+
+
+def _parameterization_lines(spec, weights, precisions=()) -> list[str]:
+    """The summary's note on how the latent program sampled the blocks' effects: centred
+    (every weight 0), partly centred (weights following the SD, or fixed below 1; their mean
+    where fixed), nothing for the non-centred blocks."""
+    centred, partly = [], []
+    for k, (block, w) in enumerate(zip(spec.blocks, weights, strict=False)):
+        w = np.asarray(w, dtype=float)
+        precision = np.asarray(precisions[k], dtype=float) if k < len(precisions) else None
+        if w.size and np.all(w == 0):
+            centred.append(block.group)
+        elif precision is not None and np.any(precision > 0):
+            partly.append(f"{block.group} (weights 1 / (1 + precision sd^2))")
+        elif w.size and np.any(w < 1):
+            partly.append(f"{block.group} (mean weight {w.mean():.2f})")
+    lines = []
+    if centred:
+        lines.append(f"         effects of {', '.join(centred)} sampled centred")
+    if partly:
+        lines.append(f"         effects of {', '.join(partly)} sampled partly centred")
+    return lines

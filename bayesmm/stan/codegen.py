@@ -31,7 +31,7 @@ from ..model.priors import POSITIVE_ARGUMENTS
 from ..model.spec import ModelSpec, PriorTarget, RandomBlock
 from ..model.user_priors import support_note
 from .parallel import partial_sum_function, reduce_sum_statement
-from .parameterization import centred_flags, population_columns
+from .parameterization import population_columns, weights_of
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,25 @@ class StanProgram:
         The program with its explanatory comments (what :func:`bayesmm.stancode` shows).
     data : dict
         The data dict passed to Stan (what :func:`bayesmm.standata` returns).
-    centred : tuple of bool
-        Per block, whether the latent program samples its effects centred (empty for the
-        marginal program).
+    weights : tuple of numpy.ndarray
+        Per block of the latent program, its levels x effects non-centring weights (0:
+        centred, 1: non-centred; :mod:`bayesmm.stan.parameterization`), which its data carry
+        (empty for the marginal program).
+    precisions : tuple of numpy.ndarray
+        Per block, the levels x effects data precisions that make an uncorrelated block's
+        weight in the program ``w / (1 + precision * sd^2)`` (0: the weight is ``w``).
     """
 
     code: str
     data: dict[str, Any] = field(repr=False)
-    centred: tuple[bool, ...] = ()
+    weights: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    precisions: tuple[np.ndarray, ...] = field(default=(), repr=False)
+
+    @property
+    def centred(self) -> tuple[bool, ...]:
+        """Per block of the model's formula, whether every level's effects are sampled
+        centred (all weights 0)."""
+        return tuple(bool(np.all(np.asarray(w) == 0)) for w in self.weights)
 
     @property
     def compiled_code(self) -> str:
@@ -464,8 +475,9 @@ def render_code(
     """Render the Stan program (with comments) for ``spec``.
 
     ``threaded`` writes the likelihood as a ``reduce_sum`` over rows (see
-    :mod:`bayesmm.stan.parallel`); ``centred`` says per block whether its effects are sampled
-    centred (default: every block non-centred; see :mod:`bayesmm.stan.parameterization`);
+    :mod:`bayesmm.stan.parallel`); ``centred`` is accepted for compatibility and changes
+    nothing: centred, non-centred and partly centred blocks are one program, whose data say
+    how each level is sampled (:func:`weight_data`; :mod:`bayesmm.stan.parameterization`);
     ``grouped_glm`` chooses the level-sliced GLM likelihood (:func:`use_grouped_glm`; None:
     where it applies and the levels have many rows).
 
@@ -493,8 +505,9 @@ def render_code(
             f"{spec.autocor.term.text} (each row needs its predecessor's residual); fit "
             "without threads_per_chain."
         )
-    flags = centred_flags(spec, centred)
-    columns = population_columns(spec, flags)
+    # every block may be sampled (partly) centred: each population column is claimed by the
+    # first block with the same column (an ordinal model's intercept is its thresholds)
+    columns = population_columns(spec, tuple(not spec.family.ordinal for _ in spec.blocks))
     blocks = [
         {
             "population_terms": population_terms(spec, columns, i - 1),
@@ -504,7 +517,6 @@ def render_code(
             "description": block.description,
             "effects": ", ".join(block.effect_names),
             "correlated": block.correlated,
-            "centred": flags[i - 1],
             "eta": "eta",
             **covariance_context(block, i),
         }
@@ -514,14 +526,13 @@ def render_code(
         owner = spec.block_owner(i - 1)
         blocks.append(
             {
-                "population_terms": [],
+                "population_terms": ["0"] * len(block.effect_names),  # centred on zero
                 "id": i,
                 "group": block.group,
                 "term": f"{block.term.text} in the formula of {owner}",
                 "description": f"{owner}: {block.description}",
                 "effects": ", ".join(block.effect_names),
                 "correlated": block.correlated,
-                "centred": False,  # the blocks of distributional formulas stay non-centred
                 "eta": f"eta_{owner}",
                 **covariance_context(block, i),
             }
@@ -739,18 +750,75 @@ def build_program(
     grainsize: int | None = None,
     centred: Sequence[bool] | None = None,
     grouped_glm: bool | None = None,
+    weights: Sequence[np.ndarray] | None = None,
+    precisions: Sequence[np.ndarray] | None = None,
     **data_options: bool,
 ) -> StanProgram:
     """Code and data for ``spec`` (see :func:`build_data` for the options).
 
     A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
-    rows; see :mod:`bayesmm.stan.parallel`); ``centred`` flags the blocks whose effects are
-    sampled centred (:mod:`bayesmm.stan.parameterization`); ``grouped_glm`` chooses the
-    level-sliced GLM likelihood (:func:`use_grouped_glm`). Both likelihoods take the same data.
+    rows; see :mod:`bayesmm.stan.parallel`); ``weights`` are the blocks' levels x effects
+    non-centring weights (:func:`~bayesmm.stan.parameterization.noncentred_weights`; default:
+    0 for the blocks flagged in ``centred``, 1 elsewhere) and ``precisions`` the data
+    precisions that let an uncorrelated block's weights follow its ``sd``
+    (:func:`~bayesmm.stan.parameterization.adaptive_precisions`; default 0); both go into the
+    data: the code is the same whatever they are; ``grouped_glm`` chooses the level-sliced
+    GLM likelihood (:func:`use_grouped_glm`). Both likelihoods take the same data.
     """
     data = build_data(spec, **data_options)
     if grainsize is not None:
         data["grainsize"] = int(grainsize)
-    flags = centred_flags(spec, centred)
-    code = render_code(spec, threaded=grainsize is not None, centred=flags, grouped_glm=grouped_glm)
-    return StanProgram(code, data, centred=flags)
+    chosen = weights_of(spec, weights, centred)
+    shapes = [w.shape for w in chosen]
+    given = list(precisions or [])
+    adaptive = [
+        np.asarray(given[i], dtype=float) if i < len(given) else np.zeros(shape)
+        for i, shape in enumerate(shapes)
+    ]
+    for i, (precision, shape) in enumerate(zip(adaptive, shapes, strict=True)):
+        if precision.shape != shape or np.any(precision < 0):
+            raise UnsupportedModelError(
+                f"precisions of block {i + 1} must be a non-negative {shape[0]} x {shape[1]} "
+                f"array; got shape {precision.shape}."
+            )
+    data.update(weight_data(spec, chosen, adaptive))
+    code = render_code(spec, threaded=grainsize is not None, grouped_glm=grouped_glm)
+    n = len(spec.blocks)
+    return StanProgram(code, data, weights=chosen[:n], precisions=tuple(adaptive[:n]))
+
+
+def weight_data(
+    spec: ModelSpec,
+    weights: Sequence[np.ndarray],
+    precisions: Sequence[np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The data that say how each block's levels are sampled (one weight array per block of
+    ``spec.all_blocks``, as :func:`~bayesmm.stan.parameterization.weights_of` gives them):
+    ``w_<i>`` and ``precision_<i>`` (effects x levels; precisions 0 where not given) for an
+    uncorrelated block, the centred and non-centred levels
+    (``Jc_<i>``, ``centred_levels_<i>``, ``noncentred_levels_<i>``, 1-based) for a correlated
+    one.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> weight_data(build_model_spec("y ~ (1 | g)", df), [np.array([[0.25], [1.0]])])["w_1"]
+    array([[0.25, 1.  ]])
+    """
+    data: dict[str, Any] = {}
+    given = list(precisions or [])
+    for i, (block, w) in enumerate(zip(spec.all_blocks, weights, strict=True), start=1):
+        w = np.asarray(w, dtype=float)
+        if block.correlated:
+            centred = w[:, 0] == 0
+            levels = np.arange(1, w.shape[0] + 1, dtype=np.int64)
+            data[f"Jc_{i}"] = int(centred.sum())
+            data[f"centred_levels_{i}"] = levels[centred]
+            data[f"noncentred_levels_{i}"] = levels[~centred]
+        else:
+            data[f"w_{i}"] = np.ascontiguousarray(w.T)
+            precision = given[i - 1] if i <= len(given) else np.zeros_like(w)
+            data[f"precision_{i}"] = np.ascontiguousarray(np.asarray(precision, float).T)
+    return data

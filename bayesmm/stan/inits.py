@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..model.spec import ModelSpec
-from .parameterization import centred_flags, population_columns
+from .parameterization import population_columns, weights_of
 
 #: Families whose mean must be positive.
 POSITIVE_MEAN_FAMILIES = ("gamma", "poisson", "negbinomial", "tweedie")
@@ -40,7 +40,12 @@ def needs_feasible_init(spec: ModelSpec) -> bool:
     return family.name in POSITIVE_MEAN_FAMILIES and family.link in UNSAFE_LINKS
 
 
-def feasible_init(spec: ModelSpec, centred: Sequence[bool] = ()) -> dict[str, Any] | None:
+def feasible_init(
+    spec: ModelSpec,
+    centred: Sequence[bool] = (),
+    weights: Sequence[np.ndarray] | None = None,
+    precisions: Sequence[np.ndarray] | None = None,
+) -> dict[str, Any] | None:
     """Initial values that give every row the mean response, or None where not needed.
 
     Parameters
@@ -48,7 +53,15 @@ def feasible_init(spec: ModelSpec, centred: Sequence[bool] = ()) -> dict[str, An
     spec : ModelSpec
         The model (its response gives the mean).
     centred : sequence of bool
-        Per block, whether the program samples its level coefficients centred (``beta_i``).
+        Per block, whether the program samples its levels centred (used when ``weights`` is
+        None: weight 0 for these blocks, 1 for the others).
+    weights : sequence of numpy.ndarray, optional
+        Per block, the levels x effects non-centring weights the program's data carry
+        (:attr:`bayesmm.stan.codegen.StanProgram.weights`). ``z_i`` starts where every
+        level's coefficients are the population values (its effects 0).
+    precisions : sequence of numpy.ndarray, optional
+        Per block, the data precisions of :attr:`bayesmm.stan.codegen.StanProgram.precisions`
+        (the weight at the start is ``w / (1 + precision * sd^2)``).
 
     Returns
     -------
@@ -71,21 +84,25 @@ def feasible_init(spec: ModelSpec, centred: Sequence[bool] = ()) -> dict[str, An
         return None
     intercept = 1.0 / mean if spec.family.link == "inverse" else mean
     init: dict[str, Any] = {"Intercept": intercept, "b": [0.0] * len(spec.slope_names)}
-    flags = centred_flags(spec, centred)
-    columns = population_columns(spec, flags)
+    chosen = weights_of(spec, weights, centred)
+    # the population values at the start (b = 0): the intercept, no slopes
+    columns = population_columns(spec, tuple(not spec.family.ordinal for _ in spec.blocks))
+    sd = 0.1 * abs(intercept)
     for i, block in enumerate(spec.blocks, start=1):
-        m, j = len(block.effect_names), len(block.group_levels)
+        m = len(block.effect_names)
         if block.structure.common_sd:
-            init[f"tau_{i}"] = 0.1 * abs(intercept)
+            init[f"tau_{i}"] = sd
         else:
-            init[f"sd_{i}"] = [0.1 * abs(intercept)] * m
+            init[f"sd_{i}"] = [sd] * m
         if block.structure.has_rho:
             init[f"rho_{i}"] = 0.0
-        if flags[i - 1]:  # level coefficients at the population values: the intercept, no slopes
-            row = [intercept if k == 0 else 0.0 for k in columns[i - 1]]
-            init[f"beta_{i}"] = [row for _ in range(j)]
-        else:
-            init[f"z_{i}"] = np.zeros((m, j)).tolist()
+        mu = np.array([intercept if k == 0 else 0.0 for k in columns[i - 1]])
+        w = chosen[i - 1].T  # effects x levels, as z_i
+        if precisions is not None and i <= len(precisions):
+            w = w / (1 + np.asarray(precisions[i - 1], dtype=float).T * sd**2)
+        # effects 0: z = (1 - w) mu / sd^w (uncorrelated; 0 or mu per level when correlated)
+        z = (1 - w) * mu[:, None] / sd**w
+        init[f"z_{i}"] = z.tolist()
         if block.correlated and not block.structure.structured:
             init[f"L_{i}"] = np.eye(m).tolist()
     return init

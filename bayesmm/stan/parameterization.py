@@ -69,6 +69,7 @@ from ..model.spec import ModelSpec
 #: Accepted values of ``parameterization`` (British and American spellings).
 PARAMETERIZATIONS = (
     "auto",
+    "static",
     "information",
     "rows",
     "noncentred",
@@ -145,8 +146,8 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     """
     if parameterization not in PARAMETERIZATIONS:
         raise BayesmmError(
-            "parameterization must be 'auto', 'information', 'rows', 'noncentred' or "
-            f"'centred'; got {parameterization!r}."
+            "parameterization must be 'auto', 'static', 'information', 'rows', 'noncentred' "
+            f"or 'centred'; got {parameterization!r}."
         )
     if spec.family.ordinal:  # the intercept is a vector of thresholds: nothing to centre on
         return tuple(False for _ in spec.blocks)
@@ -235,9 +236,10 @@ def _pooled_within_level_variance(values: np.ndarray, block, weight=1.0) -> floa
     return float(np.sum(squares) / max(1.0, len(values) - n_levels))
 
 
-def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
+def information_ratios(spec: ModelSpec, block, with_precision: bool = False):
     """Per level and effect of ``block``: the data's precision about the effect over the prior
-    precision of a level effect, 1 / SD^2 (None for a family not known here).
+    precision of a level effect, 1 / SD^2 (None for a family not known here); with
+    ``with_precision``, the pair (ratios, data precisions).
 
     The response is put on the link scale (discrete families: linearised at each level's
     mean, with the expected precision of a row from the family's variance function there;
@@ -284,20 +286,44 @@ def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
     # estimated (three sweeps), so that a block nested in another is not credited its effects
     fitted = [np.zeros(spec.n_obs) for _ in spec.blocks]
     ratios: dict[int, np.ndarray] = {}
+    precisions: dict[int, np.ndarray] = {}
     for _ in range(3):
         for k, other in enumerate(spec.blocks):
             partial = residual - sum(f for j, f in enumerate(fitted) if j != k)
-            ratios[k], fitted[k] = _block_ratios(other, partial, weight, spec.n_obs)
-    return ratios[spec.blocks.index(block)]
+            ratios[k], fitted[k], precisions[k] = _block_ratios(other, partial, weight, spec.n_obs)
+    k = spec.blocks.index(block)
+    return (ratios[k], precisions[k]) if with_precision else ratios[k]
+
+
+def data_precisions(spec: ModelSpec, block) -> np.ndarray | None:
+    """Per level and effect of ``block``: the data's precision about the effect (the
+    numerator of :func:`information_ratios`: the ratio is it times SD^2), on the scale of the
+    program's ``sd`` parameters (None for a family not known here).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 50)
+    >>> y = rng.normal(size=20)[g] * 2 + rng.normal(size=g.size)
+    >>> spec = build_model_spec("y ~ (1 | g)", pd.DataFrame({"y": y, "g": g}))
+    >>> bool(40 < np.median(data_precisions(spec, spec.blocks[0])) < 60)  # 50 rows / sigma^2 1
+    True
+    """
+    out = information_ratios(spec, block, with_precision=True)
+    return None if out is None else out[1]
 
 
 def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
-    """One block's information ratios (levels x effects) and its shrunken fitted rows."""
+    """One block's information ratios (levels x effects), its shrunken fitted rows and the
+    data precisions (levels x effects)."""
     n_levels = len(block.group_levels)
     level = np.asarray(block.level_index, dtype=np.int64)
     columns = block.design.reshape(n_obs, -1)
     has_intercept = any(np.allclose(columns[:, m], 1.0) for m in range(columns.shape[1]))
     ratios = np.zeros((n_levels, columns.shape[1]))
+    precisions = np.zeros((n_levels, columns.shape[1]))
     fitted = np.zeros(n_obs)
     for m in range(columns.shape[1]):
         column = columns[:, m]
@@ -306,6 +332,7 @@ def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
             weights = np.bincount(level, weights=weight, minlength=n_levels)
             column = column - (sums / np.maximum(weights, 1e-300))[level]
         precision = np.bincount(level, weights=weight * column**2, minlength=n_levels)
+        precisions[:, m] = precision
         informed = precision > 1e-12
         if informed.sum() < 2:
             continue
@@ -317,13 +344,144 @@ def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
         spread = np.var(estimate[informed], ddof=1) - np.mean(1 / precision[informed])
         ratios[:, m] = max(0.0, float(spread)) * precision
         fitted += (ratios[:, m] / (1 + ratios[:, m]) * estimate)[level] * column
-    return ratios, fitted
+    return ratios, fitted, precisions
 
 
 def _smallest_level(level_index: np.ndarray, n_levels: int) -> int:
     """Rows of the level with the fewest rows (0 for a level without rows)."""
     counts = np.bincount(np.asarray(level_index, dtype=np.int64), minlength=n_levels)
     return int(counts.min()) if counts.size else 0
+
+
+def noncentred_weights(spec: ModelSpec, parameterization: str = "auto") -> tuple[np.ndarray, ...]:
+    """For every block of ``spec`` (in order), the non-centring weights ``w`` of its levels
+    and effects: a levels x effects array in [0, 1] (0 centred, 1 non-centred).
+
+    The program's weight is ``w / (1 + precision * sd^2)`` with the precisions of
+    :func:`adaptive_precisions` (0 except under ``"auto"``), so ``"auto"`` gives an
+    uncorrelated block ``w = 1`` here and its weights come from the current ``sd``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    parameterization : {"auto", "static", "information", "rows", "noncentred", "centred"}
+        ``"auto"``: partial centring (see the module's description): an uncorrelated block
+        gets ``w = 1`` and the data precisions, so that its weight in the program is
+        ``1 / (1 + precision * sd^2)`` at the sampled ``sd``; a correlated block gets, per
+        level, 0 (centred) where the level's smallest information ratio is at least
+        :data:`CENTRED_MIN_INFORMATION`, else 1; every weight is 1 in a block with fewer than
+        :data:`CENTRED_MIN_LEVELS` levels, and the row rule's 0/1 for a family without a
+        variance function. ``"static"``: as ``"auto"``, but an uncorrelated block's weights
+        are fixed at the estimated SD, ``1 / (1 + ratio)``. ``"information"`` (the rule
+        before partial centring), ``"rows"``, ``"centred"`` and ``"noncentred"``:
+        :func:`centred_blocks`'s choice, every weight of a block 0 or 1.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> noncentred_weights(build_model_spec("y ~ (1 | g)", df), "centred")[0].tolist()
+    [[0.0], [0.0]]
+    """
+    return tuple(w for w, _ in _choices(spec, parameterization))
+
+
+def adaptive_precisions(spec: ModelSpec, parameterization: str = "auto") -> tuple[np.ndarray, ...]:
+    """For every block of ``spec``, the levels x effects data precisions that make the
+    program's weight ``w / (1 + precision * sd^2)`` follow the sampled ``sd``: those of
+    :func:`data_precisions` for an uncorrelated block under ``"auto"`` (where
+    :func:`noncentred_weights` chose partial centring), 0 elsewhere.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> adaptive_precisions(build_model_spec("y ~ (1 | g)", df))[0].tolist()  # 2 levels
+    [[0.0], [0.0]]
+    """
+    return tuple(precision for _, precision in _choices(spec, parameterization))
+
+
+def _choices(spec: ModelSpec, parameterization: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weights, precisions) per block; see :func:`noncentred_weights`."""
+    partial = parameterization in ("auto", "static")
+    flags = centred_blocks(spec, "auto" if partial else parameterization)  # checks the value
+    out = []
+    for block, centred in zip(spec.blocks, flags, strict=True):
+        shape = (len(block.group_levels), len(block.effect_names))
+        binary = (np.full(shape, 0.0 if centred else 1.0), np.zeros(shape))
+        if not partial or spec.family.ordinal or shape[0] < CENTRED_MIN_LEVELS:
+            out.append(binary)
+            continue
+        estimates = information_ratios(spec, block, with_precision=True)
+        if estimates is None:  # no variance function here: the row rule, as 0/1
+            out.append(binary)
+            continue
+        ratios, precisions = (np.asarray(a, dtype=float) for a in estimates)
+        if block.correlated:  # one form per level (the forms cannot be mixed within one)
+            centred_level = np.min(ratios, axis=1) >= CENTRED_MIN_INFORMATION
+            w = np.repeat(np.where(centred_level, 0.0, 1.0)[:, None], shape[1], axis=1)
+            out.append((w, np.zeros(shape)))
+        elif parameterization == "static":
+            out.append((1 / (1 + ratios), np.zeros(shape)))
+        else:
+            # levels whose effect the data cannot tell from noise (ratio 0) stay non-centred
+            out.append((np.ones(shape), np.where(ratios > 0, precisions, 0.0)))
+    return out
+
+
+def weights_of(
+    spec: ModelSpec,
+    weights: Sequence[np.ndarray] | None = None,
+    centred: Sequence[bool] | None = None,
+) -> tuple[np.ndarray, ...]:
+    """One levels x effects array of non-centring weights per block of ``spec.all_blocks``:
+    ``weights`` where given (the blocks of distributional formulas, which it may leave out,
+    get 1), else 0 for the blocks flagged in ``centred`` and 1 for the others (all 1 when
+    neither is given).
+
+    Raises
+    ------
+    BayesmmError
+        For weights of the wrong shape, outside [0, 1], or not 0/1 constant within a level
+        of a correlated block.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmm.model.design import build_model_spec
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    >>> weights_of(build_model_spec("y ~ (1 | g)", df))[0].tolist()
+    [[1.0], [1.0]]
+    """
+    blocks = spec.all_blocks
+    if weights is None:
+        flags = centred_flags(spec, centred)
+        weights = [np.full((1, 1), 0.0 if c else 1.0) for c in flags]
+    out = []
+    for i, block in enumerate(blocks):
+        shape = (len(block.group_levels), len(block.effect_names))
+        given = np.asarray(weights[i], dtype=float) if i < len(weights) else np.ones(shape)
+        w = np.broadcast_to(given, shape).astype(float) if given.size == 1 else given
+        if w.shape != shape or not np.all((w >= 0) & (w <= 1)):
+            raise BayesmmError(
+                f"non-centring weights of block {i + 1} ({block.term.text}) must be a "
+                f"{shape[0]} x {shape[1]} array in [0, 1]; got shape {w.shape}."
+            )
+        if block.correlated and not (np.all((w == 0) | (w == 1)) and np.all(w == w[:, :1])):
+            raise BayesmmError(
+                f"block {i + 1} ({block.term.text}) is correlated: each level is sampled "
+                "centred (weight 0) or non-centred (1), the same for all its effects."
+            )
+        out.append(w)
+    return tuple(out)
 
 
 def centred_flags(spec: ModelSpec, centred: Sequence[bool] | None) -> tuple[bool, ...]:

@@ -16,7 +16,7 @@ from bayesmm.model.design import build_model_spec
 from bayesmm.model.families import REGISTRY, get_family
 from bayesmm.stan.backends.stanc import check_stan_code
 from bayesmm.stan.codegen import StanProgram, build_program, strip_comments
-from bayesmm.stan.parameterization import centred_blocks
+from bayesmm.stan.parameterization import centred_blocks, noncentred_weights
 
 #: Right-hand sides: every random-effect form of DESIGN.md's table and issue 2, fixed parts
 #: with and without intercept, factors, interactions and transforms, and no random part.
@@ -323,11 +323,12 @@ def test_stancode_and_standata_are_what_fit_would_run(sleepstudy):
     formula = "Reaction ~ Days + (Days | Subject)"
     # gaussian has the numpy path for log_lik / y_rep, so fit does not ask Stan for them
     spec = build_model_spec(formula, sleepstudy)
-    # auto centres Subject's block: each subject's 10 rows inform its intercept and slope
-    # more than the prior does (bayesmm.stan.parameterization)
-    centred = centred_blocks(spec, "auto")
-    assert centred == (True,)
-    program = build_program(spec, log_lik=False, y_rep=False, centred=centred)
+    # auto centres Subject's levels: each subject's 10 rows inform its intercept and slope
+    # more than the prior does (bayesmm.stan.parameterization); the choice is data
+    assert centred_blocks(spec, "auto") == (True,)
+    weights = noncentred_weights(spec, "auto")
+    program = build_program(spec, log_lik=False, y_rep=False, weights=weights)
+    assert program.code == build_program(spec, log_lik=False, y_rep=False).code
     # the latent program (auto would pick the exact marginal one for this gaussian model)
     assert bmm.stancode(formula, sleepstudy, method="latent") == program.code
     data = bmm.standata(formula, sleepstudy, method="latent")

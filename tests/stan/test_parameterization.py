@@ -1,8 +1,12 @@
-"""Centred and non-centred group-level effects (bayesmm/stan/parameterization.py).
+"""Centred, non-centred and partly centred group-level effects
+(bayesmm/stan/parameterization.py).
 
-The centred program is checked against the exact marginal posterior of sleepstudy (the
-marginal program integrates the effects out, so it shares no sampling code with either latent
-form), and every centred variant must pass stanc.
+Every parameterization is one program whose data carry the non-centring weights w. The
+centred and partly centred forms are checked against the exact marginal posterior of
+sleepstudy (the marginal program integrates the effects out, so it shares no sampling code with
+any latent form), the joint log density against its closed form at matching points (the
+density of z is the density of the effects r times |dr/dz|, whatever w is), and every variant
+must pass stanc.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from bayesmm.stan.parameterization import (
     CENTRED_MIN_INFORMATION,
     CENTRED_MIN_LEVELS,
     CENTRED_MIN_ROWS,
+    adaptive_precisions,
     centred_blocks,
+    data_precisions,
     information_ratios,
+    noncentred_weights,
     population_columns,
+    weights_of,
 )
 
 from ..conftest import simulate_glmm
@@ -226,13 +234,14 @@ def test_tweedie_joins_the_information_rule(rows, sd, phi, centred):
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
     with pytest.raises(
-        BayesmmError, match="parameterization must be 'auto', 'information', 'rows', 'noncentred'"
+        BayesmmError, match="parameterization must be 'auto', 'static', 'information', 'rows'"
     ):
         bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, parameterization="centre")
 
 
 def test_centred_programs_are_valid_stan(sleepstudy, cbpp):
-    """Correlated, independent and single-effect blocks, with and without reduce_sum."""
+    """Correlated, independent and single-effect blocks, with and without reduce_sum: one
+    program (the same code) for centred, non-centred and partly centred weights."""
     poisson, _ = simulate_glmm("poisson", seed=1)
     cases = [
         ("Reaction ~ Days + (Days | Subject)", sleepstudy, "gaussian"),
@@ -243,9 +252,61 @@ def test_centred_programs_are_valid_stan(sleepstudy, cbpp):
     for formula, data, family in cases:
         spec = build_model_spec(formula, data, family)
         for grainsize in (None, 40):
-            program = build_program(spec, grainsize=grainsize, centred=[True] * len(spec.blocks))
-            check_stan_code(program.code)
-            assert "z_1" not in program.code and "matrix[J_1, M_1] beta_1;" in program.code
+            programs = [
+                build_program(spec, grainsize=grainsize, weights=noncentred_weights(spec, form))
+                for form in ("centred", "noncentred", "auto", "rows")
+            ]
+            check_stan_code(programs[0].code)
+            assert len({p.code for p in programs}) == 1, formula
+            assert "matrix[M_1, J_1] z_1;" in programs[0].code and "beta_1" not in programs[0].code
+            assert programs[0].centred == (True,) and programs[1].centred == (False,)
+            key = "noncentred_levels_1" if spec.blocks[0].correlated else "w_1"
+            assert key in programs[0].data
+
+
+def test_auto_weights_are_the_information_ratios(sleepstudy):
+    """Uncorrelated block: auto gives w = 1 and the data precisions, so that the program's
+    weight is 1 / (1 + precision sd^2) at the sampled sd (the weight that makes z and mu
+    independent a posteriori in the gaussian model); "static" fixes it at the estimated SD,
+    1 / (1 + ratio); correlated block: per level, 0 (centred) where the level's smallest
+    ratio is at least CENTRED_MIN_INFORMATION, else 1; few levels: all 1; fixed forms: all
+    0 / all 1; "information" and "rows": the block rules."""
+    spec = _one_factor("gaussian", 5, 0.5)
+    ratios = information_ratios(spec, spec.blocks[0])
+    precisions = data_precisions(spec, spec.blocks[0])
+    assert np.all(noncentred_weights(spec, "auto")[0] == 1)
+    np.testing.assert_allclose(adaptive_precisions(spec, "auto")[0], precisions)
+    # the ratio is the precision times the moment estimate of SD^2 (one SD per effect)
+    sd2 = ratios / precisions
+    np.testing.assert_allclose(sd2, sd2[0, 0])
+    assert 0.5 * 0.25 < sd2[0, 0] < 2 * 0.25  # level SD 0.5
+    (w,) = noncentred_weights(spec, "static")
+    np.testing.assert_allclose(w, 1 / (1 + ratios))
+    assert np.all(adaptive_precisions(spec, "static")[0] == 0)
+    assert np.all(adaptive_precisions(spec, "centred")[0] == 0)
+    assert 0 < w.min() <= w.max() < 1  # partly centred (equal rows per level: equal w)
+    assert np.all(noncentred_weights(spec, "centred")[0] == 0)
+    assert np.all(noncentred_weights(spec, "noncentered")[0] == 1)
+    flag = centred_blocks(spec, "information")[0]
+    assert np.all(noncentred_weights(spec, "information")[0] == (0 if flag else 1))
+    assert np.all(noncentred_weights(spec, "rows")[0] == 1)  # 5 rows per level
+    correlated = build_model_spec("y ~ x + (1 + x | g)", _two_factor_data(6, 10, levels=30))
+    ratios = information_ratios(correlated, correlated.blocks[0])
+    (w,) = noncentred_weights(correlated, "auto")
+    expected = np.where(ratios.min(axis=1) >= CENTRED_MIN_INFORMATION, 0.0, 1.0)
+    np.testing.assert_array_equal(w, np.repeat(expected[:, None], 2, axis=1))
+    assert 0 < expected.sum() < 30  # some levels centred, some not
+    few = _one_factor("gaussian", 1000, 1.0, levels=CENTRED_MIN_LEVELS - 1)
+    assert np.all(noncentred_weights(few, "auto")[0] == 1)
+
+
+def test_weights_are_checked():
+    spec = build_model_spec("y ~ x + (1 + x | g)", _two_factor_data(6, 10))
+    with pytest.raises(BayesmmError, match="correlated: each level"):
+        weights_of(spec, [np.full((10, 2), 0.5)])
+    with pytest.raises(BayesmmError, match="10 x 2 array in"):
+        weights_of(spec, [np.zeros((3, 2))])
+    assert weights_of(spec, None, [True])[0].shape == (10, 2)
 
 
 def test_each_population_column_centres_one_block():
@@ -254,17 +315,36 @@ def test_each_population_column_centres_one_block():
     spec = build_model_spec("y ~ x + (1 | g) + (1 + x | h)", data)
     assert population_columns(spec, (True, True)) == [[0], [-1, 1]]
     assert population_columns(spec, (False, True)) == [[-1], [0, 1]]
+    # the program centres every block on the columns they would have if all were centred
+    code = build_program(spec, centred=[False, True]).code
+    assert "row_vector[M_1] mu_1 = [Intercept - means_X[1] * b[1]];" in code
+    assert "row_vector[M_2] mu_2 = [0, b[1]];" in code
     # an effect without a population column is centred on zero
     spec = build_model_spec("y ~ 1 + (1 + x | g)", data)
     assert population_columns(spec, (True,)) == [[0, -1]]
     assert "[Intercept, 0]" in build_program(spec, centred=[True]).code
 
 
-def test_noncentred_programs_are_unchanged_by_the_option(sleepstudy):
-    """Programs without centred blocks keep their code (and so their compiled binaries)."""
+def test_one_program_whatever_the_parameterization(sleepstudy):
+    """The weights are data: the code (and so the compiled binary) is the same for any."""
     spec = build_model_spec("Reaction ~ Days + (Days | Subject)", sleepstudy)
-    assert build_program(spec).code == build_program(spec, centred=[False]).code
+    assert build_program(spec).code == build_program(spec, centred=[True]).code
+    levels = len(spec.blocks[0].group_levels)
+    half = np.repeat((np.arange(levels) % 2).astype(float)[:, None], 2, axis=1)
+    program = build_program(spec, weights=[half])
+    assert program.code == build_program(spec).code
+    assert program.data["Jc_1"] == (levels + 1) // 2
+    assert program.data["centred_levels_1"].tolist() == list(range(1, levels + 1, 2))
+    assert program.data["noncentred_levels_1"].tolist() == list(range(2, levels + 1, 2))
     assert "means_X[k - 1] = mean(X[, k]);\n    Xc[, k - 1]" in build_program(spec).code
+    # the blocks of a distributional formula are sampled the same way, non-centred
+    frame = sleepstudy.assign(x=sleepstudy["Days"] / 9)
+    dpar = build_model_spec(
+        bmm.bf("Reaction ~ Days + (1 | Subject)", sigma="~ (1 | Subject)"), frame
+    )
+    program = build_program(dpar, weights=noncentred_weights(dpar, "centred"))
+    check_stan_code(program.code)
+    assert np.all(program.data["w_1"] == 0) and np.all(program.data["w_2"] == 1)
 
 
 def test_mixed_program_keeps_noncentred_blocks():
@@ -273,11 +353,96 @@ def test_mixed_program_keeps_noncentred_blocks():
     program = _program(spec, "no", None, None, 4000, "latent")
     check_stan_code(program.code)
     assert program.centred == (True, False)
-    assert "matrix[J_1, M_1] beta_1;" in program.code  # centred: level coefficients
+    assert program.data["Jc_1"] == 10 and np.all(program.data["w_2"] == 1)
     # centred on the population values, on the original scale of x
     assert "row_vector[M_1] mu_1 = [Intercept - means_X[1] * b[1], b[1]];" in program.code
-    assert "std_normal_lpdf(to_vector(z_2))" in program.code  # non-centred
-    assert "multi_normal_cholesky_lpdf(beta_1[j] | mu_1" in program.code
+    assert "row_vector[M_2] mu_2 = [0];" in program.code  # the intercept went to g
+    assert "mdivide_left_tri_low(L_Sigma, z_1[ : , centred_levels_1]" in program.code
+    prior = "normal_lpdf(to_vector(z_2) | to_vector(diag_pre_multiply(mu_2, 1 - v) ./ sd_v)"
+    assert prior in program.code
+
+
+def _point(spec, rng):
+    """Constrained parameter values of ``y ~ x + (1 | h) + (1 + x | g)`` and their effects."""
+    levels = [len(b.group_levels) for b in spec.blocks]
+    cor = 0.4
+    return {
+        "b": [0.7],
+        "Intercept": 0.2,
+        "sigma": 1.3,
+        "sd_1": [0.6],
+        "sd_2": [0.8, 0.3],
+        "L_2": [[1.0, 0.0], [cor, np.sqrt(1 - cor**2)]],
+        "r_1": rng.normal(0, 0.6, (levels[0], 1)),
+        "r_2": rng.normal(0, 0.5, (levels[1], 2)),
+    }
+
+
+def _z_values(spec, point, weights):
+    """The parameters ``z_1``, ``z_2`` that give the effects of ``point`` under ``weights``."""
+    x_mean = float(np.mean(spec.fixed_design[:, 1]))
+    b, intercept = point["b"][0], point["Intercept"]
+    mu_1 = np.array([intercept - x_mean * b])  # (1 | h) holds the intercept ...
+    mu_2 = np.array([0.0, b])  # ... (1 + x | g) the slope
+    sd_1 = np.asarray(point["sd_1"])[:, None]
+    w_1 = weights[0].T / (1 + weights[2].T * sd_1**2)  # the program's v
+    z_1 = (point["r_1"].T + (1 - w_1) * mu_1[:, None]) / sd_1**w_1
+    l_sigma = np.diag(point["sd_2"]) @ np.asarray(point["L_2"])
+    centred = weights[1][:, 0] == 0
+    z_2 = np.linalg.solve(l_sigma, point["r_2"].T)
+    z_2[:, centred] = point["r_2"][centred].T + mu_2[:, None]
+    log_jacobian = np.sum(w_1 * np.log(sd_1)) + (~centred).sum() * np.sum(np.log(np.diag(l_sigma)))
+    return z_1, z_2, log_jacobian
+
+
+@pytest.mark.sampling
+def test_joint_density_is_the_same_model_whatever_the_weights():
+    """At matching points (the same effects r, each weight's z), log p(theta, z) less
+    log |dr/dz| is the joint density of theta and r, which must not depend on w: checked for
+    centred, non-centred, partly centred (fixed, and following sd as auto's do) and per-level
+    mixed weights of one compiled program, with httpstan's log_prob; and the program's r at
+    those points is r."""
+    import httpstan.models
+
+    from bayesmm.stan.backends.pystan_backend import PystanBackend
+
+    rng = np.random.default_rng(5)
+    data = _two_factor_data(rows_per_g=6, rows_per_h=4, levels=12)
+    spec = build_model_spec("y ~ x + (1 | h) + (1 + x | g)", data)
+    point = _point(spec, rng)
+    n_h, n_g = (len(b.group_levels) for b in spec.blocks)
+    none = np.zeros((n_h, 1))
+    every_third = np.repeat((np.arange(n_g) % 3 == 0)[:, None], 2, 1) * 1.0
+    settings = [  # (w of h, w of g, precisions of h)
+        (np.ones((n_h, 1)), np.ones((n_g, 2)), none),
+        (np.zeros((n_h, 1)), np.zeros((n_g, 2)), none),
+        (rng.uniform(size=(n_h, 1)), every_third, none),
+        (np.ones((n_h, 1)), np.ones((n_g, 2)), rng.uniform(0, 20, size=(n_h, 1))),  # auto's
+    ]
+    values, codes = [], set()
+    for weights in settings:
+        program = build_program(
+            spec, weights=list(weights[:2]), precisions=[weights[2]], log_lik=False, y_rep=False
+        )
+        codes.add(program.code_hash)
+        model, _, _ = PystanBackend().build_model(program.compiled_code, program.data, 1)
+        module = httpstan.models.import_services_extension_module(model.model_name)
+        z_1, z_2, log_jacobian = _z_values(spec, point, weights)
+        inits = {k: v for k, v in point.items() if not k.startswith("r_")}
+        inits.update({"z_1": z_1.tolist(), "z_2": z_2.tolist()})
+        x = module.transform_inits(model.data, inits)
+        lp = module.log_prob(model.data, x, False)  # the density of the parameters as declared
+        values.append(lp - log_jacobian)
+        constrained = np.asarray(module.write_array(model.data, x, True, False))
+        names = list(model.param_names)
+        sizes = [int(np.prod(d)) for d in model.dims]
+        start = sum(sizes[: names.index("r_2")])
+        r_2 = constrained[start : start + sizes[names.index("r_2")]].reshape(2, n_g).T
+        np.testing.assert_allclose(r_2, point["r_2"], atol=1e-10)
+        start = sum(sizes[: names.index("r_1")])
+        np.testing.assert_allclose(constrained[start : start + n_h], point["r_1"][:, 0])
+    assert len(codes) == 1
+    np.testing.assert_allclose(values, values[0], rtol=0, atol=1e-8)
 
 
 @pytest.mark.sampling
@@ -296,6 +461,31 @@ def test_centred_latent_agrees_with_the_exact_marginal_posterior(sleepstudy, sle
     assert centred.program.centred == (True,)
     assert "effects of Subject sampled centred" in str(centred)
     _agreement(sleepstudy_fit, centred, [("308", "Intercept"), ("309", "Days"), ("370", "Days")])
+
+
+@pytest.mark.sampling
+def test_partly_centred_latent_agrees_with_the_exact_marginal_posterior(
+    sleepstudy, sleepstudy_fit, monkeypatch
+):
+    """The same posterior with weights between 0 and 1: auto's partial weights (following the
+    sampled SDs) on ``(Days || Subject)`` (against that model's marginal program), and a
+    correlated block with
+    every third subject centred and the others not (against the README model's)."""
+    formula = "Reaction ~ Days + (Days || Subject)"
+    options = {"seed": 12, "show_progress": False, "warn": False}
+    marginal = bmm.fit(formula, sleepstudy, method="marginal", **options)
+    partial = bmm.fit(formula, sleepstudy, method="latent", **options)
+    (precision,) = partial.program.precisions
+    assert np.all(precision > 0) and np.all(partial.program.weights[0] == 1)  # follows sd
+    assert "sampled partly centred" in str(partial)
+    _agreement(marginal, partial, [("308", "Intercept"), ("309", "Days"), ("370", "Days")])
+
+    levels = sleepstudy["Subject"].nunique()
+    mixed = np.repeat((np.arange(levels) % 3 != 0)[:, None], 2, axis=1).astype(float)
+    monkeypatch.setattr("bayesmm.api.noncentred_weights", lambda spec, form: (mixed,))
+    fit = bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, method="latent", **options)
+    assert fit.program.data["Jc_1"] == 6
+    _agreement(sleepstudy_fit, fit, [("308", "Intercept"), ("309", "Days"), ("370", "Days")])
 
 
 def test_negative_binomial_information_counts_the_overdispersion():

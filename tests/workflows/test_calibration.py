@@ -349,8 +349,11 @@ def test_feasible_init_only_where_random_inits_fail():
     init = feasible_init(gamma)
     assert init["Intercept"] == pytest.approx(1 / data["y"].mean())
     assert init["b"] == [0.0] and np.all(np.asarray(init["z_1"]) == 0)
+    # centred levels start at their coefficients' population values (z = mu), whatever
+    # the weights, every level's effects at 0
     centred = feasible_init(gamma, centred=(True,))
-    assert np.allclose(centred["beta_1"], [[init["Intercept"], 0.0]] * data["g"].nunique())
+    levels = data["g"].nunique()
+    assert np.allclose(np.asarray(centred["z_1"]).T, [[init["Intercept"], 0.0]] * levels)
     assert feasible_init(bmm.model_spec(FORMULA, data, bmm.families.gamma("log"))) is None
     assert feasible_init(bmm.model_spec(FORMULA, data, "gaussian")) is None
 
