@@ -39,7 +39,7 @@ from .stan.inits import feasible_init
 from .stan.marginal import resolve_method
 from .stan.marginal_codegen import build_marginal_program
 from .stan.parallel import default_grainsize
-from .stan.parameterization import adaptive_precisions, centred_blocks, noncentred_weights
+from .stan.parameterization import centred_blocks, noncentred_weights
 from .stan.sampler_arguments import check_sampler_arguments
 
 #: Pointwise log-likelihood and replicated data are kept by default while
@@ -189,7 +189,6 @@ def _program(
         if threads_per_chain is not None:
             options["grainsize"] = default_grainsize(spec.n_obs, threads_per_chain)
         options["weights"] = noncentred_weights(spec, parameterization)
-        options["precisions"] = adaptive_precisions(spec, parameterization)
     return build(
         spec,
         **options,
@@ -288,14 +287,14 @@ def fit(
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
         :mod:`bayesmm.stan.parallel`. ``None`` runs the single-thread program.
-    parameterization : {"auto", "static", "information", "rows", "noncentred", "centred"}
+    parameterization : {"auto", "information", "rows", "noncentred", "centred"}
         How the latent program samples group-level effects (one compiled program for every
         choice: the choice is data): ``"auto"`` centres each level's effects partly, with
-        weight ``1 / (1 + precision * sd^2)`` at the sampled SD, the precision being how much
-        the level's data inform the effect (from the family's variance function); ``"static"``
-        fixes that weight at the estimated SD; a correlated block's levels are centred where
-        the level's data inform its effects more than the prior does and non-centred
-        elsewhere; blocks of fewer than 10 levels stay non-centred.
+        non-centring weight ``1 / (1 + ratio)``, the ratio being how much more the level's
+        data inform the effect than the prior does (data precision from the family's variance
+        function over 1 / SD^2 at the estimated SD); a correlated block's levels are centred
+        where that ratio is at least 1 and non-centred elsewhere; blocks of fewer than 10
+        levels stay non-centred.
         ``"information"`` (the rule before partial centring) centres a whole block of at
         least 10 levels whose median level's ratio is at least 1; ``"rows"`` centres a block
         with at least 10 levels of at least 100 rows each; see
@@ -392,11 +391,7 @@ def fit(
         )
     if algorithm == "nested_laplace":
         parameterization = _nested_laplace_parameterization(spec, parameterization)
-    if algorithm in ("optimize", "laplace") and parameterization in (
-        "auto",
-        "static",
-        "information",
-    ):
+    if algorithm in ("optimize", "laplace") and parameterization in ("auto", "information"):
         # a centred hierarchy's joint density has no mode (it rises without bound as an SD goes
         # to 0): the mode-based approximations need the non-centred form
         parameterization = "noncentred"
@@ -416,7 +411,7 @@ def fit(
     )
     start = None if isinstance(init, str) else init
     if start is None and used_method == "latent":
-        start = feasible_init(spec, weights=program.weights, precisions=program.precisions)
+        start = feasible_init(spec, weights=program.weights)
     runner = get_backend(backend)
     if algorithm == "optimize" and used_method == "latent" and spec.blocks:
         warnings.warn(
@@ -471,7 +466,7 @@ NESTED_LAPLACE_FAMILIES = (
 def _nested_laplace_parameterization(spec: ModelSpec, parameterization: str) -> str:
     """The parameterization a nested Laplace fit runs (non-centred: its inner problem is the
     standardised effects), or our error for a model it cannot handle."""
-    if parameterization not in ("auto", "static", "information", "noncentred"):
+    if parameterization not in ("auto", "information", "noncentred"):
         raise UnsupportedModelError(
             f"algorithm='nested_laplace' integrates out the standardised effects z of "
             f"non-centred blocks; parameterization={parameterization!r} can centre blocks, "

@@ -13,11 +13,9 @@ information rule (``"auto"``) choose, with the chosen form's ESS/s over the bett
 
 Since partial centring (issue 16 item 1 / issue 15 item 3) the three fits of a cell are one
 compiled program (the weights w are data; the script checks the code is the same): w = 0
-(centred), w = 1 (non-centred) and ``"auto"``, now the partial form (weight
-1 / (1 + precision * sd^2) per level at the sampled sd); columns ``ess_A`` ... and
-``auto_vs_best`` (auto's ESS/s over the better fixed form); ``--static`` adds
-``parameterization="static"`` (the weights fixed at the estimated SD, 1 / (1 + ratio); ``w_median``
-is their median), columns ``ess_S`` ... ``static_vs_best``.
+(centred), w = 1 (non-centred) and ``"auto"``, now the partial form (w = 1 / (1 + ratio) per
+level and effect; ``w_median`` is their median); columns ``ess_A`` ... and ``auto_vs_best``
+(auto's ESS/s over the better fixed form).
 ``rule_info`` is the binary information rule (``parameterization="information"``, auto before
 partial centring), whose fit is one of the two fixed fits. ``--no-auto`` skips the third fit.
 
@@ -101,16 +99,14 @@ def run_cell(family, rows, ratio, groups, args) -> dict:
         "rule_info": "C" if centred_blocks(spec, "information")[0] else "NC",
     }
     codes = {bmm.stancode(formula, data, family, method="latent", parameterization=form)
-             for form in ("centred", "noncentred", "auto", "static")}  # fmt: skip
+             for form in ("centred", "noncentred", "auto")}  # fmt: skip
     if len(codes) != 1:
         raise RuntimeError("centred, non-centred and auto are not one program")
-    weights = noncentred_weights(spec, "static")[0]  # auto's weights at the estimated SD
+    weights = noncentred_weights(spec, "auto")[0]
     row["w_median"] = float(np.median(weights))
     row["w_min"] = float(np.min(weights))
     row["w_max"] = float(np.max(weights))
     forms = [("centred", "C"), ("noncentred", "NC")] + ([] if args.no_auto else [("auto", "A")])
-    if args.static:
-        forms.append(("static", "S"))
     for form, tag in forms:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -139,8 +135,6 @@ def run_cell(family, rows, ratio, groups, args) -> dict:
         row[f"{rule}_vs_best"] = row[f"esss_{row[rule]}"] / best
     if not args.no_auto:
         row["auto_vs_best"] = row["esss_A"] / best
-    if args.static:
-        row["static_vs_best"] = row["esss_S"] / best
     return row
 
 
@@ -161,12 +155,21 @@ def markdown(path: str) -> str:
     for line in Path(path).read_text().splitlines():
         if line.startswith("CELL "):
             fields = dict(item.split("=", 1) for item in line.split()[1:])
-            for before, after in old.items():
+            for before, after in old.items() if "rule_rows" not in fields else ():
                 for suffix in ("", "_vs_best"):
                     if before + suffix in fields:
                         fields[after + suffix] = fields.pop(before + suffix)
             cells.append(fields)
-    cells.sort(key=lambda c: (FAMILIES.index(c["family"]), int(c["rows"]), float(c["sd_ratio"])))
+    cells.sort(
+        key=lambda c: (
+            FAMILIES.index(c["family"]),
+            int(c["rows"]),
+            float(c["sd_ratio"]),
+            int(c.get("seed", 1)),
+        )
+    )
+    if cells and "auto_vs_best" in cells[0]:
+        return _partial_markdown(cells)
     lines = [
         "| family | rows x levels | SD / noise | info ratio | centred: ESS, ESS/s, R-hat, div "
         "| non-centred: ESS, ESS/s, R-hat, div | better | auto picks: x best | rows rule: x best |",
@@ -188,6 +191,29 @@ def markdown(path: str) -> str:
     return "\n".join(lines)
 
 
+def _partial_markdown(cells: list[dict]) -> str:
+    """The table of a run with the partial form (``auto``) beside the two fixed forms."""
+    lines = [
+        "| family | rows x levels | SD / noise | seed | info ratio | w | centred: ESS, ESS/s, "
+        "R-hat, div | non-centred: ESS, ESS/s, R-hat, div | auto (partial): ESS, ESS/s, R-hat, "
+        "div | auto: x best | binary rule: x best |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        form = {
+            tag: f"{float(c['ess_' + tag]):.0f}, {float(c['esss_' + tag]):.3g}, "
+            f"{float(c['rhat_' + tag]):.3f}, {c['div_' + tag]}"
+            for tag in ("C", "NC", "A")
+        }
+        lines.append(
+            f"| {c['family']} | {c['rows']} x {c['groups']} | {float(c['sd_ratio']):g} "
+            f"| {c.get('seed', 1)} | {float(c['info']):.3g} | {float(c['w_median']):.2f} "
+            f"| {form['C']} | {form['NC']} | {form['A']} | {float(c['auto_vs_best']):.2f} "
+            f"| {c['rule_info']}: {float(c['rule_info_vs_best']):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
@@ -201,9 +227,6 @@ def main(argv=None) -> None:
     parser.add_argument("--slopes", action="store_true", help="y ~ x + (1 + x | g)")
     parser.add_argument("--markdown", metavar="RESULTS", help="print the README table of a run")
     parser.add_argument("--no-auto", action="store_true", help="only the two fixed forms")
-    parser.add_argument(
-        "--static", action="store_true", help="also parameterization='static' (fixed weights)"
-    )
     parser.add_argument(
         "--cells", nargs="+", metavar="FAMILY:ROWS:SD", help="these cells instead of the grid"
     )
@@ -230,13 +253,10 @@ def main(argv=None) -> None:
         parts = [c.split(":") for c in args.cells]
         cells = [(family, int(rows), float(sd)) for family, rows, sd in parts]
     columns = COLUMNS + ([] if args.no_auto else AUTO_COLUMNS)
-    if args.static:
-        columns += ["ess_S", "esss_S", "rhat_S", "div_S", "static_vs_best"]
     for family, rows, ratio in cells:
         row = run_cell(family, rows, ratio, args.groups, args)
         results.append(row)
         cached = ["cached_C", "cached_NC"] + ([] if args.no_auto else ["cached_A"])
-        cached += ["cached_S"] if args.static else []
         print(
             "CELL "
             + " ".join(
@@ -250,7 +270,7 @@ def main(argv=None) -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.round(3).to_string(index=False))
     rules = ("rule_rows", "rule_info") + (() if args.no_auto else ("auto",))
-    for rule in rules + (("static",) if args.static else ()):
+    for rule in rules:
         misses = table[table[f"{rule}_vs_best"] < 0.8]
         print(f"{rule}: {len(misses)} of {len(table)} cells below 0.8 x the better fixed form")
     print(f"total {time.perf_counter() - start:.0f} s")

@@ -51,7 +51,7 @@ pickle.dump(out, open(sys.argv[3], "wb"))
 def programs(frame, formula: str, old: str | None, tmp: Path) -> dict:
     from bayesmm.model.design import build_model_spec
     from bayesmm.stan.codegen import build_program
-    from bayesmm.stan.parameterization import adaptive_precisions, noncentred_weights
+    from bayesmm.stan.parameterization import noncentred_weights
 
     out = {}
     if old:
@@ -66,13 +66,7 @@ def programs(frame, formula: str, old: str | None, tmp: Path) -> dict:
         out.update(pickle.loads((tmp / "o.pkl").read_bytes()))
     spec = build_model_spec(formula, frame, "poisson")
     for name, form in (("new w=0", "centred"), ("new w=1", "noncentred"), ("new auto", "auto")):
-        p = build_program(
-            spec,
-            weights=noncentred_weights(spec, form),
-            precisions=adaptive_precisions(spec, form),
-            log_lik=False,
-            y_rep=False,
-        )
+        p = build_program(spec, weights=noncentred_weights(spec, form), log_lik=False, y_rep=False)
         out[name] = (p.compiled_code, p.data)
     return out
 

@@ -225,28 +225,22 @@ def compare_gradients(
         print(f"{point_at[0]} | {point_at[1]} | {cells}")
 
 
-def posterior_point(summary: pd.DataFrame, data: dict, centred: bool = False) -> dict:
-    """The Stan program's parameters at the posterior means (group effects 0: z_1 = 0, or
-    centred level coefficients beta_1 at the intercept)."""
+def posterior_point(summary: pd.DataFrame, data: dict, weights=None) -> dict:
+    """The Stan program's parameters at the posterior means, group effects 0: ``z_1`` at
+    ``(1 - w) * mu / sd^w`` for the program's non-centring weights ``w`` (``data["w_1"]``;
+    0 non-centred, the intercept where centred)."""
     mean = summary["Estimate"]
     mean_x = float(np.mean(np.asarray(data["X"])[:, 1]))
-    if centred:
-        intercept = float(mean["b_Intercept"] + mean_x * mean["b_x"])
-        return {
-            "b": [float(mean["b_x"])],
-            "Intercept": intercept,
-            "phi": float(mean["phi"]),
-            "power": float(mean["power"]),
-            "sd_1": [float(mean["sd_g__Intercept"])],
-            "beta_1": np.full((int(data["J_1"]), 1), intercept).tolist(),
-        }
+    intercept = float(mean["b_Intercept"] + mean_x * mean["b_x"])
+    sd = float(mean["sd_g__Intercept"])
+    w = np.asarray(data["w_1"] if weights is None else weights, dtype=float)
     return {
         "b": [float(mean["b_x"])],
-        "Intercept": float(mean["b_Intercept"] + mean_x * mean["b_x"]),
+        "Intercept": intercept,
         "phi": float(mean["phi"]),
         "power": float(mean["power"]),
-        "sd_1": [float(mean["sd_g__Intercept"])],
-        "z_1": np.zeros((1, int(data["J_1"]))).tolist(),
+        "sd_1": [sd],
+        "z_1": ((1 - w) * intercept / sd**w).reshape(1, int(data["J_1"])).tolist(),
     }
 
 
@@ -286,7 +280,7 @@ def run_once(
     gradient = gradient_microseconds(
         BUILT["code"],
         BUILT["data"],
-        posterior_point(summary, BUILT["data"], fit.program.centred[0]),
+        posterior_point(summary, BUILT["data"]),
     )
     total_steps = float(stats["n_steps"].sum())
     print(

@@ -510,9 +510,7 @@ class Fit:
         if note:
             lines.append(f"         ({note})")
         lines += describe_additions(spec.additions, spec.offset_terms, spec.offset_from_array)
-        lines += _parameterization_lines(
-            spec, getattr(self.program, "weights", ()), getattr(self.program, "precisions", ())
-        )
+        lines += _parameterization_lines(spec, getattr(self.program, "weights", ()))
         if spec.family.categorical:
             lines.append(
                 f"  Model: log(P({spec.response_label} = k) / P({spec.response_label} = "
@@ -997,18 +995,15 @@ class Fit:
         return f"<div class='bayesmm-fit'><p>{head}</p>{table}</div>"
 
 
-def _parameterization_lines(spec, weights, precisions=()) -> list[str]:
+def _parameterization_lines(spec, weights) -> list[str]:
     """The summary's note on how the latent program sampled the blocks' effects: centred
-    (every weight 0), partly centred (weights following the SD, or fixed below 1; their mean
-    where fixed), nothing for the non-centred blocks."""
+    (every weight 0), partly centred (some weights below 1: their mean), nothing for the
+    non-centred blocks."""
     centred, partly = [], []
-    for k, (block, w) in enumerate(zip(spec.blocks, weights, strict=False)):
+    for block, w in zip(spec.blocks, weights, strict=False):
         w = np.asarray(w, dtype=float)
-        precision = np.asarray(precisions[k], dtype=float) if k < len(precisions) else None
         if w.size and np.all(w == 0):
             centred.append(block.group)
-        elif precision is not None and np.any(precision > 0):
-            partly.append(f"{block.group} (weights 1 / (1 + precision sd^2))")
         elif w.size and np.any(w < 1):
             partly.append(f"{block.group} (mean weight {w.mean():.2f})")
     lines = []

@@ -48,15 +48,11 @@ class StanProgram:
         Per block of the latent program, its levels x effects non-centring weights (0:
         centred, 1: non-centred; :mod:`bayesmm.stan.parameterization`), which its data carry
         (empty for the marginal program).
-    precisions : tuple of numpy.ndarray
-        Per block, the levels x effects data precisions that make an uncorrelated block's
-        weight in the program ``w / (1 + precision * sd^2)`` (0: the weight is ``w``).
     """
 
     code: str
     data: dict[str, Any] = field(repr=False)
     weights: tuple[np.ndarray, ...] = field(default=(), repr=False)
-    precisions: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     @property
     def centred(self) -> tuple[bool, ...]:
@@ -751,7 +747,6 @@ def build_program(
     centred: Sequence[bool] | None = None,
     grouped_glm: bool | None = None,
     weights: Sequence[np.ndarray] | None = None,
-    precisions: Sequence[np.ndarray] | None = None,
     **data_options: bool,
 ) -> StanProgram:
     """Code and data for ``spec`` (see :func:`build_data` for the options).
@@ -759,43 +754,23 @@ def build_program(
     A ``grainsize`` selects the threaded program (``reduce_sum`` over slices of that many
     rows; see :mod:`bayesmm.stan.parallel`); ``weights`` are the blocks' levels x effects
     non-centring weights (:func:`~bayesmm.stan.parameterization.noncentred_weights`; default:
-    0 for the blocks flagged in ``centred``, 1 elsewhere) and ``precisions`` the data
-    precisions that let an uncorrelated block's weights follow its ``sd``
-    (:func:`~bayesmm.stan.parameterization.adaptive_precisions`; default 0); both go into the
-    data: the code is the same whatever they are; ``grouped_glm`` chooses the level-sliced
+    0 for the blocks flagged in ``centred``, 1 elsewhere), which go into the data: the code is
+    the same whatever they are; ``grouped_glm`` chooses the level-sliced
     GLM likelihood (:func:`use_grouped_glm`). Both likelihoods take the same data.
     """
     data = build_data(spec, **data_options)
     if grainsize is not None:
         data["grainsize"] = int(grainsize)
     chosen = weights_of(spec, weights, centred)
-    shapes = [w.shape for w in chosen]
-    given = list(precisions or [])
-    adaptive = [
-        np.asarray(given[i], dtype=float) if i < len(given) else np.zeros(shape)
-        for i, shape in enumerate(shapes)
-    ]
-    for i, (precision, shape) in enumerate(zip(adaptive, shapes, strict=True)):
-        if precision.shape != shape or np.any(precision < 0):
-            raise UnsupportedModelError(
-                f"precisions of block {i + 1} must be a non-negative {shape[0]} x {shape[1]} "
-                f"array; got shape {precision.shape}."
-            )
-    data.update(weight_data(spec, chosen, adaptive))
+    data.update(weight_data(spec, chosen))
     code = render_code(spec, threaded=grainsize is not None, grouped_glm=grouped_glm)
-    n = len(spec.blocks)
-    return StanProgram(code, data, weights=chosen[:n], precisions=tuple(adaptive[:n]))
+    return StanProgram(code, data, weights=chosen[: len(spec.blocks)])
 
 
-def weight_data(
-    spec: ModelSpec,
-    weights: Sequence[np.ndarray],
-    precisions: Sequence[np.ndarray] | None = None,
-) -> dict[str, Any]:
+def weight_data(spec: ModelSpec, weights: Sequence[np.ndarray]) -> dict[str, Any]:
     """The data that say how each block's levels are sampled (one weight array per block of
     ``spec.all_blocks``, as :func:`~bayesmm.stan.parameterization.weights_of` gives them):
-    ``w_<i>`` and ``precision_<i>`` (effects x levels; precisions 0 where not given) for an
-    uncorrelated block, the centred and non-centred levels
+    ``w_<i>`` (effects x levels) for an uncorrelated block, the centred and non-centred levels
     (``Jc_<i>``, ``centred_levels_<i>``, ``noncentred_levels_<i>``, 1-based) for a correlated
     one.
 
@@ -808,7 +783,6 @@ def weight_data(
     array([[0.25, 1.  ]])
     """
     data: dict[str, Any] = {}
-    given = list(precisions or [])
     for i, (block, w) in enumerate(zip(spec.all_blocks, weights, strict=True), start=1):
         w = np.asarray(w, dtype=float)
         if block.correlated:
@@ -819,6 +793,4 @@ def weight_data(
             data[f"noncentred_levels_{i}"] = levels[~centred]
         else:
             data[f"w_{i}"] = np.ascontiguousarray(w.T)
-            precision = given[i - 1] if i <= len(given) else np.zeros_like(w)
-            data[f"precision_{i}"] = np.ascontiguousarray(np.asarray(precision, float).T)
     return data

@@ -44,7 +44,6 @@ def feasible_init(
     spec: ModelSpec,
     centred: Sequence[bool] = (),
     weights: Sequence[np.ndarray] | None = None,
-    precisions: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """Initial values that give every row the mean response, or None where not needed.
 
@@ -59,9 +58,6 @@ def feasible_init(
         Per block, the levels x effects non-centring weights the program's data carry
         (:attr:`bayesmm.stan.codegen.StanProgram.weights`). ``z_i`` starts where every
         level's coefficients are the population values (its effects 0).
-    precisions : sequence of numpy.ndarray, optional
-        Per block, the data precisions of :attr:`bayesmm.stan.codegen.StanProgram.precisions`
-        (the weight at the start is ``w / (1 + precision * sd^2)``).
 
     Returns
     -------
@@ -98,8 +94,6 @@ def feasible_init(
             init[f"rho_{i}"] = 0.0
         mu = np.array([intercept if k == 0 else 0.0 for k in columns[i - 1]])
         w = chosen[i - 1].T  # effects x levels, as z_i
-        if precisions is not None and i <= len(precisions):
-            w = w / (1 + np.asarray(precisions[i - 1], dtype=float).T * sd**2)
         # effects 0: z = (1 - w) mu / sd^w (uncorrelated; 0 or mu per level when correlated)
         z = (1 - w) * mu[:, None] / sd**w
         init[f"z_{i}"] = z.tolist()

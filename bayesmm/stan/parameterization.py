@@ -1,51 +1,67 @@
-"""Centred or non-centred group-level effects, per block of the latent program.
+"""Centred, non-centred or partly centred group-level effects, per level of the latent program.
 
-The latent program samples each block's effects in one of two equivalent forms:
+The latent program is one compiled program whatever the parameterization: it samples every
+block's effects as ``matrix[M, J] z`` and its data say how each level's ``z`` relates to the
+level's effects ``r`` (``templates/model.stan.j2``):
 
 * **non-centred** (``z ~ std_normal()``, effects = ``(diag(sd) * L * z)'``): right when a
   level's data say little about its effects (few rows, or noisy ones), so that they are
   mostly prior (the funnel between ``sd`` and the effects is then removed). brms and rstanarm
   always use it.
-* **centred** (the effects themselves are parameters, each level's row
-  ``~ multi_normal(0, diag(sd) * L * L' * diag(sd))``): right when every level's effects are
+* **centred** (``z`` is the level's coefficients, population value + effect, each level's
+  ``~ multi_normal(mu, diag(sd) * L * L' * diag(sd))``): right when every level's effects are
   pinned down by its own data (many rows, or rows that each say much). The non-centred form
   is then the badly shaped one: ``sd`` and ``z`` must move together to keep the effects where
   the data put them, and NUTS needs long trajectories (measured in ``benchmarks/README.md``: a
   binomial GLMM with 1,000 rows per level).
+* **partly centred** (uncorrelated blocks; Papaspiliopoulos, Roberts and Skold 2003, 2007;
+  Gorinova et al. 2020 use the same family): a weight ``w`` in [0, 1] per level and effect,
+  effect ``r = sd^w * z - (1 - w) * mu`` with ``z ~ normal((1 - w) * mu / sd^w, sd^(1 - w))``,
+  so that ``r ~ normal(0, sd)`` whatever ``w`` is; ``w = 1`` is the non-centred form and
+  ``w = 0`` the centred one. In a gaussian model with data precision ``D`` about a level's
+  effect, ``z`` and ``mu`` are independent a posteriori (given ``sd``) at
+  ``w = 1 / (1 + D * sd^2)``, one over one plus the level's information ratio.
 
-``parameterization="auto"`` (the default of :func:`bayesmm.fit`) decides per block from how
+Correlated blocks (with ``L``) choose per level between the two forms (the data list the
+centred and the non-centred levels). Blocks of distributional formulas (sigma ~ ..., zi ~
+...) are sampled in the same program with weights 1 (non-centred), and centred on zero.
+
+``parameterization="auto"`` (the default of :func:`bayesmm.fit`) sets the weights from how
 strongly each level's data inform its effects (:func:`information_ratios`): for every level
 and effect, the ratio of the data's precision about the effect (the expected Fisher
 information of the level's rows, from the family's variance function at the data's mean) to
 the prior precision of a level effect (1 / SD^2, with the SD estimated by moments from the
-spread of the levels' own estimates). This is the quantity that decides which form mixes well
-(Papaspiliopoulos, Roberts and Skold 2007): above 1 the data dominate and the centred form is
-better, below 1 the prior does. A block is centred when, for each of its effects, the median
-level's ratio is at least :data:`CENTRED_MIN_INFORMATION` and it has at least
-:data:`CENTRED_MIN_LEVELS` levels (with a handful of levels the SD is poorly determined and
-may sit near zero, where the centred form has the funnel: the Arabidopsis example's three
-regions of ~200 rows each are such a block). The Tweedie family (variance phi * mu^p with
-phi and p unknown) is linearised at the data's mean like the count families, with the
-variance of a row estimated by moments as the continuous families' noise is. Families without
-a variance function here (ordinal, zero-inflated, hurdle) fall back to the row rule below.
+spread of the levels' own estimates). Uncorrelated blocks get ``w = 1 / (1 + ratio)``
+(:func:`noncentred_weights`); a correlated block's level is centred where its smallest ratio
+is at least :data:`CENTRED_MIN_INFORMATION` (Papaspiliopoulos, Roberts and Skold 2007: above
+1 the data dominate and the centred form is better, below 1 the prior does). A block with
+fewer than :data:`CENTRED_MIN_LEVELS` levels stays non-centred (with a handful of levels the
+SD is poorly determined and may sit near zero, where the centred form has the funnel: the
+Arabidopsis example's three regions of ~200 rows each are such a block). The Tweedie family
+(variance phi * mu^p with phi and p unknown) is linearised at the data's mean like the count
+families, with the variance of a row estimated by moments as the continuous families' noise
+is. Families without a variance function here (ordinal, zero-inflated, hurdle) fall back to
+the row rule below, as 0/1 weights. A weight that follows the sampled SD,
+``1 / (1 + D * sd^2)``, was tried and mixed worse than the fixed weight (benchmarks/README.md).
 
-The crossover was mapped on a grid (``benchmarks/parameterization_grid.py``, table in
+The crossover was mapped on a grid (``benchmarks/parameterization_grid.py``, tables in
 ``benchmarks/README.md``): ``y ~ x + (1 | g)`` with 2 to 1,000 rows per level, level SD /
 noise 0.25 to 1, gaussian, bernoulli, poisson and lognormal, each of 56 cells fitted centred
 and non-centred. Rows alone do not decide it: 20 rows per level call for the centred form at
 SD / noise 1 and for the non-centred one at 0.25. The better form changed between estimated
 ratios of 0.75 and 1.5; outside that band the other form was 2.7x to 330x slower (min bulk
-ESS per second). This rule reached 0.8x the better form's ESS per second on 55 cells (the
-previous row rule on 41); the miss, x0.62, was a cell at ratio 0.75, and reruns of its design
-with three more seeds missed once more (x0.29 at ratio 1.13): near a ratio of 1 the winner
-varies from run to run.
+ESS per second). The binary rule (a whole block centred where the median level's ratio is at
+least 1, now ``"information"``) reached 0.8x the better form's ESS per second on 55 cells
+(the row rule on 41); in the band it missed now and then (x0.62, x0.29), whatever the
+threshold. PARTIAL_RESULTS
 
-``parameterization="rows"`` is the previous default, a row rule: a block is centred when its
-smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at least
-:data:`CENTRED_MIN_LEVELS` levels. ``"information"`` is a synonym of ``"auto"``.
+``parameterization="rows"`` is the default before the information rule, a row rule: a block
+is centred when its smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at
+least :data:`CENTRED_MIN_LEVELS` levels.
 
-``"centred"`` / ``"noncentred"`` force one form for every block. Both forms give the same
-posterior (a test checks it); only the sampling efficiency differs.
+``"centred"`` / ``"noncentred"`` force one form for every block (all weights 0 / 1). Every
+choice gives the same posterior (tests check it, and the joint density at matching points);
+only the sampling efficiency differs.
 
 Examples
 --------
@@ -69,7 +85,6 @@ from ..model.spec import ModelSpec
 #: Accepted values of ``parameterization`` (British and American spellings).
 PARAMETERIZATIONS = (
     "auto",
-    "static",
     "information",
     "rows",
     "noncentred",
@@ -84,6 +99,12 @@ CENTRED_MIN_INFORMATION = 1.0
 
 #: ... and the block has at least this many levels.
 CENTRED_MIN_LEVELS = 10
+
+#: ``"auto"`` weights a block partly only where its levels have at least this many rows
+#: (median) when the family's noise is estimated (gaussian, lognormal, ...): with 2-5 rows
+#: per level the partial form lost to the better fixed one on the grid (x0.2-0.7, with
+#: divergences), with 20 it won (benchmarks/README.md); between, unmeasured.
+PARTIAL_MIN_ROWS = 10
 
 #: The row rule (``"rows"``, and ``"auto"`` for families without a variance function here):
 #: centred when every level has this many rows.
@@ -146,8 +167,8 @@ def centred_blocks(spec: ModelSpec, parameterization: str = "auto") -> tuple[boo
     """
     if parameterization not in PARAMETERIZATIONS:
         raise BayesmmError(
-            "parameterization must be 'auto', 'static', 'information', 'rows', 'noncentred' "
-            f"or 'centred'; got {parameterization!r}."
+            "parameterization must be 'auto', 'information', 'rows', 'noncentred' or "
+            f"'centred'; got {parameterization!r}."
         )
     if spec.family.ordinal:  # the intercept is a vector of thresholds: nothing to centre on
         return tuple(False for _ in spec.blocks)
@@ -236,10 +257,9 @@ def _pooled_within_level_variance(values: np.ndarray, block, weight=1.0) -> floa
     return float(np.sum(squares) / max(1.0, len(values) - n_levels))
 
 
-def information_ratios(spec: ModelSpec, block, with_precision: bool = False):
+def information_ratios(spec: ModelSpec, block) -> np.ndarray | None:
     """Per level and effect of ``block``: the data's precision about the effect over the prior
-    precision of a level effect, 1 / SD^2 (None for a family not known here); with
-    ``with_precision``, the pair (ratios, data precisions).
+    precision of a level effect, 1 / SD^2 (None for a family not known here).
 
     The response is put on the link scale (discrete families: linearised at each level's
     mean, with the expected precision of a row from the family's variance function there;
@@ -286,44 +306,20 @@ def information_ratios(spec: ModelSpec, block, with_precision: bool = False):
     # estimated (three sweeps), so that a block nested in another is not credited its effects
     fitted = [np.zeros(spec.n_obs) for _ in spec.blocks]
     ratios: dict[int, np.ndarray] = {}
-    precisions: dict[int, np.ndarray] = {}
     for _ in range(3):
         for k, other in enumerate(spec.blocks):
             partial = residual - sum(f for j, f in enumerate(fitted) if j != k)
-            ratios[k], fitted[k], precisions[k] = _block_ratios(other, partial, weight, spec.n_obs)
-    k = spec.blocks.index(block)
-    return (ratios[k], precisions[k]) if with_precision else ratios[k]
-
-
-def data_precisions(spec: ModelSpec, block) -> np.ndarray | None:
-    """Per level and effect of ``block``: the data's precision about the effect (the
-    numerator of :func:`information_ratios`: the ratio is it times SD^2), on the scale of the
-    program's ``sd`` parameters (None for a family not known here).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from bayesmm.model.design import build_model_spec
-    >>> rng = np.random.default_rng(1)
-    >>> g = np.repeat(np.arange(20), 50)
-    >>> y = rng.normal(size=20)[g] * 2 + rng.normal(size=g.size)
-    >>> spec = build_model_spec("y ~ (1 | g)", pd.DataFrame({"y": y, "g": g}))
-    >>> bool(40 < np.median(data_precisions(spec, spec.blocks[0])) < 60)  # 50 rows / sigma^2 1
-    True
-    """
-    out = information_ratios(spec, block, with_precision=True)
-    return None if out is None else out[1]
+            ratios[k], fitted[k] = _block_ratios(other, partial, weight, spec.n_obs)
+    return ratios[spec.blocks.index(block)]
 
 
 def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
-    """One block's information ratios (levels x effects), its shrunken fitted rows and the
-    data precisions (levels x effects)."""
+    """One block's information ratios (levels x effects) and its shrunken fitted rows."""
     n_levels = len(block.group_levels)
     level = np.asarray(block.level_index, dtype=np.int64)
     columns = block.design.reshape(n_obs, -1)
     has_intercept = any(np.allclose(columns[:, m], 1.0) for m in range(columns.shape[1]))
     ratios = np.zeros((n_levels, columns.shape[1]))
-    precisions = np.zeros((n_levels, columns.shape[1]))
     fitted = np.zeros(n_obs)
     for m in range(columns.shape[1]):
         column = columns[:, m]
@@ -332,7 +328,6 @@ def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
             weights = np.bincount(level, weights=weight, minlength=n_levels)
             column = column - (sums / np.maximum(weights, 1e-300))[level]
         precision = np.bincount(level, weights=weight * column**2, minlength=n_levels)
-        precisions[:, m] = precision
         informed = precision > 1e-12
         if informed.sum() < 2:
             continue
@@ -344,7 +339,7 @@ def _block_ratios(block, residual: np.ndarray, weight: np.ndarray, n_obs: int):
         spread = np.var(estimate[informed], ddof=1) - np.mean(1 / precision[informed])
         ratios[:, m] = max(0.0, float(spread)) * precision
         fitted += (ratios[:, m] / (1 + ratios[:, m]) * estimate)[level] * column
-    return ratios, fitted, precisions
+    return ratios, fitted
 
 
 def _smallest_level(level_index: np.ndarray, n_levels: int) -> int:
@@ -357,25 +352,21 @@ def noncentred_weights(spec: ModelSpec, parameterization: str = "auto") -> tuple
     """For every block of ``spec`` (in order), the non-centring weights ``w`` of its levels
     and effects: a levels x effects array in [0, 1] (0 centred, 1 non-centred).
 
-    The program's weight is ``w / (1 + precision * sd^2)`` with the precisions of
-    :func:`adaptive_precisions` (0 except under ``"auto"``), so ``"auto"`` gives an
-    uncorrelated block ``w = 1`` here and its weights come from the current ``sd``.
-
     Parameters
     ----------
     spec : ModelSpec
         The model.
-    parameterization : {"auto", "static", "information", "rows", "noncentred", "centred"}
-        ``"auto"``: partial centring (see the module's description): an uncorrelated block
-        gets ``w = 1`` and the data precisions, so that its weight in the program is
-        ``1 / (1 + precision * sd^2)`` at the sampled ``sd``; a correlated block gets, per
-        level, 0 (centred) where the level's smallest information ratio is at least
+    parameterization : {"auto", "information", "rows", "noncentred", "centred"}
+        ``"auto"``: partial centring (see the module's description): ``w = 1 / (1 + ratio)``
+        per level and effect of an uncorrelated block (:func:`information_ratios`; the
+        whole-block rule's 0/1 where the family's noise is estimated and the levels have
+        fewer than :data:`PARTIAL_MIN_ROWS` rows), and per
+        level of a correlated block 0 (centred) where the level's smallest ratio is at least
         :data:`CENTRED_MIN_INFORMATION`, else 1; every weight is 1 in a block with fewer than
         :data:`CENTRED_MIN_LEVELS` levels, and the row rule's 0/1 for a family without a
-        variance function. ``"static"``: as ``"auto"``, but an uncorrelated block's weights
-        are fixed at the estimated SD, ``1 / (1 + ratio)``. ``"information"`` (the rule
-        before partial centring), ``"rows"``, ``"centred"`` and ``"noncentred"``:
-        :func:`centred_blocks`'s choice, every weight of a block 0 or 1.
+        variance function. ``"information"`` (auto before partial centring), ``"rows"``,
+        ``"centred"`` and ``"noncentred"``: :func:`centred_blocks`'s choice, every weight of a
+        block 0 or 1.
 
     Returns
     -------
@@ -389,52 +380,40 @@ def noncentred_weights(spec: ModelSpec, parameterization: str = "auto") -> tuple
     >>> noncentred_weights(build_model_spec("y ~ (1 | g)", df), "centred")[0].tolist()
     [[0.0], [0.0]]
     """
-    return tuple(w for w, _ in _choices(spec, parameterization))
-
-
-def adaptive_precisions(spec: ModelSpec, parameterization: str = "auto") -> tuple[np.ndarray, ...]:
-    """For every block of ``spec``, the levels x effects data precisions that make the
-    program's weight ``w / (1 + precision * sd^2)`` follow the sampled ``sd``: those of
-    :func:`data_precisions` for an uncorrelated block under ``"auto"`` (where
-    :func:`noncentred_weights` chose partial centring), 0 elsewhere.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from bayesmm.model.design import build_model_spec
-    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
-    >>> adaptive_precisions(build_model_spec("y ~ (1 | g)", df))[0].tolist()  # 2 levels
-    [[0.0], [0.0]]
-    """
-    return tuple(precision for _, precision in _choices(spec, parameterization))
-
-
-def _choices(spec: ModelSpec, parameterization: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(weights, precisions) per block; see :func:`noncentred_weights`."""
-    partial = parameterization in ("auto", "static")
-    flags = centred_blocks(spec, "auto" if partial else parameterization)  # checks the value
-    out = []
+    flags = centred_blocks(spec, parameterization)  # checks the value
+    weights = []
     for block, centred in zip(spec.blocks, flags, strict=True):
         shape = (len(block.group_levels), len(block.effect_names))
-        binary = (np.full(shape, 0.0 if centred else 1.0), np.zeros(shape))
-        if not partial or spec.family.ordinal or shape[0] < CENTRED_MIN_LEVELS:
-            out.append(binary)
+        binary = np.full(shape, 0.0 if centred else 1.0)
+        if parameterization != "auto" or spec.family.ordinal or shape[0] < CENTRED_MIN_LEVELS:
+            weights.append(binary)
             continue
-        estimates = information_ratios(spec, block, with_precision=True)
-        if estimates is None:  # no variance function here: the row rule, as 0/1
-            out.append(binary)
-            continue
-        ratios, precisions = (np.asarray(a, dtype=float) for a in estimates)
-        if block.correlated:  # one form per level (the forms cannot be mixed within one)
+        ratios = information_ratios(spec, block)
+        if ratios is None:  # no variance function here: the row rule, as 0/1
+            weights.append(binary)
+        elif block.correlated:  # one form per level (the forms cannot be mixed within one)
             centred_level = np.min(ratios, axis=1) >= CENTRED_MIN_INFORMATION
-            w = np.repeat(np.where(centred_level, 0.0, 1.0)[:, None], shape[1], axis=1)
-            out.append((w, np.zeros(shape)))
-        elif parameterization == "static":
-            out.append((1 / (1 + ratios), np.zeros(shape)))
+            weights.append(np.repeat(np.where(centred_level, 0.0, 1.0)[:, None], shape[1], 1))
+        elif _noise_estimated(spec) and _median_rows(block) < PARTIAL_MIN_ROWS:
+            # the weight's optimum, 1 / (1 + n sd^2 / sigma^2), moves with sigma too, which a
+            # few rows per level leave loose: the whole-block rule there
+            weights.append(binary)
         else:
-            # levels whose effect the data cannot tell from noise (ratio 0) stay non-centred
-            out.append((np.ones(shape), np.where(ratios > 0, precisions, 0.0)))
-    return out
+            weights.append(1 / (1 + np.asarray(ratios, dtype=float)))
+    return tuple(weights)
+
+
+def _noise_estimated(spec: ModelSpec) -> bool:
+    """Whether the family's row variance is a parameter (sigma, phi, ...) that the fit
+    estimates, not known from the mean or from ``se()``."""
+    known_se = spec.additions.se is not None and not spec.additions.se_sigma
+    return spec.family.name in _TRANSFORMED + _LINEARISED and not known_se
+
+
+def _median_rows(block) -> float:
+    """Median rows per level of ``block``."""
+    level = np.asarray(block.level_index, dtype=np.int64)
+    return float(np.median(np.bincount(level, minlength=len(block.group_levels))))
 
 
 def weights_of(

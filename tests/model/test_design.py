@@ -319,6 +319,12 @@ def test_standata_of_a_model_with_two_blocks(tiny):
         "M_2",
         "group_2",
         "Z_2",
+        # how each level is sampled (bayesmm/stan/parameterization.py): the centred and
+        # non-centred levels of the correlated block, the weights of the other
+        "Jc_1",
+        "centred_levels_1",
+        "noncentred_levels_1",
+        "w_2",
         "prior_Intercept_df",
         "prior_Intercept_location",
         "prior_Intercept_scale",

@@ -25,9 +25,8 @@ from bayesmm.stan.parameterization import (
     CENTRED_MIN_INFORMATION,
     CENTRED_MIN_LEVELS,
     CENTRED_MIN_ROWS,
-    adaptive_precisions,
+    PARTIAL_MIN_ROWS,
     centred_blocks,
-    data_precisions,
     information_ratios,
     noncentred_weights,
     population_columns,
@@ -234,7 +233,7 @@ def test_tweedie_joins_the_information_rule(rows, sd, phi, centred):
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
     with pytest.raises(
-        BayesmmError, match="parameterization must be 'auto', 'static', 'information', 'rows'"
+        BayesmmError, match="parameterization must be 'auto', 'information', 'rows', 'noncentred'"
     ):
         bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, parameterization="centre")
 
@@ -265,25 +264,24 @@ def test_centred_programs_are_valid_stan(sleepstudy, cbpp):
 
 
 def test_auto_weights_are_the_information_ratios(sleepstudy):
-    """Uncorrelated block: auto gives w = 1 and the data precisions, so that the program's
-    weight is 1 / (1 + precision sd^2) at the sampled sd (the weight that makes z and mu
-    independent a posteriori in the gaussian model); "static" fixes it at the estimated SD,
-    1 / (1 + ratio); correlated block: per level, 0 (centred) where the level's smallest
-    ratio is at least CENTRED_MIN_INFORMATION, else 1; few levels: all 1; fixed forms: all
-    0 / all 1; "information" and "rows": the block rules."""
-    spec = _one_factor("gaussian", 5, 0.5)
+    """Uncorrelated block: w = 1 / (1 + ratio) per level and effect (the weight that makes z
+    and mu independent a posteriori in the gaussian model); correlated block: per level, 0
+    (centred) where the level's smallest ratio is at least CENTRED_MIN_INFORMATION, else 1;
+    few levels: all 1; fixed forms: all 0 / all 1; "information" and "rows": the block rules."""
+    spec = _one_factor("gaussian", 20, 0.25)
     ratios = information_ratios(spec, spec.blocks[0])
-    precisions = data_precisions(spec, spec.blocks[0])
-    assert np.all(noncentred_weights(spec, "auto")[0] == 1)
-    np.testing.assert_allclose(adaptive_precisions(spec, "auto")[0], precisions)
-    # the ratio is the precision times the moment estimate of SD^2 (one SD per effect)
-    sd2 = ratios / precisions
-    np.testing.assert_allclose(sd2, sd2[0, 0])
-    assert 0.5 * 0.25 < sd2[0, 0] < 2 * 0.25  # level SD 0.5
-    (w,) = noncentred_weights(spec, "static")
+    (w,) = noncentred_weights(spec, "auto")
     np.testing.assert_allclose(w, 1 / (1 + ratios))
-    assert np.all(adaptive_precisions(spec, "static")[0] == 0)
-    assert np.all(adaptive_precisions(spec, "centred")[0] == 0)
+    assert 0 < w.min() <= w.max() < 1  # partly centred (equal rows per level: equal w)
+    # an estimated noise and few rows per level: the whole-block rule (as 0/1); a count
+    # family's noise is known from its mean, so its few-row levels are weighted partly
+    few_rows = _one_factor("gaussian", PARTIAL_MIN_ROWS - 1, 0.5)
+    (w,) = noncentred_weights(few_rows, "auto")
+    assert np.all(w == (0 if centred_blocks(few_rows, "information")[0] else 1))
+    counts = _one_factor("poisson", 2, 0.5)
+    (w,) = noncentred_weights(counts, "auto")
+    np.testing.assert_allclose(w, 1 / (1 + information_ratios(counts, counts.blocks[0])))
+    assert 0 < w.min() <= w.max() < 1
     assert 0 < w.min() <= w.max() < 1  # partly centred (equal rows per level: equal w)
     assert np.all(noncentred_weights(spec, "centred")[0] == 0)
     assert np.all(noncentred_weights(spec, "noncentered")[0] == 1)
@@ -358,7 +356,7 @@ def test_mixed_program_keeps_noncentred_blocks():
     assert "row_vector[M_1] mu_1 = [Intercept - means_X[1] * b[1], b[1]];" in program.code
     assert "row_vector[M_2] mu_2 = [0];" in program.code  # the intercept went to g
     assert "mdivide_left_tri_low(L_Sigma, z_1[ : , centred_levels_1]" in program.code
-    prior = "normal_lpdf(to_vector(z_2) | to_vector(diag_pre_multiply(mu_2, 1 - v) ./ sd_v)"
+    prior = "normal_lpdf(to_vector(z_2) | to_vector(diag_pre_multiply(mu_2, 1 - w_2) ./ sd_w)"
     assert prior in program.code
 
 
@@ -384,8 +382,8 @@ def _z_values(spec, point, weights):
     b, intercept = point["b"][0], point["Intercept"]
     mu_1 = np.array([intercept - x_mean * b])  # (1 | h) holds the intercept ...
     mu_2 = np.array([0.0, b])  # ... (1 + x | g) the slope
+    w_1 = weights[0].T
     sd_1 = np.asarray(point["sd_1"])[:, None]
-    w_1 = weights[0].T / (1 + weights[2].T * sd_1**2)  # the program's v
     z_1 = (point["r_1"].T + (1 - w_1) * mu_1[:, None]) / sd_1**w_1
     l_sigma = np.diag(point["sd_2"]) @ np.asarray(point["L_2"])
     centred = weights[1][:, 0] == 0
@@ -399,9 +397,8 @@ def _z_values(spec, point, weights):
 def test_joint_density_is_the_same_model_whatever_the_weights():
     """At matching points (the same effects r, each weight's z), log p(theta, z) less
     log |dr/dz| is the joint density of theta and r, which must not depend on w: checked for
-    centred, non-centred, partly centred (fixed, and following sd as auto's do) and per-level
-    mixed weights of one compiled program, with httpstan's log_prob; and the program's r at
-    those points is r."""
+    centred, non-centred, partly centred and per-level mixed weights of one compiled program,
+    with httpstan's log_prob; and the program's r at those points is r."""
     import httpstan.models
 
     from bayesmm.stan.backends.pystan_backend import PystanBackend
@@ -411,19 +408,15 @@ def test_joint_density_is_the_same_model_whatever_the_weights():
     spec = build_model_spec("y ~ x + (1 | h) + (1 + x | g)", data)
     point = _point(spec, rng)
     n_h, n_g = (len(b.group_levels) for b in spec.blocks)
-    none = np.zeros((n_h, 1))
     every_third = np.repeat((np.arange(n_g) % 3 == 0)[:, None], 2, 1) * 1.0
-    settings = [  # (w of h, w of g, precisions of h)
-        (np.ones((n_h, 1)), np.ones((n_g, 2)), none),
-        (np.zeros((n_h, 1)), np.zeros((n_g, 2)), none),
-        (rng.uniform(size=(n_h, 1)), every_third, none),
-        (np.ones((n_h, 1)), np.ones((n_g, 2)), rng.uniform(0, 20, size=(n_h, 1))),  # auto's
+    settings = [  # (w of h, w of g)
+        (np.ones((n_h, 1)), np.ones((n_g, 2))),
+        (np.zeros((n_h, 1)), np.zeros((n_g, 2))),
+        (rng.uniform(size=(n_h, 1)), every_third),
     ]
     values, codes = [], set()
     for weights in settings:
-        program = build_program(
-            spec, weights=list(weights[:2]), precisions=[weights[2]], log_lik=False, y_rep=False
-        )
+        program = build_program(spec, weights=list(weights), log_lik=False, y_rep=False)
         codes.add(program.code_hash)
         model, _, _ = PystanBackend().build_model(program.compiled_code, program.data, 1)
         module = httpstan.models.import_services_extension_module(model.model_name)
@@ -467,16 +460,15 @@ def test_centred_latent_agrees_with_the_exact_marginal_posterior(sleepstudy, sle
 def test_partly_centred_latent_agrees_with_the_exact_marginal_posterior(
     sleepstudy, sleepstudy_fit, monkeypatch
 ):
-    """The same posterior with weights between 0 and 1: auto's partial weights (following the
-    sampled SDs) on ``(Days || Subject)`` (against that model's marginal program), and a
-    correlated block with
+    """The same posterior with weights between 0 and 1: auto's partial weights on
+    ``(Days || Subject)`` (against that model's marginal program), and a correlated block with
     every third subject centred and the others not (against the README model's)."""
     formula = "Reaction ~ Days + (Days || Subject)"
     options = {"seed": 12, "show_progress": False, "warn": False}
     marginal = bmm.fit(formula, sleepstudy, method="marginal", **options)
     partial = bmm.fit(formula, sleepstudy, method="latent", **options)
-    (precision,) = partial.program.precisions
-    assert np.all(precision > 0) and np.all(partial.program.weights[0] == 1)  # follows sd
+    (w,) = partial.program.weights
+    assert w.min() > 0 and w.max() < 1, w  # every level partly centred
     assert "sampled partly centred" in str(partial)
     _agreement(marginal, partial, [("308", "Intercept"), ("309", "Days"), ("370", "Days")])
 
