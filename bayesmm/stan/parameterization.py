@@ -53,7 +53,12 @@ ratios of 0.75 and 1.5; outside that band the other form was 2.7x to 330x slower
 ESS per second). The binary rule (a whole block centred where the median level's ratio is at
 least 1, now ``"information"``) reached 0.8x the better form's ESS per second on 55 cells
 (the row rule on 41); in the band it missed now and then (x0.62, x0.29), whatever the
-threshold. PARTIAL_RESULTS
+threshold. In that band the partial weights of ``"auto"`` gave 1.3x to 3.2x the better
+fixed form's ESS per second on 11 of 13 runs, and missed on two (x0.34 with divergences at 2
+rows per level, gaussian; x0.38, lognormal seed 3); with an estimated noise and 2-5 rows per
+level they missed on 7 of 12 runs (x0.20-0.70, with divergences: the weight's optimum moves
+with sigma, which few rows leave loose), so there ``"auto"`` keeps the whole-block rule
+(:data:`PARTIAL_MIN_ROWS`).
 
 ``parameterization="rows"`` is the default before the information rule, a row rule: a block
 is centred when its smallest level has at least :data:`CENTRED_MIN_ROWS` rows and it has at
@@ -102,8 +107,9 @@ CENTRED_MIN_LEVELS = 10
 
 #: ``"auto"`` weights a block partly only where its levels have at least this many rows
 #: (median) when the family's noise is estimated (gaussian, lognormal, ...): with 2-5 rows
-#: per level the partial form lost to the better fixed one on the grid (x0.2-0.7, with
-#: divergences), with 20 it won (benchmarks/README.md); between, unmeasured.
+#: per level the partial form missed 0.8x the better fixed one on 7 of 12 grid runs
+#: (x0.20-0.70, with divergences), with 20 it met it on 7 of 8 (benchmarks/README.md);
+#: between, unmeasured.
 PARTIAL_MIN_ROWS = 10
 
 #: The row rule (``"rows"``, and ``"auto"`` for families without a variance function here):

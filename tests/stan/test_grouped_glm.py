@@ -123,6 +123,16 @@ def _model(program, **data):
     configure_httpstan()
     group = np.asarray(program.data["group_1"])
     empty = {"J_1": program.data["J_1"] + 1, "group_1": np.where(group >= 5, group + 1, group)}
+    # the extra level 5 is sampled non-centred (weight 1 / in the non-centred levels)
+    if "w_1" in program.data:
+        empty["w_1"] = np.insert(np.asarray(program.data["w_1"]), 4, 1.0, axis=1)
+    else:
+        shift = {
+            key: [int(k) + (k >= 5) for k in program.data[key]]
+            for key in ("centred_levels_1", "noncentred_levels_1")
+        }
+        empty["centred_levels_1"] = shift["centred_levels_1"]
+        empty["noncentred_levels_1"] = sorted([*shift["noncentred_levels_1"], 5])
     data = {**program.data, **empty, **data}
     return stan.build(program.compiled_code, data=data, random_seed=1)
 
