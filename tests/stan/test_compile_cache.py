@@ -64,6 +64,20 @@ def test_compile_cache_lists_sizes_and_clears_stale_models_first(cache_dir):
     assert cache.list().empty
 
 
+def test_clear_removes_precompiled_headers_of_other_builds_first(cache_dir):
+    current = pystan_build.pch_file()
+    stale = cache_dir / "pystan-build" / "pch-000000000000" / pystan_build.PCH_HEADER
+    for gch in (current, stale):
+        gch.parent.mkdir(parents=True)
+        gch.write_bytes(b"\0" * 1000)
+    cache = bmm.compile_cache()
+    cache.clear(stale_only=True)
+    assert current.exists() and not stale.exists()
+    assert pystan_build.precompiled_header() == pystan_build.pch_folder()
+    cache.clear()
+    assert not current.exists() and pystan_build.precompiled_header() is None
+
+
 def test_first_fit_says_it_compiles_and_roughly_how_long(cache_dir):
     assert typical_compile_seconds() is None
     assert "first compile on this machine" in compiling_message(None)

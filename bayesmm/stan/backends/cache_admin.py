@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cache import cache_root
-from .pystan_build import BUILD_RECORD, build_tag
+from .pystan_build import BUILD_RECORD, build_tag, pch_folder
 
 LIST_COLUMNS = ["backend", "model", "size_mb", "built", "compile_s", "current_build", "path"]
 
@@ -124,7 +124,8 @@ class CompileCache:
         ----------
         stale_only : bool
             Remove only models that this version never uses again (built with other flags or
-            by httpstan's own build); otherwise every compiled model. A model that another
+            by httpstan's own build, and precompiled headers of other flags or Stan versions);
+            otherwise every compiled model and precompiled header. A model that another
             Python process is running must not be removed: clear while no fits run.
 
         Examples
@@ -134,11 +135,17 @@ class CompileCache:
         """
         table = self.list()
         if stale_only:
-            table = table[~table["current_build"]]
+            table = table[~table["current_build"].astype(bool)]
         for path in table["path"]:
             shutil.rmtree(path, ignore_errors=True)
         if not stale_only:
             shutil.rmtree(self.root / "index", ignore_errors=True)
+        # precompiled model headers (0.8 GB each): those of other flags or Stan versions are
+        # stale; clearing everything removes the current one too (rebuilt when next needed)
+        current = pch_folder().name if self.root == cache_root() else None
+        for folder in self.root.glob("pystan-build/pch-*"):
+            if not stale_only or folder.name != current:
+                shutil.rmtree(folder, ignore_errors=True)
         return len(table)
 
     def __repr__(self) -> str:
