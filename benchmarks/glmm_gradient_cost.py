@@ -19,6 +19,7 @@ Usage::
     python benchmarks/glmm_gradient_cost.py --families binomial bernoulli poisson
     python benchmarks/glmm_gradient_cost.py --fixed 1000000       # fixed costs at 10^6 rows
     python benchmarks/glmm_gradient_cost.py --fixed 1000000 --fixed-programs new
+    python benchmarks/glmm_gradient_cost.py --fit-gradient 100000 1000000  # CPU per gradient
 """
 
 from __future__ import annotations
@@ -251,6 +252,34 @@ def fixed_costs(
     return pd.DataFrame(rows)
 
 
+def fit_gradient_cpu(n_rows: int, n_groups: int, warmup: int, draws: int) -> dict:
+    """CPU seconds per gradient of the level-sliced program in a real one-chain ``bmm.fit``:
+    the chain process's CPU seconds of its sampling phase (``Fit.chain_seconds``, robust to a
+    shared machine, unlike wall time) over the leapfrog steps of its draws. Also the fit's
+    wall-clock phases, and the leapfrog steps per draw of this short run."""
+    import bayesmm as bmm
+
+    frame, _ = simulate("binomial", n_rows, n_groups)
+    start = time.perf_counter()
+    fit = bmm.fit(formula("binomial"), frame, family="binomial", chains=1, iter_warmup=warmup,
+                  iter_sampling=draws, seed=1)  # fmt: skip
+    total = time.perf_counter() - start
+    steps = float(fit.idata.sample_stats["n_steps"].values.sum())
+    seconds = fit.chain_seconds.iloc[0]
+    return {
+        "N": n_rows,
+        "J": n_groups,
+        "grouped glm": "glm_start" in fit.program.code,
+        "fit wall s": total,
+        "sample wall s": fit.sample_seconds,
+        "chain CPU s": seconds["cpu"],
+        "sampling CPU s": seconds["cpu_sampling"],
+        "steps/draw": steps / draws,
+        "CPU ms/gradient": 1e3 * seconds["cpu_sampling"] / steps,
+        "ns/row": 1e9 * seconds["cpu_sampling"] / steps / n_rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", nargs="+", default=["binomial"])
@@ -267,8 +296,21 @@ def main() -> None:
         default=["old", "new"],
         help="programs whose costs --fixed measures",
     )
+    parser.add_argument("--fit-gradient", nargs="+", type=int, default=[],
+                        help="rows: CPU per gradient in a short one-chain bmm.fit")  # fmt: skip
+    parser.add_argument("--fit-iterations", nargs=2, type=int, default=[100, 20],
+                        metavar=("WARMUP", "DRAWS"))  # fmt: skip
     args = parser.parse_args()
     pd.set_option("display.width", 250)
+    if args.fit_gradient:
+        warmup, draws = args.fit_iterations
+        out = []
+        for n_rows in args.fit_gradient:
+            out.append(fit_gradient_cpu(n_rows, max(n_rows // 1000, 2), warmup, draws))
+            print(pd.DataFrame(out[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
+        print(f"\nCPU per gradient in a one-chain bmm.fit ({warmup} + {draws} iterations):")
+        print(pd.DataFrame(out).to_string(index=False, float_format="%.4g"))
+        return
     if args.fixed:
         table = fixed_costs(args.fixed, args.fixed // 1000, forms=tuple(args.fixed_programs))
         print(f"\nfixed costs at {args.fixed} rows, {args.fixed // 1000} levels (binomial):")
