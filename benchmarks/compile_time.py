@@ -9,6 +9,10 @@ is never touched):
 * **bayesmm**: :func:`bayesmm.stan.backends.pystan_build.build_module` (``-O3 -g0``, linked with
   a copy of ``stan_services.o`` without debug information);
 
+(bayesmm's build three ways: **before**, stanc's file as one unit; **cold**, the two units
+compiled at once without a precompiled header, as the first fit on a machine builds; **next**,
+the two units with the precompiled model header, which the cold build starts in the background
+and every later structure uses; the header's own one-time build is a row of its own),
 then imports each module in a fresh Python process (what httpstan does before the first chain)
 and prints one table: stanc, C++ compile, link, import, end to end, CPU seconds of the compiler
 and linker, and the size of the built module. ``--header`` adds the cost of parsing Stan's model
@@ -32,6 +36,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -207,8 +212,10 @@ def httpstan_build(code: str, folder: Path) -> dict:
     }
 
 
-def bayesmm_build(code: str, folder: Path, level: str | None = None) -> dict:
-    """bayesmm's build (optionally at another optimisation level)."""
+def bayesmm_build(
+    code: str, folder: Path, level: str | None = None, split: bool = True, label: str = ""
+) -> dict:
+    """bayesmm's build (optionally at another optimisation level, or as one unit)."""
     import httpstan.models
 
     from bayesmm.stan.backends import pystan_build
@@ -219,14 +226,16 @@ def bayesmm_build(code: str, folder: Path, level: str | None = None) -> dict:
     name = "model_" + httpstan.models.calculate_model_name(code).split("/")[1]
     start = time.perf_counter()
     try:
-        times = pystan_build.build_module(code, folder / "models" / name, name)
+        times = pystan_build.build_module(code, folder / "models" / name, name, split=split)
     finally:
         pystan_build.COMPILE_FLAGS = flags
     total = time.perf_counter() - start
     module = module_in(folder)
-    label = " ".join(pystan_build.OPTIMISATION_FLAGS if level is None else (level, "-g0"))
+    optimisation = " ".join(pystan_build.OPTIMISATION_FLAGS if level is None else (level, "-g0"))
+    layout = f"{times.units} unit{'s' if times.units > 1 else ''}"
+    pch = ", PCH" if times.precompiled_header else ""
     return {
-        "build": f"bayesmm ({label})",
+        "build": f"bayesmm {label}({optimisation}, {layout}{pch})",
         "stanc s": times.stanc,
         "compile s": times.compile,
         "link s": times.link,
@@ -235,6 +244,22 @@ def bayesmm_build(code: str, folder: Path, level: str | None = None) -> dict:
         "link CPU s": times.link_cpu,
         "module MB": module.stat().st_size / 1e6,
         "module": module,
+    }
+
+
+def pch_build() -> dict:
+    """The one-time build of the precompiled model header (per machine, flags, Stan version)."""
+    from bayesmm.stan.backends import pystan_build
+
+    start, cpu = time.perf_counter(), children_cpu()
+    folder = pystan_build.build_precompiled_header()
+    if folder is None:
+        raise RuntimeError("the precompiled header did not build")
+    return {
+        "build": "precompiled model_header.hpp (once per machine)",
+        "compile s": time.perf_counter() - start,
+        "compile CPU s": children_cpu() - cpu,
+        "module MB": pystan_build.pch_file(folder).stat().st_size / 1e6,
     }
 
 
@@ -265,13 +290,21 @@ def main() -> None:
     )
     parser.add_argument("--skip-httpstan", action="store_true")
     parser.add_argument(
+        "--skip-single", action="store_true", help="no one-unit build (the build before the split)"
+    )
+    parser.add_argument(
+        "--skip-pch", action="store_true", help="no precompiled header build and no build with it"
+    )
+    parser.add_argument(
         "--gradient",
         action="store_true",
         help="CPU microseconds per log-density gradient of each built module (sampling speed)",
     )
     args = parser.parse_args()
 
-    os.environ["BAYESMM_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayesmm_bench_cache_")
+    cache = tempfile.mkdtemp(prefix="bayesmm_bench_cache_")
+    os.environ["BAYESMM_CACHE_DIR"] = cache
+    os.environ["BAYESMM_PCH"] = "0"  # the benchmark builds the precompiled header itself
     code, data = stan_program(args.model, with_data=True)
     rows = []
     load = [os.getloadavg()[0]]
@@ -280,24 +313,49 @@ def main() -> None:
         if not args.skip_httpstan:
             rows.append(httpstan_build(code, scratch_path / "httpstan"))
             load.append(os.getloadavg()[0])
-        rows.append(bayesmm_build(code, scratch_path / "bayesmm"))
+        if not args.skip_single:
+            rows.append(bayesmm_build(code, scratch_path / "single", split=False, label="before "))
+            load.append(os.getloadavg()[0])
+        rows.append(bayesmm_build(code, scratch_path / "cold", label="cold "))
         load.append(os.getloadavg()[0])
+        if not args.skip_pch:
+            rows.append(pch_build())
+            load.append(os.getloadavg()[0])
+            rows.append(bayesmm_build(code, scratch_path / "warm", label="next "))
+            load.append(os.getloadavg()[0])
         for level in ("-" + level.lstrip("-") for level in args.levels):
             rows.append(bayesmm_build(code, scratch_path / f"bayesmm{level}", level))
             load.append(os.getloadavg()[0])
         for row in rows:
+            if "module" not in row:
+                continue
             if args.gradient:
                 row["gradient CPU us"] = gradient_microseconds(row["module"], data)
             row["import s"] = import_seconds(row.pop("module"))
             row["end to end s"] = row["build total s"] + row["import s"]
         if args.header:
             rows.append(header_parse(scratch_path))
+    shutil.rmtree(cache, ignore_errors=True)
     table = pd.DataFrame(rows).set_index("build")
     columns = ["stanc s", "compile s", "link s", "import s", "end to end s"]
     columns += ["compile CPU s", "link CPU s", "module MB", "gradient CPU us"]
     table = table[[c for c in columns if c in table.columns]]
-    print(f"model {args.model}; load average during the run {min(load):.1f}-{max(load):.1f}")
+    print(
+        f"model {args.model}; load average during the run {min(load):.1f}-{max(load):.1f}; "
+        f"{os.cpu_count()} cores"
+    )
     print(table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="-"))
+    before = [b for b in table.index if b.startswith("bayesmm before")]
+    for label in ("bayesmm cold", "bayesmm next"):
+        after = [b for b in table.index if b.startswith(label)]
+        if before and after:
+            one, two = table.loc[before[0]], table.loc[after[0]]
+            print(
+                f"{after[0]} / {before[0]}: "
+                f"end to end x{two['end to end s'] / one['end to end s']:.2f}"
+                f", compile wall x{two['compile s'] / one['compile s']:.2f}"
+                f", compile CPU x{two['compile CPU s'] / one['compile CPU s']:.2f}"
+            )
     if not args.skip_httpstan:
         first, ours = table.iloc[0], table.iloc[1]
         ratio = ours["end to end s"] / first["end to end s"]

@@ -107,7 +107,7 @@ def test_split_build_gives_the_single_unit_builds_numbers(monkeypatch, tmp_path)
     """log_prob, its gradient and write_array (generated quantities from the RNG) of the
     two-unit build equal, bit for bit, those of stanc's file built as one unit."""
     monkeypatch.setenv("BAYESMM_PCH", "0")  # no background build from a test
-    split = pystan_build.build_module(PROGRAM, tmp_path / "split", "model_split_test")
+    split = pystan_build.build_module(PROGRAM, tmp_path / "split", "model_split_test", True)
     single = pystan_build.build_module(PROGRAM, tmp_path / "single", "model_split_test", False)
     assert (split.units, single.units) == (2, 1)
     modules = [_load(tmp_path / "split"), _load(tmp_path / "single")]
@@ -132,7 +132,21 @@ def test_a_failing_split_falls_back_to_one_unit(monkeypatch, tmp_path):
         return original(cpp).replace("#ifdef BAYESMM_TU_GRADIENT", f"{missing}\n#if 0", 1)
 
     monkeypatch.setattr(pystan_build, "split_source", broken_split)
-    times = pystan_build.build_module(PROGRAM, tmp_path / "m", "model_split_test")
+    times = pystan_build.build_module(PROGRAM, tmp_path / "m", "model_split_test", True)
     assert times.units == 1
     assert missing not in (tmp_path / "m" / "model_split_test.cpp").read_text()
     assert np.isfinite(_load(tmp_path / "m").log_prob(DATA, [0.1] * 5, True))
+
+
+def test_two_units_only_where_a_core_is_free(monkeypatch):
+    monkeypatch.delenv("BAYESMM_SPLIT", raising=False)
+    monkeypatch.setattr(pystan_build.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(pystan_build.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    assert pystan_build.split_wanted()
+    monkeypatch.setattr(pystan_build.os, "getloadavg", lambda: (2.5, 2.0, 1.0))
+    assert not pystan_build.split_wanted()
+    monkeypatch.setenv("BAYESMM_SPLIT", "1")
+    assert pystan_build.split_wanted()
+    monkeypatch.setenv("BAYESMM_SPLIT", "0")
+    monkeypatch.setattr(pystan_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not pystan_build.split_wanted()

@@ -399,16 +399,38 @@ def _compile_units(
     return objects, seconds, cpu, used
 
 
+def split_wanted() -> bool:
+    """Whether to compile a model as two units at once: yes where a core is free (load average
+    at most the number of cores less one), else one unit (two units cost more CPU in all and
+    gain nothing when the cores are busy, e.g. under pytest-xdist). ``BAYESMM_SPLIT=1`` or
+    ``0`` decides instead. Either way the model's code and numbers are the same.
+
+    Examples
+    --------
+    >>> isinstance(split_wanted(), bool)
+    True
+    """
+    forced = os.environ.get("BAYESMM_SPLIT")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load <= (os.cpu_count() or 1) - 1
+
+
 def build_module(
-    program_code: str, model_directory: Path, stan_model_name: str, split: bool = True
+    program_code: str, model_directory: Path, stan_model_name: str, split: bool | None = None
 ) -> BuildTimes:
     """Translate, compile and link one Stan program into ``model_directory``.
 
     Writes ``<stan_model_name>.cpp`` and ``stan_services_<stan_model_name><EXT_SUFFIX>`` (the
     file name httpstan imports); the object files are built in a temporary folder. The C++
-    is compiled as two units at once (``split=False``: stanc's file as one unit, as before);
-    if the split build fails, it is built again as one unit. The first build without a
-    precompiled header starts one in the background (:func:`start_precompiled_header_build`).
+    is compiled as two units at once where :func:`split_wanted` (``split=None``) or ``split``
+    says so, else as one unit (``split=False``: stanc's own file, as before); a failed split
+    build is built again from stanc's file. The first build without a precompiled header
+    starts one in the background (:func:`start_precompiled_header_build`).
 
     Examples
     --------
@@ -416,6 +438,7 @@ def build_module(
     """
     model_directory.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    two_units = split_wanted() if split is None else split
     cpp_code, _ = stanc_to_cpp(program_code, stan_model_name)
     stanc_seconds = time.perf_counter() - start
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
@@ -426,12 +449,12 @@ def build_module(
         try:
             try:
                 objects, compile_seconds, compile_cpu, pch_used = _compile_units(
-                    cpp_code, model_directory, stan_model_name, scratch_path, split
+                    cpp_code, model_directory, stan_model_name, scratch_path, two_units
                 )
                 link = link_command([*objects, services_object()], partial)
                 link_seconds, link_cpu = _run(link, "link")
             except RuntimeError:
-                if not split:
+                if not two_units:
                     raise
                 # the split is a rewrite of stanc's text: never let it cost a model
                 objects, compile_seconds, compile_cpu, pch_used = _compile_units(
