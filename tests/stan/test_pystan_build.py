@@ -150,3 +150,20 @@ def test_two_units_only_where_a_core_is_free(monkeypatch):
     monkeypatch.setenv("BAYESMM_SPLIT", "0")
     monkeypatch.setattr(pystan_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert not pystan_build.split_wanted()
+
+
+def test_no_second_background_build_while_one_holds_the_lock(monkeypatch, tmp_path):
+    import fcntl
+
+    monkeypatch.setenv("BAYESMM_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("BAYESMM_PCH", raising=False)
+    started = []
+    monkeypatch.setattr(pystan_build.subprocess, "Popen", lambda *a, **k: started.append(a))
+    pystan_build.pch_folder().mkdir(parents=True)
+    with open(pystan_build.pch_folder() / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert pystan_build.start_precompiled_header_build() is None and not started
+    pystan_build.start_precompiled_header_build()
+    assert len(started) == 1 and "--pch" in started[0][0]
+    monkeypatch.setenv("BAYESMM_PCH", "0")
+    assert pystan_build.start_precompiled_header_build() is None and len(started) == 1

@@ -314,11 +314,29 @@ def build_precompiled_header() -> Path | None:
     return folder
 
 
+def _pch_build_running() -> bool:
+    """Whether another process holds the precompiled header's build lock."""
+    import fcntl
+
+    lock_file = pch_folder() / "build.lock"
+    if not lock_file.exists():
+        return False
+    with open(lock_file) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
+
+
 def start_precompiled_header_build() -> subprocess.Popen | None:
     """Start :func:`build_precompiled_header` in a detached background process at low priority
     (``nice 10``), unless it is built, being built, or ``BAYESMM_PCH=0``; the model build that
     calls this does not wait for it."""
     if os.environ.get("BAYESMM_PCH", "1") == "0" or precompiled_header() is not None:
+        return None
+    if _pch_build_running():
         return None
     command = [sys.executable, "-m", "bayesmm.stan.backends.pystan_build", "--pch"]
     return subprocess.Popen(
