@@ -96,7 +96,7 @@ def test_generated_programs_are_valid_stan(frame, formula, family):
 def test_sigma_formula_code(frame):
     code = bmm.stancode(bmm.bf("y ~ x + (1 | g)", sigma="~ x + (1 | g)"), frame)
     assert "vector[N] sigma = exp(eta_sigma);" in code
-    assert "eta_sigma += rows_dot_product(r_2[group_2], Z_2);" in code
+    assert "eta_sigma += r_2[group_2, m] .* Z_2[ : , m];" in code
     assert "log_lik[n] = normal_lpdf(Y[n] | mu[n], sigma[n]);" in code or (
         "log_lik[n] = normal_lpdf(Y[n] | eta[n], sigma[n]);" in code
     )
