@@ -54,9 +54,9 @@ def cbpp() -> pd.DataFrame:
     return pd.read_csv(EXAMPLE_DATA / "cbpp.csv")
 
 
-@pytest.fixture(scope="session")
-def sleepstudy_fit(sleepstudy):
-    """Reaction ~ Days + (Days | Subject), 4 chains x 1000 draws (the README's model)."""
+def fit_sleepstudy(sleepstudy: pd.DataFrame):
+    """Reaction ~ Days + (Days | Subject), 4 chains x 1000 draws, seed 1 (the README's model):
+    the ``sleepstudy_fit`` fixture, and a test that refits it under other settings."""
     return bmm.fit(
         "Reaction ~ Days + (Days | Subject)",
         sleepstudy,
@@ -67,6 +67,12 @@ def sleepstudy_fit(sleepstudy):
         show_progress=False,
         warn=False,
     )
+
+
+@pytest.fixture(scope="session")
+def sleepstudy_fit(sleepstudy):
+    """Reaction ~ Days + (Days | Subject), 4 chains x 1000 draws (the README's model)."""
+    return fit_sleepstudy(sleepstudy)
 
 
 def simulate_glmm(family: str, seed: int, n_groups: int = 40, per_group: int = 15):

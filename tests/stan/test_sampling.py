@@ -12,7 +12,7 @@ import bayesmm as bmm
 from bayesmm.stan.backends import PystanBackend
 from bayesmm.stan.codegen import strip_comments
 
-from ..conftest import QUICK, lme4_reference, simulate_glmm
+from ..conftest import QUICK, fit_sleepstudy, lme4_reference, simulate_glmm
 
 pytestmark = pytest.mark.sampling
 
@@ -84,16 +84,7 @@ def test_chain_output_kept_unzipped_without_diagnostics_gives_the_same_draws(
 
     assert isinstance(httpstan.services_stub.zlib, pystan_backend._LeanZlib)
     monkeypatch.setattr(pystan_backend, "_LeanZlib", lambda: zlib)
-    stock = bmm.fit(
-        "Reaction ~ Days + (Days | Subject)",
-        sleepstudy,
-        chains=4,
-        iter_warmup=1000,
-        iter_sampling=1000,
-        seed=1,
-        show_progress=False,
-        warn=False,
-    )
+    stock = fit_sleepstudy(sleepstudy)
     assert httpstan.services_stub.zlib is zlib
     ours = sleepstudy_fit.idata
     for group in ("posterior", "sample_stats"):
