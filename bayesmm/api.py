@@ -287,9 +287,11 @@ def fit(
     threads_per_chain : int, optional
         Within-chain parallelism (Stan's ``reduce_sum``) for the latent program; see
         :mod:`bayesmm.stan.parallel`. ``None`` runs the single-thread program.
-    parameterization : {"auto", "information", "rows", "noncentred", "centred"}
+    parameterization : {"auto", "partial", "information", "rows", "noncentred", "centred"}
         How the latent program samples group-level effects (one compiled program for every
-        choice: the choice is data): ``"auto"`` centres each level's effects partly, with
+        choice: the choice is data): ``"auto"`` (the default) is ``"information"`` below.
+        ``"partial"`` (opt-in: it mixed worse than ``"auto"`` on some models, see
+        :mod:`bayesmm.stan.parameterization`) centres each level's effects partly, with
         non-centring weight ``1 / (1 + ratio)``, the ratio being how much more the level's
         data inform the effect than the prior does (data precision from the family's variance
         function over 1 / SD^2 at the estimated SD); a correlated block's levels are centred

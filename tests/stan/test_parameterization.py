@@ -233,7 +233,8 @@ def test_tweedie_joins_the_information_rule(rows, sd, phi, centred):
 
 def test_unknown_parameterization_is_our_error(sleepstudy):
     with pytest.raises(
-        BayesmmError, match="parameterization must be 'auto', 'information', 'rows', 'noncentred'"
+        BayesmmError,
+        match="parameterization must be 'auto', 'partial', 'information', 'rows', 'noncentred'",
     ):
         bmm.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, parameterization="centre")
 
@@ -253,7 +254,7 @@ def test_centred_programs_are_valid_stan(sleepstudy, cbpp):
         for grainsize in (None, 40):
             programs = [
                 build_program(spec, grainsize=grainsize, weights=noncentred_weights(spec, form))
-                for form in ("centred", "noncentred", "auto", "rows")
+                for form in ("centred", "noncentred", "auto", "partial", "rows")
             ]
             check_stan_code(programs[0].code)
             assert len({p.code for p in programs}) == 1, formula
@@ -270,16 +271,19 @@ def test_auto_weights_are_the_information_ratios(sleepstudy):
     few levels: all 1; fixed forms: all 0 / all 1; "information" and "rows": the block rules."""
     spec = _one_factor("gaussian", 20, 0.25)
     ratios = information_ratios(spec, spec.blocks[0])
-    (w,) = noncentred_weights(spec, "auto")
+    (w,) = noncentred_weights(spec, "partial")
     np.testing.assert_allclose(w, 1 / (1 + ratios))
     assert 0 < w.min() <= w.max() < 1  # partly centred (equal rows per level: equal w)
+    # the default, "auto", is the whole-block rule ("information"), as 0/1
+    flag = centred_blocks(spec, "information")[0]
+    assert np.all(noncentred_weights(spec, "auto")[0] == (0 if flag else 1))
     # an estimated noise and few rows per level: the whole-block rule (as 0/1); a count
     # family's noise is known from its mean, so its few-row levels are weighted partly
     few_rows = _one_factor("gaussian", PARTIAL_MIN_ROWS - 1, 0.5)
-    (w,) = noncentred_weights(few_rows, "auto")
+    (w,) = noncentred_weights(few_rows, "partial")
     assert np.all(w == (0 if centred_blocks(few_rows, "information")[0] else 1))
     counts = _one_factor("poisson", 2, 0.5)
-    (w,) = noncentred_weights(counts, "auto")
+    (w,) = noncentred_weights(counts, "partial")
     np.testing.assert_allclose(w, 1 / (1 + information_ratios(counts, counts.blocks[0])))
     assert 0 < w.min() <= w.max() < 1
     assert 0 < w.min() <= w.max() < 1  # partly centred (equal rows per level: equal w)
@@ -290,12 +294,12 @@ def test_auto_weights_are_the_information_ratios(sleepstudy):
     assert np.all(noncentred_weights(spec, "rows")[0] == 1)  # 5 rows per level
     correlated = build_model_spec("y ~ x + (1 + x | g)", _two_factor_data(6, 10, levels=30))
     ratios = information_ratios(correlated, correlated.blocks[0])
-    (w,) = noncentred_weights(correlated, "auto")
+    (w,) = noncentred_weights(correlated, "partial")
     expected = np.where(ratios.min(axis=1) >= CENTRED_MIN_INFORMATION, 0.0, 1.0)
     np.testing.assert_array_equal(w, np.repeat(expected[:, None], 2, axis=1))
     assert 0 < expected.sum() < 30  # some levels centred, some not
     few = _one_factor("gaussian", 1000, 1.0, levels=CENTRED_MIN_LEVELS - 1)
-    assert np.all(noncentred_weights(few, "auto")[0] == 1)
+    assert np.all(noncentred_weights(few, "partial")[0] == 1)
 
 
 def test_weights_are_checked():
@@ -460,13 +464,13 @@ def test_centred_latent_agrees_with_the_exact_marginal_posterior(sleepstudy, sle
 def test_partly_centred_latent_agrees_with_the_exact_marginal_posterior(
     sleepstudy, sleepstudy_fit, monkeypatch
 ):
-    """The same posterior with weights between 0 and 1: auto's partial weights on
+    """The same posterior with weights between 0 and 1: the partial weights (``"partial"``) on
     ``(Days || Subject)`` (against that model's marginal program), and a correlated block with
     every third subject centred and the others not (against the README model's)."""
     formula = "Reaction ~ Days + (Days || Subject)"
     options = {"seed": 12, "show_progress": False, "warn": False}
     marginal = bmm.fit(formula, sleepstudy, method="marginal", **options)
-    partial = bmm.fit(formula, sleepstudy, method="latent", **options)
+    partial = bmm.fit(formula, sleepstudy, method="latent", parameterization="partial", **options)
     (w,) = partial.program.weights
     assert w.min() > 0 and w.max() < 1, w  # every level partly centred
     assert "sampled partly centred" in str(partial)
