@@ -302,7 +302,7 @@ def fit(
         with at least 10 levels of at least 100 rows each; see
         :mod:`bayesmm.stan.parameterization`. With ``algorithm="optimize"`` or ``"laplace"``,
         ``"auto"`` keeps every block non-centred (a centred hierarchy's joint density has no
-        mode); ``algorithm="pathfinder"`` runs ``"information"`` for ``"auto"``.
+        mode).
     offset : str or array-like, optional
         lme4's ``offset=``: a column name or expression such as ``"np.log(exposure)"``
         (evaluated again on new data by ``predict``), or one value per data row; added to any
@@ -397,10 +397,6 @@ def fit(
         # a centred hierarchy's joint density has no mode (it rises without bound as an SD goes
         # to 0): the mode-based approximations need the non-centred form
         parameterization = "noncentred"
-    if algorithm == "pathfinder" and parameterization == "auto":
-        # Pathfinder's criterion was measured with whole blocks centred or not (tests of
-        # test_algorithms_sampling.py): it keeps the block rule
-        parameterization = "information"
     program = _program(
         spec,
         sample_prior,

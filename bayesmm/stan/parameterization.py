@@ -60,13 +60,13 @@ ratios of 0.75 and 1.5; outside that band the other form was 2.7x to 330x slower
 ESS per second). The binary rule (a whole block centred where the median level's ratio is at
 least 1, now ``"information"``) reached 0.8x the better form's ESS per second on 55 cells
 (the row rule on 41); in the band it missed now and then (x0.62, x0.29), whatever the
-threshold. In that band the partial weights of ``"auto"`` gave 1.3x to 3.2x the better
+threshold. In that band the partial weights (``"partial"``) gave 1.3x to 3.2x the better
 fixed form's ESS per second on 11 of 13 runs, and missed on two (x0.34 with divergences at 2
 rows per level, gaussian; x0.38, lognormal seed 3); with an estimated noise and 2-5 rows per
 level they missed on 7 of 12 runs (x0.20-0.70, with divergences: the weight's optimum moves
-with sigma, which few rows leave loose), so there ``"auto"`` keeps the whole-block rule
-(:data:`PARTIAL_MIN_ROWS`). On the whole grid at 30 levels (48 cells, one seed) the landed
-``"auto"`` met 0.8x on 44 cells (the binary rule on 47), with a median of 1.21x the better
+with sigma, which few rows leave loose), so there ``"partial"`` keeps the whole-block rule
+(:data:`PARTIAL_MIN_ROWS`). On the whole grid at 30 levels (48 cells, one seed)
+``"partial"`` met 0.8x on 44 cells (the binary rule on 47), with a median of 1.21x the better
 fixed form on the 34 cells it weighted partly (up to 2.87x); its four misses (x0.59-0.79) are
 data-rich cells with weights near 0, at the level of run-to-run noise.
 
@@ -116,7 +116,7 @@ CENTRED_MIN_INFORMATION = 1.0
 #: ... and the block has at least this many levels.
 CENTRED_MIN_LEVELS = 10
 
-#: ``"auto"`` weights a block partly only where its levels have at least this many rows
+#: ``"partial"`` weights a block partly only where its levels have at least this many rows
 #: (median) when the family's noise is estimated (gaussian, lognormal, ...): with 2-5 rows
 #: per level the partial form missed 0.8x the better fixed one on 7 of 12 grid runs
 #: (x0.20-0.70, with divergences), with 20 it met it on 7 of 8 (benchmarks/README.md);
